@@ -1,0 +1,183 @@
+import type { ConversationMeta, ConversationStore, Watermark } from '../../ports/conversation-store.js';
+import type { FannedMark, InboxEntry, InboxStore, UserConversation } from '../../ports/inbox-store.js';
+import type { MessageStore, PageQuery, StoredMessage, UnfannedRange } from '../../ports/message-store.js';
+
+interface ConvState {
+  meta: ConversationMeta;
+  messages: Map<number, StoredMessage>;
+  byCmid: Map<string, StoredMessage>;
+  fannedSeq: number;
+  watermarks: Map<string, Watermark>;
+}
+
+interface UserState {
+  head: number;
+  entries: InboxEntry[];
+  conversations: Map<string, number>;
+}
+
+/**
+ * The in-memory adapter of the store ports: the reference behaviour the conformance suites pin
+ * down, and a fast store for domain tests. Not durable; never used by `parley serve`.
+ */
+export class MemoryStore {
+  readonly messages: MessageStore;
+  readonly inbox: InboxStore;
+  readonly conversations: ConversationStore;
+  private readonly convs = new Map<string, ConvState>();
+  private readonly users = new Map<string, UserState>();
+
+  constructor() {
+    this.messages = {
+      append: async (rows) => this.appendMessages(rows),
+      head: async (conv) => {
+        const c = this.convs.get(conv);
+        return c && c.meta.lastSeq > 0 ? { lastSeq: c.meta.lastSeq, lastTs: c.meta.lastTs } : null;
+      },
+      findByCmid: async (conv, from, cmid) => {
+        const m = this.convs.get(conv)?.byCmid.get(`${from}\u0000${cmid}`);
+        return m ? { seq: m.seq, ts: m.ts } : null;
+      },
+      page: async (conv, query) => this.page(conv, query),
+      getMany: async (refs) => refs.map((r) => this.convs.get(r.conv)?.messages.get(r.seq)),
+      senders: async (conv, after, upto, max) => {
+        const c = this.convs.get(conv);
+        const out = new Set<string>();
+        if (!c) return [];
+        for (let s = after + 1; s <= upto && out.size < max; s++) {
+          const m = c.messages.get(s);
+          if (m) out.add(m.from);
+        }
+        return [...out];
+      },
+      unfanned: async (): Promise<UnfannedRange[]> =>
+        [...this.convs.values()]
+          .filter((c) => c.fannedSeq < c.meta.lastSeq)
+          .map((c) => ({ conv: c.meta.conv, fannedSeq: c.fannedSeq, lastSeq: c.meta.lastSeq })),
+    };
+    this.inbox = {
+      append: async (rows, fanned) => this.appendInbox(rows, fanned),
+      head: async (user) => this.users.get(user)?.head ?? 0,
+      read: async (user, after, limit) => {
+        const u = this.users.get(user);
+        if (!u) return [];
+        return u.entries.filter((e) => e.inbox > after).slice(0, limit);
+      },
+      floor: async (user) => {
+        const u = this.users.get(user);
+        if (!u) return 1;
+        return u.entries[0]?.inbox ?? u.head + 1;
+      },
+      prune: async (beforeTs) => {
+        let n = 0;
+        for (const u of this.users.values()) {
+          const kept = u.entries.filter((e) => e.ts >= beforeTs);
+          n += u.entries.length - kept.length;
+          u.entries = kept;
+        }
+        return n;
+      },
+      conversations: async (user, limit, beforeTs): Promise<UserConversation[]> => {
+        const u = this.users.get(user);
+        if (!u) return [];
+        return [...u.conversations]
+          .map(([conv, lastTs]) => ({ conv, lastTs }))
+          .filter((c) => beforeTs === undefined || c.lastTs < beforeTs)
+          .sort((a, b) => b.lastTs - a.lastTs)
+          .slice(0, limit);
+      },
+    };
+    this.conversations = {
+      get: async (conv) => {
+        const c = this.convs.get(conv);
+        return c ? { ...c.meta } : null;
+      },
+      watermarks: async (conv, users) => {
+        const c = this.convs.get(conv);
+        if (!c) return [];
+        const rows = [...c.watermarks.values()]
+          .sort((a, b) => (a.user < b.user ? -1 : 1))
+          .map((w) => ({ ...w }));
+        return users ? rows.filter((r) => users.includes(r.user)) : rows;
+      },
+      mergeWatermarks: async (rows) => {
+        for (const w of rows) {
+          const c = this.conv(w.conv, w.conv.startsWith('dm:') ? 'direct' : 'group', 0);
+          const old = c.watermarks.get(w.user);
+          c.watermarks.set(w.user, {
+            conv: w.conv,
+            user: w.user,
+            delivered: Math.max(old?.delivered ?? 0, w.delivered),
+            read: Math.max(old?.read ?? 0, w.read),
+          });
+        }
+      },
+    };
+  }
+
+  private conv(conv: string, kind: 'direct' | 'group', ts: number): ConvState {
+    let c = this.convs.get(conv);
+    if (!c) {
+      c = {
+        meta: { conv, kind, createdTs: ts, lastSeq: 0, lastTs: 0 },
+        messages: new Map(),
+        byCmid: new Map(),
+        fannedSeq: 0,
+        watermarks: new Map(),
+      };
+      this.convs.set(conv, c);
+    }
+    return c;
+  }
+
+  private user(user: string): UserState {
+    let u = this.users.get(user);
+    if (!u) {
+      u = { head: 0, entries: [], conversations: new Map() };
+      this.users.set(user, u);
+    }
+    return u;
+  }
+
+  private appendMessages(rows: readonly StoredMessage[]): void {
+    for (const m of rows) {
+      const c = this.conv(m.conv, m.conv.startsWith('dm:') ? 'direct' : 'group', m.ts);
+      if (c.messages.has(m.seq)) continue;
+      const stored = structuredClone(m);
+      c.messages.set(m.seq, stored);
+      c.byCmid.set(`${m.from}\u0000${m.cmid}`, stored);
+      c.meta.lastSeq = Math.max(c.meta.lastSeq, m.seq);
+      c.meta.lastTs = Math.max(c.meta.lastTs, m.ts);
+    }
+  }
+
+  private appendInbox(rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {
+    for (const e of rows) {
+      const u = this.user(e.user);
+      if (u.entries.some((x) => x.inbox === e.inbox) || e.inbox <= u.head - u.entries.length) continue;
+      u.entries.push({ ...e });
+      u.entries.sort((a, b) => a.inbox - b.inbox);
+      u.head = Math.max(u.head, e.inbox);
+      if (e.type === 'message') u.conversations.set(e.conv, Math.max(u.conversations.get(e.conv) ?? 0, e.ts));
+    }
+    for (const f of fanned) {
+      const c = this.convs.get(f.conv);
+      if (c) c.fannedSeq = Math.max(c.fannedSeq, f.seq);
+    }
+  }
+
+  private page(conv: string, query: PageQuery): StoredMessage[] {
+    const c = this.convs.get(conv);
+    if (!c) return [];
+    const floor = query.floor ?? 1;
+    const all = [...c.messages.values()].filter((m) => m.seq >= floor).sort((a, b) => a.seq - b.seq);
+    if (query.after !== undefined) {
+      const after = query.after;
+      const before = query.before ?? Number.MAX_SAFE_INTEGER;
+      return all.filter((m) => m.seq > after && m.seq < before).slice(0, query.limit);
+    }
+    const before = query.before ?? Number.MAX_SAFE_INTEGER;
+    const older = all.filter((m) => m.seq < before);
+    return older.slice(Math.max(0, older.length - query.limit));
+  }
+}

@@ -1,0 +1,96 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Schema migrations of the embedded store, applied in order and recorded in `schema_migrations`.
+ * Append new steps; never edit a step that has shipped. The tables mirror the storage model of
+ * docs/architecture.md (Cassandra terms), with SQLite keys in place of partitions.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE conversations (
+    conv TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT,
+    created_ts INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_ts INTEGER NOT NULL DEFAULT 0,
+    fanned_seq INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE INDEX conversations_unfanned ON conversations (conv) WHERE fanned_seq < last_seq;
+  CREATE TABLE messages (
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    device TEXT NOT NULL,
+    cmid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    reply_to INTEGER,
+    media TEXT,
+    PRIMARY KEY (conv, seq)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX messages_dedup ON messages (conv, sender, cmid);
+  CREATE TABLE users (
+    user TEXT PRIMARY KEY,
+    inbox_head INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE TABLE inbox (
+    user TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    actor TEXT,
+    kind TEXT,
+    PRIMARY KEY (user, n)
+  ) WITHOUT ROWID;
+  CREATE INDEX inbox_by_ts ON inbox (ts);
+  CREATE TABLE user_conversations (
+    user TEXT NOT NULL,
+    conv TEXT NOT NULL,
+    last_ts INTEGER NOT NULL,
+    PRIMARY KEY (user, conv)
+  ) WITHOUT ROWID;
+  CREATE INDEX user_conversations_recent ON user_conversations (user, last_ts);
+  CREATE TABLE receipts (
+    conv TEXT NOT NULL,
+    user TEXT NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    read INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (conv, user)
+  ) WITHOUT ROWID;
+  `,
+];
+
+/** The schema version this build expects. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Applies pending migrations in one transaction each; returns the versions applied. */
+export function migrate(db: Database.Database, now: number = Date.now()): number[] {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ts INTEGER NOT NULL)',
+  );
+  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this build (${MIGRATIONS.length})`);
+  }
+  const applied: number[] = [];
+  for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version - 1]!);
+      db.prepare('INSERT INTO schema_migrations (version, applied_ts) VALUES (?, ?)').run(version, now);
+    })();
+    applied.push(version);
+  }
+  return applied;
+}
+
+/** Pragmas every connection sets: WAL so readers never block the writer, and a busy timeout. */
+export function configureConnection(db: Database.Database): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = OFF');
+}

@@ -1,0 +1,251 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ConversationMeta, ConversationStore, Watermark } from '../../ports/conversation-store.js';
+import type { FannedMark, InboxEntry, InboxStore, UserConversation } from '../../ports/inbox-store.js';
+import type {
+  ConversationHead,
+  MessageStore,
+  PageQuery,
+  StoredMessage,
+  UnfannedRange,
+} from '../../ports/message-store.js';
+import { configureConnection, migrate } from './schema.js';
+import { type CommitObserver, WriterClient } from './writer-client.js';
+
+interface MessageRow {
+  conv: string;
+  seq: number;
+  ts: number;
+  sender: string;
+  device: string;
+  cmid: string;
+  kind: string;
+  body: string;
+  reply_to: number | null;
+  media: string | null;
+}
+
+interface InboxRow {
+  user: string;
+  n: number;
+  ts: number;
+  type: string;
+  conv: string;
+  seq: number;
+  actor: string | null;
+  kind: string | null;
+}
+
+function toMessage(r: MessageRow): StoredMessage {
+  const m: StoredMessage = {
+    conv: r.conv,
+    seq: r.seq,
+    ts: r.ts,
+    from: r.sender,
+    from_device: r.device,
+    cmid: r.cmid,
+    kind: r.kind,
+    body: r.body,
+  };
+  if (r.reply_to !== null) m.reply_to = r.reply_to;
+  if (r.media !== null) m.media = JSON.parse(r.media) as string[];
+  return m;
+}
+
+function toInboxEntry(r: InboxRow): InboxEntry {
+  if (r.type === 'receipt') {
+    return {
+      user: r.user,
+      inbox: r.n,
+      ts: r.ts,
+      type: 'receipt',
+      conv: r.conv,
+      seq: r.seq,
+      actor: r.actor ?? '',
+      kind: r.kind === 'read' ? 'read' : 'delivered',
+    };
+  }
+  return { user: r.user, inbox: r.n, ts: r.ts, type: 'message', conv: r.conv, seq: r.seq };
+}
+
+/** Opens (creating if needed) and migrates the database file; used by `parley migrate` too. */
+export function openAndMigrate(path: string): { db: Database.Database; applied: number[] } {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  configureConnection(db);
+  const applied = migrate(db);
+  return { db, applied };
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Reads run on the main thread through a
+ * read-only connection (WAL readers never wait for the writer); writes go through the group
+ * committing writer thread. It implements the message, inbox and conversation ports over one file,
+ * so one transaction (and one fsync) can carry writes from all of them.
+ */
+export class SqliteStore {
+  readonly messages: MessageStore;
+  readonly inbox: InboxStore;
+  readonly conversations: ConversationStore;
+  private readonly db: Database.Database;
+  private readonly writer: WriterClient;
+
+  constructor(path: string, onCommit?: CommitObserver) {
+    this.db = openAndMigrate(path).db;
+    this.db.pragma('query_only = ON');
+    this.writer = new WriterClient(path, onCommit);
+    const q = prepareReads(this.db);
+    const writer = this.writer;
+
+    this.messages = {
+      append: async (rows: readonly StoredMessage[]) => {
+        await writer.write({ op: 'messages', rows });
+      },
+      head: async (conv: string): Promise<ConversationHead | null> => {
+        const r = q.head.get(conv) as { last_seq: number; last_ts: number } | undefined;
+        return r && r.last_seq > 0 ? { lastSeq: r.last_seq, lastTs: r.last_ts } : null;
+      },
+      findByCmid: async (conv: string, from: string, cmid: string) =>
+        (q.byCmid.get(conv, from, cmid) as { seq: number; ts: number } | undefined) ?? null,
+      page: async (conv: string, query: PageQuery) => page(q, conv, query),
+      getMany: async (refs) =>
+        refs.map((r) => {
+          const row = q.message.get(r.conv, r.seq) as MessageRow | undefined;
+          return row ? toMessage(row) : undefined;
+        }),
+      senders: async (conv: string, after: number, upto: number, max: number) =>
+        (q.senders.all(conv, after, upto, max) as { sender: string }[]).map((r) => r.sender),
+      unfanned: async (): Promise<UnfannedRange[]> =>
+        (q.unfanned.all() as { conv: string; fanned_seq: number; last_seq: number }[]).map((r) => ({
+          conv: r.conv,
+          fannedSeq: r.fanned_seq,
+          lastSeq: r.last_seq,
+        })),
+    };
+
+    this.inbox = {
+      append: async (rows: readonly InboxEntry[], fanned: readonly FannedMark[]) => {
+        await writer.write({ op: 'inbox', rows, fanned });
+      },
+      head: async (user: string) =>
+        (q.inboxHead.get(user) as { inbox_head: number } | undefined)?.inbox_head ?? 0,
+      read: async (user: string, after: number, limit: number) =>
+        (q.inboxRead.all(user, after, limit) as InboxRow[]).map(toInboxEntry),
+      floor: async (user: string) => {
+        const min = (q.inboxMin.get(user) as { n: number | null }).n;
+        if (min !== null) return min;
+        return ((q.inboxHead.get(user) as { inbox_head: number } | undefined)?.inbox_head ?? 0) + 1;
+      },
+      prune: async (beforeTs: number) => {
+        let total = 0;
+        for (;;) {
+          const n = await writer.write({ op: 'prune', beforeTs, max: 5000 });
+          total += n;
+          if (n < 5000) return total;
+        }
+      },
+      conversations: async (user: string, limit: number, beforeTs?: number): Promise<UserConversation[]> =>
+        (
+          q.userConversations.all(user, beforeTs ?? Number.MAX_SAFE_INTEGER, limit) as {
+            conv: string;
+            last_ts: number;
+          }[]
+        ).map((r) => ({ conv: r.conv, lastTs: r.last_ts })),
+    };
+
+    this.conversations = {
+      get: async (conv: string): Promise<ConversationMeta | null> => {
+        const r = q.conversation.get(conv) as
+          | {
+              conv: string;
+              kind: string;
+              name: string | null;
+              created_ts: number;
+              last_seq: number;
+              last_ts: number;
+            }
+          | undefined;
+        if (!r) return null;
+        const meta: ConversationMeta = {
+          conv: r.conv,
+          kind: r.kind === 'group' ? 'group' : 'direct',
+          createdTs: r.created_ts,
+          lastSeq: r.last_seq,
+          lastTs: r.last_ts,
+        };
+        if (r.name !== null) meta.name = r.name;
+        return meta;
+      },
+      watermarks: async (conv: string, users?: readonly string[]): Promise<Watermark[]> => {
+        const rows = q.watermarks.all(conv) as Watermark[];
+        if (!users) return rows;
+        const wanted = new Set(users);
+        return rows.filter((r) => wanted.has(r.user));
+      },
+      mergeWatermarks: async (rows: readonly Watermark[]) => {
+        await writer.write({ op: 'watermarks', rows });
+      },
+    };
+  }
+
+  /** False once a commit failed (the writer fails closed). */
+  get healthy(): boolean {
+    return this.writer.healthy;
+  }
+
+  /** Writes queued or in flight. */
+  get pendingWrites(): number {
+    return this.writer.pending;
+  }
+
+  /** Commits what is queued, then closes the writer thread and the read connection. */
+  async close(): Promise<void> {
+    await this.writer.close();
+    this.db.close();
+  }
+}
+
+function prepareReads(db: Database.Database) {
+  const cols = 'conv, seq, ts, sender, device, cmid, kind, body, reply_to, media';
+  return {
+    head: db.prepare('SELECT last_seq, last_ts FROM conversations WHERE conv = ?'),
+    conversation: db.prepare(
+      'SELECT conv, kind, name, created_ts, last_seq, last_ts FROM conversations WHERE conv = ?',
+    ),
+    byCmid: db.prepare('SELECT seq, ts FROM messages WHERE conv = ? AND sender = ? AND cmid = ?'),
+    message: db.prepare(`SELECT ${cols} FROM messages WHERE conv = ? AND seq = ?`),
+    pageAfter: db.prepare(
+      `SELECT ${cols} FROM messages WHERE conv = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`,
+    ),
+    pageBefore: db.prepare(
+      `SELECT ${cols} FROM messages WHERE conv = ? AND seq < ? AND seq >= ? ORDER BY seq DESC LIMIT ?`,
+    ),
+    senders: db.prepare(
+      'SELECT DISTINCT sender FROM messages WHERE conv = ? AND seq > ? AND seq <= ? LIMIT ?',
+    ),
+    unfanned: db.prepare('SELECT conv, fanned_seq, last_seq FROM conversations WHERE fanned_seq < last_seq'),
+    inboxHead: db.prepare('SELECT inbox_head FROM users WHERE user = ?'),
+    inboxRead: db.prepare(
+      'SELECT user, n, ts, type, conv, seq, actor, kind FROM inbox WHERE user = ? AND n > ? ORDER BY n LIMIT ?',
+    ),
+    inboxMin: db.prepare('SELECT min(n) AS n FROM inbox WHERE user = ?'),
+    userConversations: db.prepare(
+      'SELECT conv, last_ts FROM user_conversations WHERE user = ? AND last_ts < ? ORDER BY last_ts DESC LIMIT ?',
+    ),
+    watermarks: db.prepare('SELECT conv, user, delivered, read FROM receipts WHERE conv = ? ORDER BY user'),
+  };
+}
+
+function page(q: ReturnType<typeof prepareReads>, conv: string, query: PageQuery): StoredMessage[] {
+  const floor = query.floor ?? 1;
+  if (query.after !== undefined) {
+    const after = Math.max(query.after, floor - 1);
+    const before = query.before ?? Number.MAX_SAFE_INTEGER;
+    return (q.pageAfter.all(conv, after, before, query.limit) as MessageRow[]).map(toMessage);
+  }
+  const before = query.before ?? Number.MAX_SAFE_INTEGER;
+  const rows = q.pageBefore.all(conv, before, floor, query.limit) as MessageRow[];
+  rows.reverse();
+  return rows.map(toMessage);
+}

@@ -1,0 +1,24 @@
+import type { Watermark } from '../../ports/conversation-store.js';
+import type { FannedMark, InboxEntry } from '../../ports/inbox-store.js';
+import type { StoredMessage } from '../../ports/message-store.js';
+
+/**
+ * The writes the embedded store's writer thread applies. Everything queued while a commit is in
+ * flight goes into the next transaction together (group commit), whatever port it came from.
+ */
+export type WriteOp =
+  | { op: 'messages'; rows: readonly StoredMessage[] }
+  | { op: 'inbox'; rows: readonly InboxEntry[]; fanned: readonly FannedMark[] }
+  | { op: 'watermarks'; rows: readonly Watermark[] }
+  | { op: 'prune'; beforeTs: number; max: number };
+
+/** A batch sent to the writer thread. */
+export interface WriteBatch {
+  id: number;
+  ops: WriteOp[];
+}
+
+/** The writer thread's answer: one number per op (rows affected, where it matters). */
+export type WriteResult =
+  | { id: number; ok: true; results: number[]; commitMs: number }
+  | { id: number; ok: false; error: string };

@@ -1,0 +1,125 @@
+import type Database from 'better-sqlite3';
+import type { Watermark } from '../../ports/conversation-store.js';
+import type { FannedMark, InboxEntry } from '../../ports/inbox-store.js';
+import type { StoredMessage } from '../../ports/message-store.js';
+import type { WriteOp } from './write-ops.js';
+
+type Statement = Database.Statement<unknown[]>;
+
+/** The writer thread's prepared statements. */
+export type WriteStatements = Record<
+  | 'insertMessage'
+  | 'upsertConversationHead'
+  | 'insertInbox'
+  | 'upsertInboxHead'
+  | 'touchUserConversation'
+  | 'markFanned'
+  | 'mergeWatermark'
+  | 'prune',
+  Statement
+>;
+
+export function prepareWriteStatements(db: Database.Database): WriteStatements {
+  return {
+    insertMessage: db.prepare(
+      `INSERT INTO messages (conv, seq, ts, sender, device, cmid, kind, body, reply_to, media)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, seq) DO NOTHING`,
+    ),
+    upsertConversationHead: db.prepare(
+      `INSERT INTO conversations (conv, kind, created_ts, last_seq, last_ts) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (conv) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq),
+       last_ts = max(last_ts, excluded.last_ts)`,
+    ),
+    insertInbox: db.prepare(
+      `INSERT INTO inbox (user, n, ts, type, conv, seq, actor, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user, n) DO NOTHING`,
+    ),
+    upsertInboxHead: db.prepare(
+      `INSERT INTO users (user, inbox_head) VALUES (?, ?)
+       ON CONFLICT (user) DO UPDATE SET inbox_head = max(inbox_head, excluded.inbox_head)`,
+    ),
+    touchUserConversation: db.prepare(
+      `INSERT INTO user_conversations (user, conv, last_ts) VALUES (?, ?, ?)
+       ON CONFLICT (user, conv) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)`,
+    ),
+    markFanned: db.prepare('UPDATE conversations SET fanned_seq = max(fanned_seq, ?) WHERE conv = ?'),
+    mergeWatermark: db.prepare(
+      `INSERT INTO receipts (conv, user, delivered, read) VALUES (?, ?, ?, ?)
+       ON CONFLICT (conv, user) DO UPDATE SET delivered = max(delivered, excluded.delivered),
+       read = max(read, excluded.read)`,
+    ),
+    prune: db.prepare(
+      `DELETE FROM inbox WHERE (user, n) IN (SELECT user, n FROM inbox WHERE ts < ? ORDER BY ts LIMIT ?)`,
+    ),
+  };
+}
+
+/** Applies a batch's operations (inside the caller's transaction); returns a number per op. */
+export function applyOps(s: WriteStatements, ops: readonly WriteOp[]): number[] {
+  return ops.map((op) => applyOp(s, op));
+}
+
+function applyOp(s: WriteStatements, op: WriteOp): number {
+  switch (op.op) {
+    case 'messages':
+      writeMessages(s, op.rows);
+      return op.rows.length;
+    case 'inbox':
+      writeInbox(s, op.rows, op.fanned);
+      return op.rows.length;
+    case 'watermarks':
+      writeWatermarks(s, op.rows);
+      return op.rows.length;
+    case 'prune':
+      return s.prune.run(op.beforeTs, op.max).changes;
+  }
+}
+
+function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void {
+  const heads = new Map<string, StoredMessage>();
+  for (const m of rows) {
+    s.insertMessage.run(
+      m.conv,
+      m.seq,
+      m.ts,
+      m.from,
+      m.from_device,
+      m.cmid,
+      m.kind,
+      m.body,
+      m.reply_to ?? null,
+      m.media ? JSON.stringify(m.media) : null,
+    );
+    const head = heads.get(m.conv);
+    if (!head || head.seq < m.seq) heads.set(m.conv, m);
+  }
+  for (const m of heads.values()) {
+    const kind = m.conv.startsWith('dm:') ? 'direct' : 'group';
+    s.upsertConversationHead.run(m.conv, kind, m.ts, m.seq, m.ts);
+  }
+}
+
+function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {
+  const heads = new Map<string, number>();
+  for (const e of rows) {
+    const receipt = e.type === 'receipt';
+    s.insertInbox.run(
+      e.user,
+      e.inbox,
+      e.ts,
+      e.type,
+      e.conv,
+      e.seq,
+      receipt ? e.actor : null,
+      receipt ? e.kind : null,
+    );
+    if (e.type === 'message') s.touchUserConversation.run(e.user, e.conv, e.ts);
+    if ((heads.get(e.user) ?? 0) < e.inbox) heads.set(e.user, e.inbox);
+  }
+  for (const [user, head] of heads) s.upsertInboxHead.run(user, head);
+  for (const f of fanned) s.markFanned.run(f.seq, f.conv);
+}
+
+function writeWatermarks(s: WriteStatements, rows: readonly Watermark[]): void {
+  for (const w of rows) s.mergeWatermark.run(w.conv, w.user, w.delivered, w.read);
+}

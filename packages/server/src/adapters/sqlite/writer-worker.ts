@@ -1,0 +1,33 @@
+// The embedded store's writer thread. It owns the only writing connection, applies each batch
+// of operations in one transaction with synchronous=FULL (the WAL is fsync'd at every commit), and
+// answers only after the commit returns: that is the durability the `send` reply waits for.
+// Running it off the main thread keeps the event loop serving sockets during commits and fsyncs.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { configureConnection } from './schema.js';
+import type { WriteBatch, WriteResult } from './write-ops.js';
+import { applyOps, prepareWriteStatements } from './writer-apply.js';
+
+const { path } = workerData as { path: string };
+const db = new Database(path);
+configureConnection(db);
+db.pragma('synchronous = FULL');
+const statements = prepareWriteStatements(db);
+const runBatch = db.transaction((batch: WriteBatch) => applyOps(statements, batch.ops));
+
+parentPort!.on('message', (msg: WriteBatch | { close: true }) => {
+  if ('close' in msg) {
+    db.close();
+    parentPort!.postMessage({ closed: true });
+    return;
+  }
+  const start = performance.now();
+  let result: WriteResult;
+  try {
+    const results = runBatch(msg);
+    result = { id: msg.id, ok: true, results, commitMs: performance.now() - start };
+  } catch (err) {
+    result = { id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  parentPort!.postMessage(result);
+});

@@ -1,0 +1,140 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
+import { createLogger } from './logger.js';
+import { createParleyServer, DB_FILE } from './main.js';
+
+const USAGE = `usage: parley <command> [options]
+
+commands:
+  serve                       run the server (what \`npm start\` runs)
+  token --user U [--device D] [--ttl 1h]
+                              mint a client token with the configured HS256 secret
+                              (or the development secret in the data directory)
+  migrate                     create or upgrade the embedded store's schema, then exit
+
+options:
+  --config FILE               JSON config file (environment variables PARLEY_* override it)
+  -h, --help                  this text
+
+Settings and their environment variables: docs/operations.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      user: { type: 'string' },
+      device: { type: 'string' },
+      ttl: { type: 'string', default: '1h' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env });
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'token':
+      return token(config, values);
+    case 'migrate': {
+      const path = join(config.dataDir, DB_FILE);
+      const { db, applied } = openAndMigrate(path);
+      db.close();
+      console.log(
+        applied.length > 0 ? `migrated ${path}: applied ${applied.join(', ')}` : `${path} is up to date`,
+      );
+      return 0;
+    }
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function token(
+  config: Config,
+  values: { user?: string | undefined; device?: string | undefined; ttl: string },
+): Promise<number> {
+  if (!values.user) {
+    console.error('parley token: --user is required');
+    return 2;
+  }
+  const keys = resolveKeys(config);
+  if (!keys.secret) {
+    console.error(
+      'parley token: minting needs an HS256 secret (PARLEY_JWT_SECRET); this server verifies public-key tokens only',
+    );
+    return 2;
+  }
+  const claims: Parameters<typeof mintToken>[1] = { user: values.user, ttlSeconds: parseTtl(values.ttl) };
+  if (values.device) claims.device = values.device;
+  if (config.jwtIssuer) claims.issuer = config.jwtIssuer;
+  if (config.jwtAudience) claims.audience = config.jwtAudience;
+  console.log(await mintToken(keys.secret, claims));
+  return 0;
+}
+
+async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const server = createParleyServer(config, { log });
+  const address = await server.start();
+  log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
+  if (server.devSecret) {
+    const banner = [
+      '',
+      '************************************************************************',
+      '  DEVELOPMENT MODE: no token key is configured (PARLEY_JWT_SECRET,',
+      '  PARLEY_JWT_PUBLIC_KEYS or PARLEY_JWKS_URL), so tokens are checked',
+      `  against a generated secret in ${join(config.dataDir, 'dev-jwt-secret')}.`,
+      '  Do not run like this in production. Mint a token with:',
+      '      npx parley token --user alice',
+      `  and connect to ws://${address.address}:${address.port}/v1/ws`,
+      '************************************************************************',
+      '',
+    ].join('\n');
+    process.stderr.write(banner);
+    log.warn({}, 'development secret in use: configure PARLEY_JWT_SECRET or public keys for production');
+  }
+  let signals = 0;
+  const onSignal = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal, drainMs: config.drainMs }, 'draining');
+    server.stop().then(
+      () => {
+        log.info({}, 'stopped');
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err: String(err) }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return new Promise<number>(() => {});
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) console.error(err.message);
+    else console.error(err);
+    process.exitCode = 1;
+  },
+);

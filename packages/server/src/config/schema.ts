@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const positiveInt = z.number().int().positive();
+
+/**
+ * Every setting of the server, with its default. A JSON config file uses these keys; each key is
+ * also read from the environment as PARLEY_<KEY IN UPPER SNAKE CASE> (see `ENV_KEYS`). Unknown
+ * keys are rejected, so a typo is an error, not a silently ignored setting.
+ */
+export const configSchema = z.strictObject({
+  /** Address to listen on. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** Port to listen on (0 picks a free one). */
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Where the embedded store (and the development secret) live. */
+  dataDir: z.string().min(1).default('./data'),
+  /** HS256 secret for client tokens (at least 32 bytes). */
+  jwtSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** PEM public keys (Ed25519, ES256 P-256 or RS256), one or more concatenated. */
+  jwtPublicKeys: z.string().min(1).optional(),
+  /** A JWKS URL to fetch verification keys from. */
+  jwksUrl: z.url().optional(),
+  /** Required `iss` claim, when set. */
+  jwtIssuer: z.string().min(1).optional(),
+  /** Required `aud` claim, when set. */
+  jwtAudience: z.string().min(1).optional(),
+  /** Allowed browser origins for WebSocket and HTTP (empty: any origin). */
+  origins: z.array(z.string().min(1)).default([]),
+  logLevel: level.default('info'),
+  /** Heartbeat interval told to clients; a connection silent for twice this is closed. */
+  heartbeatMs: positiveInt.default(30_000),
+  /** The drain window on shutdown: reconnect hints are spread over it, then sockets close with 1012. */
+  drainMs: z.number().int().min(0).default(30_000),
+  /** Time a socket has to send `connect`. */
+  connectTimeoutMs: positiveInt.default(10_000),
+  /** Largest accepted frame, in bytes. */
+  maxFrameBytes: positiveInt.default(128 * 1024),
+  /** Largest message body, in UTF-8 bytes. */
+  maxBodyBytes: positiveInt.default(64 * 1024),
+  /** Live connections one user may hold at once (one per device). */
+  maxConnectionsPerUser: positiveInt.default(8),
+  /** Bytes queued to one slow client before it is disconnected (it resyncs on reconnect). */
+  maxOutboundBytes: positiveInt.default(4 * 1024 * 1024),
+  /** Malformed frames tolerated per connection per minute before closing it with 4400. */
+  maxBadFramesPerMinute: positiveInt.default(20),
+  /** How long inbox events are kept for `sync`. */
+  inboxRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
+  /** Whether to expose /metrics. */
+  metrics: z.boolean().default(true),
+});
+
+/** The validated configuration with every default filled in. */
+export type Config = z.infer<typeof configSchema>;
+
+/** A partial configuration as written in a file or collected from the environment. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Each config key's environment variable, and how its text becomes a value. */
+export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'int' | 'bool' | 'list' }> = {
+  host: { env: 'PARLEY_HOST', parse: 'string' },
+  port: { env: 'PARLEY_PORT', parse: 'int' },
+  dataDir: { env: 'PARLEY_DATA_DIR', parse: 'string' },
+  jwtSecret: { env: 'PARLEY_JWT_SECRET', parse: 'string' },
+  jwtPublicKeys: { env: 'PARLEY_JWT_PUBLIC_KEYS', parse: 'string' },
+  jwksUrl: { env: 'PARLEY_JWKS_URL', parse: 'string' },
+  jwtIssuer: { env: 'PARLEY_JWT_ISSUER', parse: 'string' },
+  jwtAudience: { env: 'PARLEY_JWT_AUDIENCE', parse: 'string' },
+  origins: { env: 'PARLEY_ORIGINS', parse: 'list' },
+  logLevel: { env: 'PARLEY_LOG_LEVEL', parse: 'string' },
+  heartbeatMs: { env: 'PARLEY_HEARTBEAT_MS', parse: 'int' },
+  drainMs: { env: 'PARLEY_DRAIN_MS', parse: 'int' },
+  connectTimeoutMs: { env: 'PARLEY_CONNECT_TIMEOUT_MS', parse: 'int' },
+  maxFrameBytes: { env: 'PARLEY_MAX_FRAME_BYTES', parse: 'int' },
+  maxBodyBytes: { env: 'PARLEY_MAX_BODY_BYTES', parse: 'int' },
+  maxConnectionsPerUser: { env: 'PARLEY_MAX_CONNECTIONS_PER_USER', parse: 'int' },
+  maxOutboundBytes: { env: 'PARLEY_MAX_OUTBOUND_BYTES', parse: 'int' },
+  maxBadFramesPerMinute: { env: 'PARLEY_MAX_BAD_FRAMES_PER_MINUTE', parse: 'int' },
+  inboxRetentionMs: { env: 'PARLEY_INBOX_RETENTION_MS', parse: 'int' },
+  metrics: { env: 'PARLEY_METRICS', parse: 'bool' },
+};

@@ -1,0 +1,127 @@
+import type { FannedMark, InboxEntry, InboxStore } from '../ports/inbox-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { Router } from '../ports/router.js';
+
+/** An inbox entry to number, with the frame tail that live delivery appends after the number. */
+export interface PendingEntry {
+  user: string;
+  entry: DistributiveOmit<InboxEntry, 'inbox' | 'user'>;
+  /** The event's JSON after `{"type":"…","inbox":N,` — built once per event, shared by all recipients. */
+  frameHead: string;
+  frameTail: string;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+interface Batch {
+  entries: InboxEntry[];
+  frames: { user: string; frame: string }[];
+  fanned: FannedMark[];
+}
+
+/** Retry delays for a failed inbox append (the entries are already numbered, so they must land). */
+const RETRY_MS = [50, 200, 1000, 5000];
+
+/**
+ * The single writer of every user's inbox in this process: numbers each user's events 1, 2, 3, …
+ * in the order they are handed in, stores them (group-committed, one append in flight at a time,
+ * so a user's stored inbox never has a hole), and only then hands the frames to the router: a
+ * device never sees an inbox number that a crash could take back.
+ *
+ * Callers must hand in events in their final order, each call after the previous one returned;
+ * `ensureHeads` loads the users' current heads first (the only asynchronous step).
+ */
+export class InboxWriter {
+  private readonly heads = new Map<string, number>();
+  private readonly loading = new Map<string, Promise<void>>();
+  private open: Batch = { entries: [], frames: [], fanned: [] };
+  private inFlight = false;
+  private scheduled = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly store: InboxStore,
+    private readonly router: Router,
+    private readonly log: Logger,
+  ) {}
+
+  /** True when every user's head is in memory, so `append` may be called synchronously. */
+  headsLoaded(users: Iterable<string>): boolean {
+    for (const u of users) if (!this.heads.has(u)) return false;
+    return true;
+  }
+
+  /** Loads the current inbox heads of `users` from the store. */
+  async ensureHeads(users: Iterable<string>): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const u of users) {
+      if (this.heads.has(u)) continue;
+      let p = this.loading.get(u);
+      if (!p) {
+        p = this.store.head(u).then((h) => {
+          if (!this.heads.has(u)) this.heads.set(u, h);
+          this.loading.delete(u);
+        });
+        this.loading.set(u, p);
+      }
+      waits.push(p);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Numbers and queues entries (heads must be loaded); `fanned` marks go into the same commit. */
+  append(pending: readonly PendingEntry[], fanned: readonly FannedMark[] = []): void {
+    const b = this.open;
+    for (const p of pending) {
+      const n = (this.heads.get(p.user) ?? 0) + 1;
+      this.heads.set(p.user, n);
+      b.entries.push({ ...p.entry, user: p.user, inbox: n } as InboxEntry);
+      b.frames.push({ user: p.user, frame: `${p.frameHead}${n},${p.frameTail}` });
+    }
+    for (const f of fanned) b.fanned.push(f);
+    this.schedule();
+  }
+
+  /** Resolves when everything handed in so far is stored and delivered. */
+  idle(): Promise<void> {
+    if (!this.inFlight && this.open.entries.length === 0 && this.open.fanned.length === 0)
+      return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private schedule(): void {
+    if (this.inFlight || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.inFlight) return;
+    const b = this.open;
+    if (b.entries.length === 0 && b.fanned.length === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+      return;
+    }
+    this.open = { entries: [], frames: [], fanned: [] };
+    this.inFlight = true;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.append(b.entries, b.fanned);
+        break;
+      } catch (err) {
+        const delay = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
+        this.log.error(
+          { err: String(err), entries: b.entries.length, attempt },
+          'inbox append failed; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    this.inFlight = false;
+    for (const f of b.frames) this.router.deliver(f.user, f.frame);
+    void this.flush();
+  }
+}

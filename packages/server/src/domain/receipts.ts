@@ -1,0 +1,169 @@
+import type { Clock } from '../ports/clock.js';
+import type { ConversationStore, Watermark } from '../ports/conversation-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { MessageStore } from '../ports/message-store.js';
+import type { InboxWriter, PendingEntry } from './inbox-writer.js';
+
+/** A watermark update as a device reports it (or as sending implies it). */
+export interface ReceiptUpdate {
+  user: string;
+  kind: 'delivered' | 'read';
+  seq: number;
+  /** Set when the update is implied by the user's own send: their own devices need no event. */
+  implicit?: boolean;
+}
+
+interface ConvReceipts {
+  conv: string;
+  queue: { update: ReceiptUpdate; done: () => void }[];
+  draining: boolean;
+  cache: Map<string, { delivered: number; read: number }>;
+}
+
+/** Most senders a single watermark move notifies (bounds the range scan of a huge jump). */
+const MAX_NOTIFIED_SENDERS = 1024;
+
+const RECEIPT_FRAME_HEAD = '{"type":"receipt","inbox":';
+
+/**
+ * Receipt watermarks: per (conversation, user), `delivered` and `read` are max-registers (`read`
+ * implies `delivered`), so updates from several devices merge in any order to the same result.
+ *
+ * Updates queue per conversation and drain as a batch: all updates of one user in a batch collapse
+ * into one watermark move and at most one event per notified sender, so a client marking 200
+ * messages read one by one costs far fewer than 200 events. When a watermark moves from s1 to s2,
+ * every other member who sent a message in (s1, s2] gets an inbox event; a `read` move also goes to
+ * the reader's own inbox (unless implied by their own send).
+ */
+export class ReceiptService {
+  private readonly convs = new Map<string, ConvReceipts>();
+
+  constructor(
+    private readonly store: ConversationStore,
+    private readonly messages: MessageStore,
+    private readonly inbox: InboxWriter,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues a watermark update; resolves when it is durable and its events are queued. */
+  submit(conv: string, update: ReceiptUpdate): Promise<void> {
+    let c = this.convs.get(conv);
+    if (!c) {
+      c = { conv, queue: [], draining: false, cache: new Map() };
+      this.convs.set(conv, c);
+    }
+    const done = new Promise<void>((resolve) => c.queue.push({ update, done: resolve }));
+    if (!c.draining) void this.drain(c);
+    return done;
+  }
+
+  private async drain(c: ConvReceipts): Promise<void> {
+    c.draining = true;
+    try {
+      while (c.queue.length > 0) {
+        const batch = c.queue;
+        c.queue = [];
+        try {
+          await this.apply(
+            c,
+            batch.map((q) => q.update),
+          );
+        } catch (err) {
+          // Receipts are best effort beyond the durable watermark: reload it next time.
+          c.cache.clear();
+          this.log.warn({ conv: c.conv, err: String(err) }, 'receipt update failed');
+        }
+        for (const q of batch) q.done();
+      }
+    } finally {
+      c.draining = false;
+      if (c.queue.length === 0 && this.convs.size > 10_000) this.convs.delete(c.conv);
+    }
+  }
+
+  private async apply(c: ConvReceipts, batch: readonly ReceiptUpdate[]): Promise<void> {
+    const users = [...new Set(batch.map((u) => u.user))];
+    const missing = users.filter((u) => !c.cache.has(u));
+    if (missing.length > 0) {
+      const rows = await this.store.watermarks(c.conv, missing);
+      for (const u of missing) c.cache.set(u, { delivered: 0, read: 0 });
+      for (const r of rows) c.cache.set(r.user, { delivered: r.delivered, read: r.read });
+    }
+    const moves: {
+      user: string;
+      old: { delivered: number; read: number };
+      next: Watermark;
+      ownEvent: boolean;
+    }[] = [];
+    for (const user of users) {
+      const old = c.cache.get(user)!;
+      let delivered = old.delivered;
+      let read = old.read;
+      let ownEvent = false;
+      for (const u of batch) {
+        if (u.user !== user) continue;
+        if (u.kind === 'read' && u.seq > read) {
+          read = u.seq;
+          if (!u.implicit) ownEvent = true;
+        }
+        delivered = Math.max(delivered, u.seq, read);
+      }
+      if (delivered === old.delivered && read === old.read) continue;
+      moves.push({ user, old, next: { conv: c.conv, user, delivered, read }, ownEvent });
+    }
+    if (moves.length === 0) return;
+    await this.store.mergeWatermarks(moves.map((m) => m.next));
+    for (const m of moves) c.cache.set(m.user, { delivered: m.next.delivered, read: m.next.read });
+    await this.notify(c.conv, moves);
+  }
+
+  private async notify(
+    conv: string,
+    moves: readonly {
+      user: string;
+      old: { delivered: number; read: number };
+      next: Watermark;
+      ownEvent: boolean;
+    }[],
+  ): Promise<void> {
+    const ts = this.clock.now();
+    const pending: PendingEntry[] = [];
+    const push = (to: string, actor: string, kind: 'delivered' | 'read', seq: number) => {
+      const tail = JSON.stringify({ conv, user: actor, kind, seq, ts }).slice(1);
+      pending.push({
+        user: to,
+        entry: { type: 'receipt', conv, seq, ts, actor, kind },
+        frameHead: RECEIPT_FRAME_HEAD,
+        frameTail: tail,
+      });
+    };
+    for (const m of moves) {
+      const readers = new Set<string>();
+      if (m.next.read > m.old.read) {
+        for (const s of await this.messages.senders(conv, m.old.read, m.next.read, MAX_NOTIFIED_SENDERS)) {
+          if (s === m.user) continue;
+          readers.add(s);
+          push(s, m.user, 'read', m.next.read);
+        }
+        if (m.ownEvent) push(m.user, m.user, 'read', m.next.read);
+      }
+      if (m.next.delivered > m.old.delivered) {
+        const coveredByRead = m.next.delivered <= m.next.read;
+        for (const s of await this.messages.senders(
+          conv,
+          m.old.delivered,
+          m.next.delivered,
+          MAX_NOTIFIED_SENDERS,
+        )) {
+          if (s === m.user || (coveredByRead && readers.has(s))) continue;
+          push(s, m.user, 'delivered', m.next.delivered);
+        }
+      }
+    }
+    if (pending.length === 0) return;
+    const users = pending.map((p) => p.user);
+    if (!this.inbox.headsLoaded(users)) await this.inbox.ensureHeads(users);
+    this.inbox.append(pending);
+  }
+}

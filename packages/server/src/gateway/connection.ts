@@ -1,0 +1,54 @@
+import type WebSocket from 'ws';
+
+/** The gateway side a connection reports to (its socket listeners are shared functions). */
+export interface ConnectionOwner {
+  onFrame(conn: Connection, data: Buffer, isBinary: boolean): void;
+  onClosed(conn: Connection): void;
+  now(): number;
+}
+
+/**
+ * One client socket's state. Plain fields only: no timers or closures per connection (a single
+ * sweep in the gateway handles timeouts), so a connection costs little more than its socket.
+ */
+export class Connection {
+  user: string | null = null;
+  device: string | null = null;
+  /** Set while a `connect` is being verified. */
+  connecting = false;
+  session = '';
+  readonly openedAt: number;
+  lastSeen: number;
+  expiresAt = Number.POSITIVE_INFINITY;
+  badFrames = 0;
+  badWindowStart: number;
+  closed = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    now: number,
+    readonly remote: string,
+    readonly owner: ConnectionOwner,
+  ) {
+    this.openedAt = now;
+    this.lastSeen = now;
+    this.badWindowStart = now;
+  }
+
+  get authenticated(): boolean {
+    return this.user !== null;
+  }
+
+  /** Sends a frame unless the socket is closing. Returns false when it was not sent. */
+  send(frame: string): boolean {
+    if (this.closed || this.ws.readyState !== 1) return false;
+    this.ws.send(frame);
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.close(code, reason);
+  }
+}

@@ -1,0 +1,83 @@
+import type { ClientFrame, ConnectFrame } from '@parley/protocol';
+import type { Chat } from '../domain/chat.js';
+import { ParleyError } from '../domain/errors.js';
+import type { Clock } from '../ports/clock.js';
+import type { Connection } from './connection.js';
+
+/** What the op handlers need from the gateway. */
+export interface DispatchContext {
+  chat: Chat;
+  clock: Clock;
+  /** Authenticates and registers a connection; resolves to the connect reply's fields. */
+  connect(conn: Connection, frame: ConnectFrame): Promise<Record<string, unknown>>;
+  /** Records the send→reply latency. */
+  observeSend(seconds: number): void;
+}
+
+/** Encodes a success reply; `result` fields sit beside `type`, `id` and `ok`. */
+export function okReply(id: string, result: object): string {
+  return JSON.stringify({ type: 'reply', id, ok: true, ...result });
+}
+
+/** Encodes an error reply; `id` is omitted when the request had none we could read. */
+export function errorReply(id: string | undefined, err: ParleyError): string {
+  const error: Record<string, unknown> = { code: err.code, message: err.message };
+  if (err.retryAfterMs !== undefined) error.retry_after_ms = err.retryAfterMs;
+  return JSON.stringify(
+    id === undefined ? { type: 'reply', ok: false, error } : { type: 'reply', id, ok: false, error },
+  );
+}
+
+/**
+ * Runs one validated frame of an authenticated (or, for `connect`, a fresh) connection and
+ * returns its reply, or undefined for frames that get none. Throws ParleyError for failures.
+ */
+export async function dispatch(
+  ctx: DispatchContext,
+  conn: Connection,
+  f: ClientFrame,
+): Promise<string | undefined> {
+  const user = conn.user!;
+  switch (f.type) {
+    case 'connect':
+      return okReply(f.id, await ctx.connect(conn, f));
+    case 'ping':
+      return f.id === undefined ? undefined : okReply(f.id, { server_time: ctx.clock.now() });
+    case 'send': {
+      const started = performance.now();
+      const req: Parameters<Chat['send']>[0] = {
+        conv: f.conv,
+        from: user,
+        from_device: conn.device!,
+        cmid: f.cmid,
+        kind: f.kind,
+        body: f.body,
+      };
+      if (f.reply_to !== undefined) req.reply_to = f.reply_to;
+      if (f.media !== undefined) req.media = f.media;
+      const o = await ctx.chat.send(req);
+      ctx.observeSend((performance.now() - started) / 1000);
+      return okReply(
+        f.id,
+        o.dup ? { conv: f.conv, seq: o.seq, ts: o.ts, dup: true } : { conv: f.conv, seq: o.seq, ts: o.ts },
+      );
+    }
+    case 'sync':
+      return okReply(f.id, await ctx.chat.sync(user, f.after, f.limit));
+    case 'history': {
+      const q: { before?: number; after?: number; limit: number } = { limit: f.limit };
+      if (f.before !== undefined) q.before = f.before;
+      if (f.after !== undefined) q.after = f.after;
+      return okReply(f.id, await ctx.chat.history(user, f.conv, q));
+    }
+    case 'conversations':
+      return okReply(f.id, await ctx.chat.conversations(user, f.limit, f.before_ts));
+    case 'receipt':
+      await ctx.chat.receipt(user, f.conv, f.kind, f.seq);
+      return f.id === undefined ? undefined : okReply(f.id, {});
+    case 'receipts':
+      return okReply(f.id, await ctx.chat.receipts(user, f.conv));
+    default:
+      throw new ParleyError('bad_request', `"${f.type}" is not supported by this server yet`);
+  }
+}

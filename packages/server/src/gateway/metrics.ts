@@ -1,0 +1,94 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The server's Prometheus metrics, on a registry of its own (so several servers in one test
+ * process never share counters). Served at GET /metrics.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({
+    name: 'parley_connections',
+    help: 'Open WebSocket connections (authenticated or not)',
+    registers: [this.registry],
+  });
+  readonly framesIn = new Counter({
+    name: 'parley_frames_received_total',
+    help: 'Client frames received, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly framesOut = new Counter({
+    name: 'parley_frames_sent_total',
+    help: 'Frames sent to clients',
+    registers: [this.registry],
+  });
+  readonly badFrames = new Counter({
+    name: 'parley_frames_rejected_total',
+    help: 'Client frames rejected by validation, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesStored = new Counter({
+    name: 'parley_messages_stored_total',
+    help: 'Messages durably stored (duplicates excluded)',
+    registers: [this.registry],
+  });
+  readonly sendLatency = new Histogram({
+    name: 'parley_send_reply_seconds',
+    help: 'Time from a send frame arriving to its reply being written',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers: [this.registry],
+  });
+  readonly storeBatchOps = new Histogram({
+    name: 'parley_store_batch_operations',
+    help: 'Write operations per store commit (group commit size)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    registers: [this.registry],
+  });
+  readonly storeBatchRows = new Histogram({
+    name: 'parley_store_batch_rows',
+    help: 'Rows (messages, inbox entries, watermarks) per store commit',
+    buckets: [1, 4, 16, 64, 256, 1024, 4096, 16384],
+    registers: [this.registry],
+  });
+  readonly storeCommit = new Histogram({
+    name: 'parley_store_commit_seconds',
+    help: 'Duration of one store commit including its fsync (writer thread)',
+    buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+  readonly closes = new Counter({
+    name: 'parley_connections_closed_total',
+    help: 'Connections closed by the server, by close code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'parley_process_' });
+    this.loopDelay.enable();
+    const loopDelay = this.loopDelay;
+    new Gauge({
+      name: 'parley_event_loop_delay_max_seconds',
+      help: 'Longest event-loop stall since the previous scrape',
+      registers: [this.registry],
+      collect() {
+        this.set(loopDelay.max / 1e9);
+        loopDelay.reset();
+      },
+    });
+  }
+
+  /** Records one store commit. */
+  commit(info: { ops: number; rows: number; commitMs: number }): void {
+    this.storeBatchOps.observe(info.ops);
+    this.storeBatchRows.observe(info.rows);
+    this.storeCommit.observe(info.commitMs / 1000);
+  }
+
+  stop(): void {
+    this.loopDelay.disable();
+  }
+}

@@ -1,0 +1,321 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  type ClientFrame,
+  CloseCode,
+  type ConnectFrame,
+  DEFAULT_LIMITS,
+  type Limits,
+  parseClientFrame,
+  SUBPROTOCOL_JSON,
+} from '@parley/protocol';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Config } from '../config/schema.js';
+import type { Chat } from '../domain/chat.js';
+import { ParleyError } from '../domain/errors.js';
+import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { Router } from '../ports/router.js';
+import type { TokenVerifier } from './auth.js';
+import { Connection } from './connection.js';
+import { type DispatchContext, dispatch, errorReply } from './dispatch.js';
+import type { Metrics } from './metrics.js';
+
+const CONN = Symbol('parley.connection');
+type TaggedSocket = WebSocket & { [CONN]: Connection };
+
+/** Protocol ops that may be sent before `connect` succeeds. */
+const PRE_CONNECT_OPS = new Set(['connect']);
+
+export interface GatewayOptions {
+  config: Config;
+  chat: Chat;
+  verifier: TokenVerifier;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * The WebSocket edge at /v1/ws: validates every frame, authenticates with `connect`, dispatches
+ * ops to the domain, and holds the table of live devices that live delivery (the Router port)
+ * writes to. Timeouts (connect, heartbeat, token expiry) are enforced by one sweep over all
+ * connections, not by per-connection timers.
+ */
+export class Gateway implements Router {
+  private readonly wss: WebSocketServer;
+  private readonly conns = new Set<Connection>();
+  private readonly byUser = new Map<string, Map<string, Connection>>();
+  private readonly limits: Limits;
+  private readonly ctx: DispatchContext;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private draining = false;
+
+  constructor(private readonly o: GatewayOptions) {
+    const { config } = o;
+    this.limits = {
+      ...DEFAULT_LIMITS,
+      maxFrameBytes: config.maxFrameBytes,
+      maxBodyBytes: config.maxBodyBytes,
+    };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      // Frames up to twice the limit are read and refused with 1008; beyond that ws cuts them off (1009).
+      maxPayload: config.maxFrameBytes * 2,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_JSON) ? SUBPROTOCOL_JSON : false),
+    });
+    this.ctx = {
+      chat: o.chat,
+      clock: o.clock,
+      connect: (conn, frame) => this.connect(conn, frame),
+      observeSend: (s) => o.metrics.sendLatency.observe(s),
+    };
+    const sweepEvery = Math.max(
+      50,
+      Math.min(1000, Math.floor(Math.min(config.heartbeatMs, config.connectTimeoutMs) / 4)),
+    );
+    this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
+    this.sweepTimer.unref();
+  }
+
+  /** Number of open sockets. */
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** Takes an HTTP upgrade for /v1/ws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.draining) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const origin = req.headers.origin;
+      const allowed = this.o.config.origins;
+      if (allowed.length > 0 && (origin === undefined || !allowed.includes(origin))) {
+        this.o.metrics.closes.inc({ code: String(CloseCode.Policy) });
+        ws.close(CloseCode.Policy, 'origin not allowed');
+        return;
+      }
+      this.accept(ws, req.socket.remoteAddress ?? '');
+    });
+  }
+
+  /** Sends a frame to every live device of `user` (the Router port). */
+  deliver(user: string, frame: string): void {
+    const devices = this.byUser.get(user);
+    if (!devices) return;
+    for (const conn of devices.values()) this.write(conn, frame);
+  }
+
+  /**
+   * Drain: refuse new sockets, tell every client when to reconnect (spread over the window), and
+   * close what is left with 1012 when the window ends.
+   */
+  async drain(windowMs: number): Promise<void> {
+    this.draining = true;
+    for (const conn of this.conns) {
+      if (!conn.authenticated) continue;
+      const afterMs = Math.floor(Math.random() * windowMs);
+      this.write(conn, JSON.stringify({ type: 'reconnect', after_ms: afterMs, reason: 'drain' }));
+    }
+    const deadline = Date.now() + windowMs;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    this.closeAll(CloseCode.ServiceRestart, 'server restart');
+  }
+
+  /** Closes every socket with `code` and stops the sweep. */
+  closeAll(code: number, reason: string): void {
+    this.draining = true;
+    clearInterval(this.sweepTimer);
+    for (const conn of this.conns) this.closeConn(conn, code, reason);
+  }
+
+  private accept(ws: WebSocket, remote: string): void {
+    const conn = new Connection(ws, this.o.clock.now(), remote, this);
+    (ws as TaggedSocket)[CONN] = conn;
+    this.conns.add(conn);
+    this.o.metrics.connections.inc();
+    ws.on('message', onMessage);
+    ws.on('ping', onPing);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+  }
+
+  /** @internal Called by the shared socket listeners. */
+  onFrame(conn: Connection, data: Buffer, isBinary: boolean): void {
+    conn.lastSeen = this.o.clock.now();
+    if (data.length > this.limits.maxFrameBytes) {
+      this.closeConn(conn, CloseCode.Policy, 'frame too large');
+      return;
+    }
+    if (isBinary) {
+      this.reject(
+        conn,
+        undefined,
+        new ParleyError('bad_request', 'binary frames are not supported; send JSON text'),
+      );
+      return;
+    }
+    const parsed = parseClientFrame(data.toString('utf8'), this.limits);
+    if (!parsed.ok) {
+      this.o.metrics.badFrames.inc({ code: parsed.code });
+      this.reject(conn, parsed.id, new ParleyError(parsed.code, parsed.message));
+      return;
+    }
+    const frame = parsed.frame;
+    this.o.metrics.framesIn.inc({ type: frame.type });
+    if (!conn.authenticated && !PRE_CONNECT_OPS.has(frame.type)) {
+      this.replyError(conn, frame, new ParleyError('unauthorized', 'send connect first'));
+      return;
+    }
+    if (frame.type === 'connect' && (conn.authenticated || conn.connecting)) {
+      this.replyError(conn, frame, new ParleyError('bad_request', 'already connected'));
+      return;
+    }
+    dispatch(this.ctx, conn, frame).then(
+      (reply) => {
+        if (reply !== undefined) this.write(conn, reply);
+      },
+      (err: unknown) => {
+        const e = ParleyError.from(err);
+        if (e.code === 'internal') this.o.log.error({ err: String(err), op: frame.type }, 'op failed');
+        this.replyError(conn, frame, e);
+        if (frame.type === 'connect') this.closeConn(conn, CloseCode.TokenInvalid, e.message);
+      },
+    );
+  }
+
+  /** @internal The gateway's clock, for the shared listeners. */
+  now(): number {
+    return this.o.clock.now();
+  }
+
+  /** @internal */
+  onClosed(conn: Connection): void {
+    conn.closed = true;
+    if (!this.conns.delete(conn)) return;
+    this.o.metrics.connections.dec();
+    if (conn.user === null) return;
+    const devices = this.byUser.get(conn.user);
+    if (devices?.get(conn.device!) === conn) {
+      devices.delete(conn.device!);
+      if (devices.size === 0) this.byUser.delete(conn.user);
+    }
+  }
+
+  private async connect(conn: Connection, f: ConnectFrame): Promise<Record<string, unknown>> {
+    conn.connecting = true;
+    try {
+      const claims = await this.o.verifier.verify(f.token);
+      if (claims.device !== undefined && claims.device !== f.device) {
+        throw new ParleyError('unauthorized', 'token is bound to another device');
+      }
+      if (conn.closed) throw new ParleyError('unauthorized', 'connection closed');
+      let devices = this.byUser.get(claims.user);
+      const previous = devices?.get(f.device);
+      if (!previous && devices && devices.size >= this.o.config.maxConnectionsPerUser) {
+        this.closeConn(conn, CloseCode.TooManyConnections, 'too many connections for this user');
+        throw new ParleyError('forbidden', 'too many connections for this user');
+      }
+      if (previous) this.closeConn(previous, CloseCode.Replaced, 'replaced by a newer connection');
+      if (!devices) {
+        devices = new Map();
+        this.byUser.set(claims.user, devices);
+      }
+      devices.set(f.device, conn);
+      conn.user = claims.user;
+      conn.device = f.device;
+      conn.expiresAt = claims.expiresAt;
+      conn.session = randomBytes(12).toString('base64url');
+      return {
+        user: claims.user,
+        device: f.device,
+        session: conn.session,
+        heartbeat_ms: this.o.config.heartbeatMs,
+        inbox_head: await this.o.chat.inboxHead(claims.user),
+        server_time: this.o.clock.now(),
+      };
+    } finally {
+      conn.connecting = false;
+    }
+  }
+
+  private write(conn: Connection, frame: string): void {
+    if (conn.closed) return;
+    if (conn.ws.bufferedAmount > this.o.config.maxOutboundBytes) {
+      this.closeConn(conn, CloseCode.TryAgainLater, 'client too slow: outbound queue full');
+      return;
+    }
+    if (conn.send(frame)) this.o.metrics.framesOut.inc();
+  }
+
+  private replyError(conn: Connection, frame: ClientFrame, err: ParleyError): void {
+    if (frame.id !== undefined) this.write(conn, errorReply(frame.id, err));
+  }
+
+  /** Answers a malformed frame, and closes the connection once it sends too many. */
+  private reject(conn: Connection, id: string | undefined, err: ParleyError): void {
+    this.write(conn, errorReply(id, err));
+    const now = this.o.clock.now();
+    if (now - conn.badWindowStart > 60_000) {
+      conn.badWindowStart = now;
+      conn.badFrames = 0;
+    }
+    if (++conn.badFrames > this.o.config.maxBadFramesPerMinute) {
+      this.closeConn(conn, CloseCode.ProtocolAbuse, 'too many malformed frames');
+    }
+  }
+
+  private closeConn(conn: Connection, code: number, reason: string): void {
+    if (conn.closed) return;
+    this.o.metrics.closes.inc({ code: String(code) });
+    conn.close(code, reason);
+  }
+
+  /** One pass over every connection: connect timeout, heartbeat timeout, token expiry. */
+  private sweep(): void {
+    const now = this.o.clock.now();
+    const { connectTimeoutMs, heartbeatMs } = this.o.config;
+    for (const conn of this.conns) {
+      if (conn.closed) {
+        // A close handshake that never completes: drop the socket.
+        if (now - conn.lastSeen > heartbeatMs * 2) conn.ws.terminate();
+        continue;
+      }
+      if (!conn.authenticated) {
+        if (!conn.connecting && now - conn.openedAt > connectTimeoutMs) {
+          this.closeConn(conn, CloseCode.ConnectTimeout, 'connect timeout');
+        }
+        continue;
+      }
+      if (now - conn.lastSeen > heartbeatMs * 2) {
+        this.o.metrics.closes.inc({ code: 'heartbeat' });
+        conn.closed = true;
+        conn.ws.terminate();
+      } else if (now >= conn.expiresAt) {
+        this.closeConn(conn, CloseCode.TokenInvalid, 'token expired');
+      }
+    }
+  }
+}
+
+// Shared listeners (one function for all sockets, `this` is the socket), so a connection
+// carries no closures of its own.
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const conn = (this as TaggedSocket)[CONN];
+  conn.owner.onFrame(conn, data, isBinary);
+}
+function onPing(this: WebSocket): void {
+  const conn = (this as TaggedSocket)[CONN];
+  conn.lastSeen = conn.owner.now();
+}
+function onClose(this: WebSocket): void {
+  const conn = (this as TaggedSocket)[CONN];
+  conn.owner.onClosed(conn);
+}
+function onError(this: WebSocket): void {
+  // The socket closes after an error; 'close' does the cleanup.
+}

@@ -1,0 +1,51 @@
+import type { MessageObject } from '@parley/protocol';
+
+/** A message as stored: exactly the protocol's message object. */
+export type StoredMessage = MessageObject;
+
+/** The durable head of a conversation's sequence. */
+export interface ConversationHead {
+  lastSeq: number;
+  lastTs: number;
+}
+
+/** A conversation's messages whose fan-out to inboxes is not recorded yet (crash recovery). */
+export interface UnfannedRange {
+  conv: string;
+  /** Fan-out is recorded up to and including this seq. */
+  fannedSeq: number;
+  lastSeq: number;
+}
+
+/** Selects a page of a conversation, ascending by seq. `before` and `after` are exclusive. */
+export interface PageQuery {
+  before?: number;
+  after?: number;
+  limit: number;
+  /** Lowest seq the reader may see (a member's joined seq); nothing below it is returned. */
+  floor?: number;
+}
+
+/**
+ * The conversation log: messages keyed by (conv, seq), each stored once. Writes come only from
+ * the conversation's single sequencer, so the store never assigns numbers itself.
+ */
+export interface MessageStore {
+  /**
+   * Stores messages and advances their conversations' heads; resolves only once they are durable.
+   * Writing the same (conv, seq) again with the same content changes nothing.
+   */
+  append(messages: readonly StoredMessage[]): Promise<void>;
+  /** The durable head of `conv`, or null when it has no messages. */
+  head(conv: string): Promise<ConversationHead | null>;
+  /** The (seq, ts) already stored for a sender's client message id, if any (idempotent send). */
+  findByCmid(conv: string, from: string, cmid: string): Promise<{ seq: number; ts: number } | null>;
+  /** A page of messages, ascending by seq, at most `limit`, newest page first when `before`/`after` are absent. */
+  page(conv: string, query: PageQuery): Promise<StoredMessage[]>;
+  /** The messages at the given positions, in the same order; missing ones are undefined. */
+  getMany(refs: readonly { conv: string; seq: number }[]): Promise<(StoredMessage | undefined)[]>;
+  /** Distinct senders of the messages with after < seq <= upto (at most `max` names). */
+  senders(conv: string, after: number, upto: number, max: number): Promise<string[]>;
+  /** Conversations whose fan-out lags their log, to be redone after a crash. */
+  unfanned(): Promise<UnfannedRange[]>;
+}

@@ -1,0 +1,169 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { loadConfig } from '../src/config/load.js';
+import type { ConfigInput } from '../src/config/schema.js';
+import { mintToken } from '../src/gateway/auth.js';
+import { createParleyServer, type ParleyServer } from '../src/main.js';
+import { silentLogger } from '../src/ports/logger.js';
+
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+/** A throwaway data directory, removed by the returned function. */
+export function tempDir(prefix = 'parley-test-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestServer {
+  server: ParleyServer;
+  url: string;
+  httpUrl: string;
+  dataDir: string;
+  token(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
+  /** Connects a client as `user`/`device` and completes `connect`. */
+  client(user: string, device?: string): Promise<TestClient>;
+  stop(): Promise<void>;
+}
+
+/** Starts an in-process server on a free port with a temporary data directory. */
+export async function startServer(overrides: ConfigInput = {}, dataDir?: string): Promise<TestServer> {
+  const tmp = dataDir ? null : tempDir();
+  const dir = dataDir ?? tmp!.dir;
+  const config = loadConfig({
+    overrides: { port: 0, dataDir: dir, jwtSecret: TEST_SECRET, drainMs: 0, ...overrides },
+  });
+  const server = createParleyServer(config, { log: silentLogger });
+  const addr = await server.start();
+  const url = `ws://127.0.0.1:${addr.port}/v1/ws`;
+  const token = (user: string, opts: { device?: string; ttlSeconds?: number } = {}) => {
+    const claims: Parameters<typeof mintToken>[1] = { user, ttlSeconds: opts.ttlSeconds ?? 3600 };
+    if (opts.device) claims.device = opts.device;
+    return mintToken(new TextEncoder().encode(TEST_SECRET), claims);
+  };
+  const clients: TestClient[] = [];
+  return {
+    server,
+    url,
+    httpUrl: `http://127.0.0.1:${addr.port}`,
+    dataDir: dir,
+    token,
+    async client(user, device = 'd1') {
+      const c = await TestClient.open(url);
+      clients.push(c);
+      const reply = await c.request({ type: 'connect', token: await token(user), device });
+      if (!reply.ok) throw new Error(`connect failed: ${JSON.stringify(reply)}`);
+      return c;
+    },
+    async stop() {
+      for (const c of clients) c.close();
+      await server.stop(0);
+      tmp?.remove();
+    },
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: test frames are free-form JSON
+export type Frame = Record<string, any>;
+
+/** A plain WebSocket client that matches replies by id and queues events. */
+export class TestClient {
+  readonly events: Frame[] = [];
+  closeCode: number | null = null;
+  closeReason = '';
+  private readonly waiters = new Map<string, (f: Frame) => void>();
+  private readonly eventWaiters: { pred: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  private readonly closeWaiters: (() => void)[] = [];
+  private nextId = 1;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => this.onFrame(JSON.parse(data.toString()) as Frame));
+    ws.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+      for (const w of this.closeWaiters.splice(0)) w();
+    });
+  }
+
+  static open(
+    url: string,
+    options: WebSocket.ClientOptions & { protocols?: string[] } = {},
+  ): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, options.protocols ?? ['parley.v1.json'], options);
+      const c = new TestClient(ws);
+      ws.once('open', () => resolve(c));
+      ws.once('error', reject);
+    });
+  }
+
+  /** Sends a frame with a fresh id and waits for its reply. */
+  request(frame: Frame, timeoutMs = 5000): Promise<Frame> {
+    const id = frame.id ?? `r${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no reply to ${JSON.stringify(frame).slice(0, 200)}`)),
+        timeoutMs,
+      );
+      this.waiters.set(id, (f) => {
+        clearTimeout(timer);
+        resolve(f);
+      });
+      this.ws.send(JSON.stringify({ ...frame, id }));
+    });
+  }
+
+  /** Sends raw text (or any frame) without waiting. */
+  sendRaw(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  /** Waits for the first queued or future event matching `pred`, removing it from the queue. */
+  nextEvent(pred: (f: Frame) => boolean = () => true, timeoutMs = 5000): Promise<Frame> {
+    const i = this.events.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.events.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for an event')), timeoutMs);
+      this.eventWaiters.push({
+        pred,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  /** Waits until the server closes the socket. */
+  closed(timeoutMs = 5000): Promise<number> {
+    if (this.closeCode !== null) return Promise.resolve(this.closeCode);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('socket not closed')), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(this.closeCode!);
+      });
+    });
+  }
+
+  close(): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+      this.ws.terminate();
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.type === 'reply' && typeof f.id === 'string' && this.waiters.has(f.id)) {
+      const w = this.waiters.get(f.id)!;
+      this.waiters.delete(f.id);
+      w(f);
+      return;
+    }
+    const i = this.eventWaiters.findIndex((w) => w.pred(f));
+    if (i >= 0) {
+      this.eventWaiters.splice(i, 1)[0]!.resolve(f);
+      return;
+    }
+    this.events.push(f);
+  }
+}
