@@ -98,7 +98,7 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
       (n) => n > 0 && log.info({ entries: n }, 'pruned expired inbox entries'),
       (err) => log.warn({ err: String(err) }, 'inbox pruning failed'),
     );
-  }, 3600_000);
+  }, config.inboxPruneIntervalMs);
   prune.unref();
 
   return {

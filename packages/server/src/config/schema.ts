@@ -46,6 +46,8 @@ export const configSchema = z.strictObject({
   maxBadFramesPerMinute: positiveInt.default(20),
   /** How long inbox events are kept for `sync`. */
   inboxRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
+  /** How often expired inbox entries are deleted. */
+  inboxPruneIntervalMs: positiveInt.default(3600 * 1000),
   /** Whether to expose /metrics. */
   metrics: z.boolean().default(true),
 });
@@ -77,5 +79,6 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   maxOutboundBytes: { env: 'PARLEY_MAX_OUTBOUND_BYTES', parse: 'int' },
   maxBadFramesPerMinute: { env: 'PARLEY_MAX_BAD_FRAMES_PER_MINUTE', parse: 'int' },
   inboxRetentionMs: { env: 'PARLEY_INBOX_RETENTION_MS', parse: 'int' },
+  inboxPruneIntervalMs: { env: 'PARLEY_INBOX_PRUNE_INTERVAL_MS', parse: 'int' },
   metrics: { env: 'PARLEY_METRICS', parse: 'bool' },
 };

@@ -12,6 +12,8 @@ export class ParleyError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly retryAfterMs?: number,
+    /** For errors that end the connection: the WebSocket close code to use after the reply. */
+    readonly closeCode?: number,
   ) {
     super(message);
   }

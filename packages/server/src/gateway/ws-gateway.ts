@@ -183,7 +183,7 @@ export class Gateway implements Router {
         const e = ParleyError.from(err);
         if (e.code === 'internal') this.o.log.error({ err: String(err), op: frame.type }, 'op failed');
         this.replyError(conn, frame, e);
-        if (frame.type === 'connect') this.closeConn(conn, CloseCode.TokenInvalid, e.message);
+        if (frame.type === 'connect') this.closeConn(conn, e.closeCode ?? CloseCode.TokenInvalid, e.message);
       },
     );
   }
@@ -217,8 +217,8 @@ export class Gateway implements Router {
       let devices = this.byUser.get(claims.user);
       const previous = devices?.get(f.device);
       if (!previous && devices && devices.size >= this.o.config.maxConnectionsPerUser) {
-        this.closeConn(conn, CloseCode.TooManyConnections, 'too many connections for this user');
-        throw new ParleyError('forbidden', 'too many connections for this user');
+        const message = 'too many connections for this user';
+        throw new ParleyError('forbidden', message, undefined, CloseCode.TooManyConnections);
       }
       if (previous) this.closeConn(previous, CloseCode.Replaced, 'replaced by a newer connection');
       if (!devices) {
