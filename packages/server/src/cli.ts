@@ -87,7 +87,6 @@ async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   const server = createParleyServer(config, { log });
   const address = await server.start();
-  log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
   if (server.devSecret) {
     const banner = [
       '',
@@ -104,6 +103,7 @@ async function serve(config: Config): Promise<number> {
     process.stderr.write(banner);
     log.warn({}, 'development secret in use: configure PARLEY_JWT_SECRET or public keys for production');
   }
+  log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;

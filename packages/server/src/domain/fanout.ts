@@ -36,7 +36,7 @@ export class Fanout {
     await this.chain.catch(() => {});
   }
 
-  /** Redoes the fan-out of messages stored but not fanned out before a crash. Run before serving. */
+  /** Redoes the fan-out of messages stored but not fanned out before a crash; resolves once it is stored. Run before serving. */
   async recover(): Promise<number> {
     let redone = 0;
     for (const range of await this.messages.unfanned()) {
@@ -50,6 +50,7 @@ export class Fanout {
       }
     }
     await this.settled();
+    await this.inbox.idle();
     if (redone > 0) this.log.warn({ messages: redone }, 'redid fan-out of messages stored before a crash');
     return redone;
   }
