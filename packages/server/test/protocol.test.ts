@@ -194,7 +194,7 @@ describe('frames', () => {
     const big = await send(c, 'dm:kim:lee', 'x'.repeat(65537));
     assert.equal(big.ok, false);
     assert.equal(big.error.code, 'too_large');
-    const multibyte = await send(c, 'dm:kim:lee', 'é'.repeat(32768) + 'x');
+    const multibyte = await send(c, 'dm:kim:lee', `${'é'.repeat(32768)}x`);
     assert.equal(multibyte.error.code, 'too_large');
   });
 

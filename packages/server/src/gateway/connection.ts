@@ -1,5 +1,23 @@
 import type WebSocket from 'ws';
 
+type SocketHolder = { _socket?: { cork(): void; uncork(): void } };
+let corked: SocketHolder['_socket'][] = [];
+
+function uncorkAll(): void {
+  const list = corked;
+  corked = [];
+  for (const s of list) s?.uncork();
+}
+
+/** Corks the socket under `ws` until the end of this tick. */
+function cork(ws: WebSocket): void {
+  const socket = (ws as unknown as SocketHolder)._socket;
+  if (!socket || (socket as { writableCorked?: number }).writableCorked) return;
+  socket.cork();
+  if (corked.length === 0) process.nextTick(uncorkAll);
+  corked.push(socket);
+}
+
 /** The gateway side a connection reports to (its socket listeners are shared functions). */
 export interface ConnectionOwner {
   onFrame(conn: Connection, data: Buffer, isBinary: boolean): void;
@@ -39,9 +57,13 @@ export class Connection {
     return this.user !== null;
   }
 
-  /** Sends a frame unless the socket is closing. Returns false when it was not sent. */
+  /**
+   * Sends a frame unless the socket is closing. Returns false when it was not sent. Frames sent in
+   * the same tick are corked together into one writev (a commit answers many sends at once).
+   */
   send(frame: string): boolean {
     if (this.closed || this.ws.readyState !== 1) return false;
+    cork(this.ws);
     this.ws.send(frame);
     return true;
   }

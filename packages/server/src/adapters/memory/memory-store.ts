@@ -7,7 +7,6 @@ interface ConvState {
   messages: Map<number, StoredMessage>;
   byCmid: Map<string, StoredMessage>;
   fannedSeq: number;
-  watermarks: Map<string, Watermark>;
 }
 
 interface UserState {
@@ -26,6 +25,8 @@ export class MemoryStore {
   readonly conversations: ConversationStore;
   private readonly convs = new Map<string, ConvState>();
   private readonly users = new Map<string, UserState>();
+  /** Watermarks by conversation, then user: apart from `convs`, which only messages create. */
+  private readonly marks = new Map<string, Map<string, Watermark>>();
 
   constructor() {
     this.messages = {
@@ -39,7 +40,11 @@ export class MemoryStore {
         return m ? { seq: m.seq, ts: m.ts } : null;
       },
       page: async (conv, query) => this.page(conv, query),
-      getMany: async (refs) => refs.map((r) => this.convs.get(r.conv)?.messages.get(r.seq)),
+      getMany: async (refs) =>
+        refs.map((r) => {
+          const m = this.convs.get(r.conv)?.messages.get(r.seq);
+          return m && structuredClone(m);
+        }),
       senders: async (conv, after, upto, max) => {
         const c = this.convs.get(conv);
         const out = new Set<string>();
@@ -61,7 +66,10 @@ export class MemoryStore {
       read: async (user, after, limit) => {
         const u = this.users.get(user);
         if (!u) return [];
-        return u.entries.filter((e) => e.inbox > after).slice(0, limit);
+        return u.entries
+          .filter((e) => e.inbox > after)
+          .slice(0, limit)
+          .map((e) => ({ ...e }));
       },
       floor: async (user) => {
         const u = this.users.get(user);
@@ -93,18 +101,20 @@ export class MemoryStore {
         return c ? { ...c.meta } : null;
       },
       watermarks: async (conv, users) => {
-        const c = this.convs.get(conv);
-        if (!c) return [];
-        const rows = [...c.watermarks.values()]
-          .sort((a, b) => (a.user < b.user ? -1 : 1))
-          .map((w) => ({ ...w }));
+        const marks = this.marks.get(conv);
+        if (!marks) return [];
+        const rows = [...marks.values()].sort((a, b) => (a.user < b.user ? -1 : 1)).map((w) => ({ ...w }));
         return users ? rows.filter((r) => users.includes(r.user)) : rows;
       },
       mergeWatermarks: async (rows) => {
         for (const w of rows) {
-          const c = this.conv(w.conv, w.conv.startsWith('dm:') ? 'direct' : 'group', 0);
-          const old = c.watermarks.get(w.user);
-          c.watermarks.set(w.user, {
+          let marks = this.marks.get(w.conv);
+          if (!marks) {
+            marks = new Map();
+            this.marks.set(w.conv, marks);
+          }
+          const old = marks.get(w.user);
+          marks.set(w.user, {
             conv: w.conv,
             user: w.user,
             delivered: Math.max(old?.delivered ?? 0, w.delivered),
@@ -123,7 +133,6 @@ export class MemoryStore {
         messages: new Map(),
         byCmid: new Map(),
         fannedSeq: 0,
-        watermarks: new Map(),
       };
       this.convs.set(conv, c);
     }
@@ -174,10 +183,13 @@ export class MemoryStore {
     if (query.after !== undefined) {
       const after = query.after;
       const before = query.before ?? Number.MAX_SAFE_INTEGER;
-      return all.filter((m) => m.seq > after && m.seq < before).slice(0, query.limit);
+      return all
+        .filter((m) => m.seq > after && m.seq < before)
+        .slice(0, query.limit)
+        .map((m) => structuredClone(m));
     }
     const before = query.before ?? Number.MAX_SAFE_INTEGER;
     const older = all.filter((m) => m.seq < before);
-    return older.slice(Math.max(0, older.length - query.limit));
+    return older.slice(Math.max(0, older.length - query.limit)).map((m) => structuredClone(m));
   }
 }

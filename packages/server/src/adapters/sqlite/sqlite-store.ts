@@ -73,9 +73,14 @@ function toInboxEntry(r: InboxRow): InboxEntry {
 export function openAndMigrate(path: string): { db: Database.Database; applied: number[] } {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
-  configureConnection(db);
-  const applied = migrate(db);
-  return { db, applied };
+  try {
+    configureConnection(db);
+    return { db, applied: migrate(db) };
+  } catch (err) {
+    // A refused or failed migration must not leave the file open.
+    db.close();
+    throw err;
+  }
 }
 
 /**

@@ -30,8 +30,12 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
        ON CONFLICT (conv) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq),
        last_ts = max(last_ts, excluded.last_ts)`,
     ),
+    // Numbers at or below the stored head were written before (a retried append): they are not
+    // written again, so a pruned entry never comes back below the floor.
     insertInbox: db.prepare(
-      `INSERT INTO inbox (user, n, ts, type, conv, seq, actor, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO inbox (user, n, ts, type, conv, seq, actor, kind)
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?
+       WHERE ? > coalesce((SELECT inbox_head FROM users WHERE user = ?), 0)
        ON CONFLICT (user, n) DO NOTHING`,
     ),
     upsertInboxHead: db.prepare(
@@ -49,7 +53,7 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
        read = max(read, excluded.read)`,
     ),
     prune: db.prepare(
-      `DELETE FROM inbox WHERE (user, n) IN (SELECT user, n FROM inbox WHERE ts < ? ORDER BY ts LIMIT ?)`,
+      'DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE ts < ? ORDER BY ts LIMIT ?)',
     ),
   };
 }
@@ -77,6 +81,7 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
 
 function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void {
   const heads = new Map<string, StoredMessage>();
+  const firstTs = new Map<string, number>();
   for (const m of rows) {
     s.insertMessage.run(
       m.conv,
@@ -92,10 +97,12 @@ function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void
     );
     const head = heads.get(m.conv);
     if (!head || head.seq < m.seq) heads.set(m.conv, m);
+    firstTs.set(m.conv, Math.min(firstTs.get(m.conv) ?? m.ts, m.ts));
   }
   for (const m of heads.values()) {
     const kind = m.conv.startsWith('dm:') ? 'direct' : 'group';
-    s.upsertConversationHead.run(m.conv, kind, m.ts, m.seq, m.ts);
+    // created_ts only counts when this batch creates the row: the earliest message's ts.
+    s.upsertConversationHead.run(m.conv, kind, firstTs.get(m.conv)!, m.seq, m.ts);
   }
 }
 
@@ -103,7 +110,7 @@ function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: rea
   const heads = new Map<string, number>();
   for (const e of rows) {
     const receipt = e.type === 'receipt';
-    s.insertInbox.run(
+    const inserted = s.insertInbox.run(
       e.user,
       e.inbox,
       e.ts,
@@ -112,8 +119,11 @@ function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: rea
       e.seq,
       receipt ? e.actor : null,
       receipt ? e.kind : null,
-    );
-    if (e.type === 'message') s.touchUserConversation.run(e.user, e.conv, e.ts);
+      e.inbox,
+      e.user,
+    ).changes;
+    // A re-appended (user, inbox) is a no-op, for the chat list too.
+    if (e.type === 'message' && inserted > 0) s.touchUserConversation.run(e.user, e.conv, e.ts);
     if ((heads.get(e.user) ?? 0) < e.inbox) heads.set(e.user, e.inbox);
   }
   for (const [user, head] of heads) s.upsertInboxHead.run(user, head);

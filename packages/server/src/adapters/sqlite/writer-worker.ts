@@ -12,6 +12,8 @@ const { path } = workerData as { path: string };
 const db = new Database(path);
 configureConnection(db);
 db.pragma('synchronous = FULL');
+// Checkpoint less often: pages rewritten between checkpoints are copied back once.
+db.pragma('wal_autocheckpoint = 10000');
 const statements = prepareWriteStatements(db);
 const runBatch = db.transaction((batch: WriteBatch) => applyOps(statements, batch.ops));
 

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { decodeServerFrame, encodeFrame } from './codec.js';
+import type { MessageEvent, ReplyError, ServerFrame } from './frames.js';
+
+describe('encodeFrame', () => {
+  it('writes one JSON object and leaves out undefined fields', () => {
+    const text = encodeFrame({
+      type: 'reply',
+      id: undefined,
+      ok: false,
+      error: { code: 'bad_request', message: 'x' },
+    });
+    assert.equal(text, '{"type":"reply","ok":false,"error":{"code":"bad_request","message":"x"}}');
+  });
+});
+
+describe('decodeServerFrame', () => {
+  it('decodes events and replies', () => {
+    const msg: MessageEvent = {
+      type: 'message',
+      inbox: 311,
+      conv: 'dm:alice:bob',
+      seq: 18,
+      ts: 1795000000123,
+      from: 'alice',
+      from_device: 'phone-1',
+      cmid: 'c1',
+      kind: 'text',
+      body: 'hi bob',
+      reply_to: 17,
+    };
+    assert.deepEqual(decodeServerFrame(encodeFrame(msg)), msg);
+    const err: ReplyError = {
+      type: 'reply',
+      id: 'c7',
+      ok: false,
+      error: { code: 'forbidden', message: 'no' },
+    };
+    const decoded = decodeServerFrame(encodeFrame(err));
+    assert.deepEqual(decoded, err);
+    // The union narrows on type and ok.
+    if (decoded?.type === 'reply' && decoded.ok === false) assert.equal(decoded.error.code, 'forbidden');
+    else assert.fail('expected a failed reply');
+  });
+  it('keeps unknown event types and fields (forward compatibility)', () => {
+    const f = decodeServerFrame('{"type":"future_event","x":1}') as unknown as Record<string, unknown>;
+    assert.deepEqual(f, { type: 'future_event', x: 1 });
+  });
+  it('returns null for anything but an object with a string type', () => {
+    for (const t of [
+      '',
+      'nope',
+      '{',
+      'null',
+      '1',
+      '"s"',
+      '[]',
+      '[{"type":"x"}]',
+      '{}',
+      '{"type":1}',
+      '{"type":null}',
+    ]) {
+      assert.equal(decodeServerFrame(t), null, t);
+    }
+  });
+  it('never throws on any text', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        (t) => {
+          const f: ServerFrame | null = decodeServerFrame(t);
+          if (f !== null) assert.equal(typeof f.type, 'string');
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});

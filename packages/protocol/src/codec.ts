@@ -1,0 +1,32 @@
+/**
+ * The JSON codec of subprotocol `parley.v1.json`: one frame per WebSocket text message. Kept
+ * behind two functions so that a binary subprotocol can be added with the same frame types.
+ *
+ * @module
+ */
+
+import type { ServerFrame } from './frames.js';
+
+/**
+ * Encodes any frame (client request, reply or event) as the text of one WebSocket message.
+ * Fields whose value is `undefined` are left out, as JSON has no undefined.
+ */
+export function encodeFrame(frame: object): string {
+  return JSON.stringify(frame);
+}
+
+/**
+ * Decodes a frame received from the server, for clients. Returns null unless the text is a JSON
+ * object with a string `type`; it does not validate fields (the server is trusted, and clients
+ * must ignore frame types and fields they do not know, so that servers can add them).
+ */
+export function decodeServerFrame(text: string): ServerFrame | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  return typeof (value as { type?: unknown }).type === 'string' ? (value as ServerFrame) : null;
+}

@@ -1,0 +1,75 @@
+// Durable commit rate of the embedded store: many concurrent appends (as from many sequencers),
+// group-committed by the writer thread with synchronous=FULL. Prints messages/s, commits (fsyncs)/s
+// and the longest main-thread event-loop stall while committing.
+//   npm run bench:store -- [--seconds 10] [--concurrency 256] [--body 100]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { SqliteStore } from '../src/adapters/sqlite/sqlite-store.js';
+import type { StoredMessage } from '../src/ports/message-store.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '256' },
+    body: { type: 'string', default: '100' },
+  },
+});
+const seconds = Number(values.seconds);
+const concurrency = Number(values.concurrency);
+const body = 'x'.repeat(Number(values.body));
+
+const dir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
+let commits = 0;
+let rowsCommitted = 0;
+const store = new SqliteStore(join(dir, 'bench.db'), (info) => {
+  commits++;
+  rowsCommitted += info.rows;
+});
+const loop = monitorEventLoopDelay({ resolution: 1 });
+
+let stored = 0;
+let running = true;
+const started = performance.now();
+loop.enable();
+// Each worker is one conversation's sequencer: one append in flight at a time, as in the server.
+await Promise.all(
+  Array.from({ length: concurrency }, async (_, w) => {
+    const conv = `dm:bench${w}:peer`;
+    let seq = 0;
+    while (running) {
+      seq++;
+      const m: StoredMessage = {
+        conv,
+        seq,
+        ts: Date.now(),
+        from: `bench${w}`,
+        from_device: 'd',
+        cmid: `c${seq}`,
+        kind: 'text',
+        body,
+      };
+      await store.messages.append([m]);
+      stored++;
+      if (performance.now() - started > seconds * 1000) running = false;
+    }
+  }),
+);
+const elapsed = (performance.now() - started) / 1000;
+loop.disable();
+await store.close();
+rmSync(dir, { recursive: true, force: true });
+const row = {
+  seconds: Number(elapsed.toFixed(1)),
+  concurrency,
+  body_bytes: body.length,
+  messages_per_s: Math.round(stored / elapsed),
+  commits_per_s: Math.round(commits / elapsed),
+  messages_per_commit: Number((rowsCommitted / commits).toFixed(1)),
+  max_event_loop_stall_ms: Number((loop.max / 1e6).toFixed(2)),
+  p99_event_loop_delay_ms: Number((loop.percentile(99) / 1e6).toFixed(2)),
+};
+console.table([row]);
+console.log(JSON.stringify(row));

@@ -1,0 +1,19 @@
+// Runs the store ports' conformance suites against the in-memory adapter.
+import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
+import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
+import { messageStoreSuite } from '../conformance/message-store.suite.js';
+import { MemoryStore } from './memory-store.js';
+
+const close = async () => {};
+
+messageStoreSuite('MemoryStore', async () => {
+  const s = new MemoryStore();
+  return { store: s.messages, inbox: s.inbox, close };
+});
+
+inboxStoreSuite('MemoryStore', async () => ({ store: new MemoryStore().inbox, close }));
+
+conversationStoreSuite('MemoryStore', async () => {
+  const s = new MemoryStore();
+  return { store: s.conversations, messages: s.messages, close };
+});

@@ -1,0 +1,248 @@
+// Runs the store ports' conformance suites against the embedded SQLite adapter, then the tests
+// only an embedded engine has: durability across reopen, migrations, and group commit.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { InboxEntry } from '../../ports/inbox-store.js';
+import type { StoredMessage } from '../../ports/message-store.js';
+import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
+import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
+import { messageStoreSuite } from '../conformance/message-store.suite.js';
+import { SCHEMA_VERSION } from './schema.js';
+import { openAndMigrate, SqliteStore } from './sqlite-store.js';
+import type { CommitObserver } from './writer-client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'parley-sqlite-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+/** A path for a new database file in the test directory. */
+const newPath = () => join(dir, `store-${++files}.db`);
+
+messageStoreSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.messages, inbox: s.inbox, close: () => s.close() };
+});
+inboxStoreSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.inbox, close: () => s.close() };
+});
+conversationStoreSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.conversations, messages: s.messages, close: () => s.close() };
+});
+
+function msg(conv: string, seq: number, ts = 1_000 + seq): StoredMessage {
+  return {
+    conv,
+    seq,
+    ts,
+    from: 'alice',
+    from_device: 'phone',
+    cmid: `c${seq}`,
+    kind: 'text',
+    body: `m${seq}`,
+  };
+}
+
+function entry(user: string, inbox: number, conv: string, seq: number, ts: number): InboxEntry {
+  return { user, inbox, ts, type: 'message', conv, seq };
+}
+
+/** Open file descriptors of this process that point at `path` (Linux), or null where unknown. */
+function openDescriptors(path: string): number | null {
+  if (!existsSync('/proc/self/fd')) return null;
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path) count++;
+    } catch {
+      // The descriptor closed while listing.
+    }
+  }
+  return count;
+}
+
+describe('SqliteStore: the embedded engine', () => {
+  test('messages, inbox heads, chat lists, watermarks and fan-out marks survive close and reopen', async () => {
+    const path = newPath();
+    const conv = 'g:durable';
+    const first = new SqliteStore(path);
+    await first.messages.append([msg(conv, 1), msg(conv, 2), msg(conv, 3)]);
+    await first.inbox.append(
+      [entry('bob', 1, conv, 1, 100), entry('bob', 2, conv, 2, 110), entry('bob', 3, conv, 3, 120)],
+      [{ conv, seq: 2 }],
+    );
+    await first.conversations.mergeWatermarks([
+      { conv, user: 'bob', delivered: 3, read: 2 },
+      { conv, user: 'alice', delivered: 3, read: 3 },
+    ]);
+    assert.equal(await first.inbox.prune(105), 1);
+    // Queued but not awaited: close must commit it before stopping the writer.
+    const late = first.messages.append([msg(conv, 4)]);
+    await first.close();
+    await late;
+
+    const second = new SqliteStore(path);
+    try {
+      assert.deepEqual(await second.messages.head(conv), { lastSeq: 4, lastTs: msg(conv, 4).ts });
+      assert.deepEqual(
+        await second.messages.page(conv, { limit: 10 }),
+        [1, 2, 3, 4].map((s) => msg(conv, s)),
+      );
+      assert.deepEqual(await second.messages.findByCmid(conv, 'alice', 'c2'), {
+        seq: 2,
+        ts: msg(conv, 2).ts,
+      });
+      assert.deepEqual(await second.messages.unfanned(), [{ conv, fannedSeq: 2, lastSeq: 4 }]);
+      assert.equal(await second.inbox.head('bob'), 3);
+      assert.equal(await second.inbox.floor('bob'), 2);
+      assert.deepEqual(await second.inbox.read('bob', 0, 10), [
+        entry('bob', 2, conv, 2, 110),
+        entry('bob', 3, conv, 3, 120),
+      ]);
+      assert.deepEqual(await second.inbox.conversations('bob', 10), [{ conv, lastTs: 120 }]);
+      assert.deepEqual(await second.conversations.watermarks(conv), [
+        { conv, user: 'alice', delivered: 3, read: 3 },
+        { conv, user: 'bob', delivered: 3, read: 2 },
+      ]);
+      assert.deepEqual(await second.conversations.get(conv), {
+        conv,
+        kind: 'group',
+        createdTs: msg(conv, 1).ts,
+        lastSeq: 4,
+        lastTs: msg(conv, 4).ts,
+      });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('migrations are idempotent: opening an up-to-date database applies nothing', () => {
+    const path = newPath();
+    const all = Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1);
+    const first = openAndMigrate(path);
+    first.db.close();
+    assert.deepEqual(first.applied, all);
+    const second = openAndMigrate(path);
+    try {
+      assert.deepEqual(second.applied, []);
+      const versions = second.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
+      assert.deepEqual(
+        versions,
+        all.map((version) => ({ version })),
+      );
+    } finally {
+      second.db.close();
+    }
+  });
+
+  test('a database with a newer schema version is refused with a clear error, and left closed', () => {
+    const path = newPath();
+    openAndMigrate(path).db.close();
+    const db = new Database(path);
+    db.prepare('INSERT INTO schema_migrations (version, applied_ts) VALUES (?, ?)').run(
+      SCHEMA_VERSION + 1,
+      0,
+    );
+    db.close();
+    const refusal = new RegExp(
+      `database schema version ${SCHEMA_VERSION + 1} is newer than this build \\(${SCHEMA_VERSION}\\)`,
+    );
+    assert.throws(() => openAndMigrate(path), refusal);
+    assert.throws(() => new SqliteStore(path), refusal);
+    const fds = openDescriptors(path);
+    if (fds !== null) assert.equal(fds, 0, 'the refused database file is still open');
+    const check = new Database(path, { readonly: true });
+    const row = check.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number };
+    check.close();
+    assert.equal(row.v, SCHEMA_VERSION + 1, 'the refused database is left as it was');
+  });
+
+  test('2,000 concurrent appends to different conversations are group-committed', async () => {
+    const total = 2_000;
+    const commits: Parameters<CommitObserver>[0][] = [];
+    let committedOps = 0;
+    const store = new SqliteStore(newPath(), (info) => {
+      commits.push(info);
+      committedOps += info.ops;
+    });
+    try {
+      let resolved = 0;
+      const appends: Promise<void>[] = [];
+      const issue = (i: number) =>
+        appends.push(
+          store.messages.append([msg(`g:c${i}`, 1)]).then(() => {
+            resolved++;
+            // Durability before the reply: no append resolves before the commit that holds it.
+            assert.ok(resolved <= committedOps, 'an append resolved before its commit');
+          }),
+        );
+      // Half in one burst, half in waves that arrive while earlier commits are in flight.
+      for (let i = 0; i < total / 2; i++) issue(i);
+      for (let wave = 0; wave < 10; wave++) {
+        await new Promise((r) => setImmediate(r));
+        for (let i = 0; i < total / 20; i++) issue(total / 2 + wave * (total / 20) + i);
+      }
+      await Promise.all(appends);
+      assert.equal(resolved, total);
+      assert.equal(committedOps, total);
+      assert.equal(
+        commits.reduce((n, c) => n + c.rows, 0),
+        total,
+      );
+      assert.ok(commits.length <= total / 100, `${commits.length} commits for ${total} appends`);
+      const refs = Array.from({ length: total }, (_, i) => ({ conv: `g:c${i}`, seq: 1 }));
+      assert.deepEqual(
+        await store.messages.getMany(refs),
+        refs.map((r) => msg(r.conv, 1)),
+      );
+      assert.deepEqual(await store.messages.head(`g:c${total - 1}`), {
+        lastSeq: 1,
+        lastTs: msg('g:x', 1).ts,
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('writes from the three ports issued together share one commit', async () => {
+    const commits: number[] = [];
+    const store = new SqliteStore(newPath(), (info) => commits.push(info.ops));
+    try {
+      const conv = 'g:together';
+      await Promise.all([
+        store.messages.append([msg(conv, 1)]),
+        store.inbox.append([entry('bob', 1, conv, 1, 100)], [{ conv, seq: 1 }]),
+        store.conversations.mergeWatermarks([{ conv, user: 'bob', delivered: 1, read: 0 }]),
+      ]);
+      assert.deepEqual(commits, [3]);
+      assert.deepEqual(await store.messages.unfanned(), []);
+      assert.equal(await store.inbox.head('bob'), 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('prune deletes and counts more entries than one delete chunk holds', async () => {
+    const store = new SqliteStore(newPath());
+    try {
+      const users = ['u1', 'u2', 'u3'];
+      const perUser = 4_000;
+      const rows: InboxEntry[] = [];
+      for (const user of users) {
+        for (let i = 1; i <= perUser; i++) rows.push(entry(user, i, 'g:big', i, i));
+      }
+      await store.inbox.append(rows, []);
+      assert.equal(await store.inbox.prune(perUser), users.length * (perUser - 1));
+      for (const user of users) {
+        assert.equal(await store.inbox.floor(user), perUser);
+        assert.equal(await store.inbox.head(user), perUser);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
