@@ -22,6 +22,24 @@ function walk(dir, out) {
   return out;
 }
 
+// Packages import each other through their built `dist/` (package exports), so build first;
+// the TypeScript build is incremental and takes a moment when nothing changed.
+const build = spawnSync(
+  process.execPath,
+  [
+    join(root, 'node_modules/typescript/bin/tsc'),
+    '-b',
+    'packages/protocol',
+    'packages/sdk',
+    'packages/server',
+  ],
+  {
+    stdio: 'inherit',
+    cwd: root,
+  },
+);
+if (build.status !== 0) process.exit(build.status ?? 1);
+
 let files = walk(join(root, 'packages'), []).sort();
 if (fast) files = files.filter((f) => !f.endsWith('.slow.test.ts'));
 if (filters.length > 0) files = files.filter((f) => filters.some((s) => relative(root, f).includes(s)));

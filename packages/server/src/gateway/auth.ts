@@ -118,11 +118,33 @@ export class TokenVerifier {
     if (config.jwtAudience) this.options.audience = config.jwtAudience;
   }
 
+  /**
+   * Several keys of one algorithm without a `kid` in the token (the usual state during a key
+   * rotation) make the key set throw "multiple matching keys"; then each candidate is tried.
+   */
+  private async verifyWithAnyKey(token: string): Promise<Record<string, unknown>> {
+    try {
+      return (await jwtVerify(token, this.getKey, this.options)).payload;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+      let last: unknown = err;
+      for await (const key of err as AsyncIterable<Parameters<typeof jwtVerify>[1]>) {
+        try {
+          return (await jwtVerify(token, key, this.options)).payload;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw e;
+          last = e;
+        }
+      }
+      throw last;
+    }
+  }
+
   /** Verifies a token; throws `unauthorized` with a reason a client can act on. */
   async verify(token: string): Promise<TokenClaims> {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.getKey, this.options));
+      payload = await this.verifyWithAnyKey(token);
     } catch (err) {
       const code = (err as { code?: string }).code;
       const reason = code === 'ERR_JWT_EXPIRED' ? 'token expired' : 'invalid token';

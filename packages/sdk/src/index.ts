@@ -1,0 +1,65 @@
+/**
+ * `@parley/sdk`: the Parley client library for browsers and Node.js.
+ *
+ * {@link ParleyClient} keeps one device connected to a Parley server: a connection state
+ * machine with full-jitter reconnect backoff, resume by inbox cursor (every inbox event
+ * emitted exactly once, in order), and sends retried with the same client message id until
+ * the server acknowledges them. See the package README for usage.
+ *
+ * @module
+ */
+
+export type {
+  ConnectResult,
+  ConversationSummary,
+  ConversationsResult,
+  CreateGroupResult,
+  ErrorCode,
+  GroupInfoResult,
+  GroupMember,
+  GroupRole,
+  HistoryResult,
+  InboxEvent,
+  LastSeenVisibility,
+  MessageEvent,
+  MessageObject,
+  PingResult,
+  PresenceEvent,
+  PresenceInfo,
+  PresenceSubResult,
+  ReceiptEvent,
+  ReceiptKind,
+  ReceiptsResult,
+  ReconnectEvent,
+  SendResult,
+  SettingsResult,
+  SyncResult,
+  TypingEvent,
+  TypingState,
+} from '@parley/protocol';
+export { CloseCode } from '@parley/protocol';
+export { backoffDelay, hardBackoffDelay } from './backoff.js';
+export {
+  type AnyInboxEvent,
+  type AnyServerEvent,
+  type ConversationsParams,
+  type DisconnectInfo,
+  type HistoryParams,
+  ParleyClient,
+  type ParleyClientEvents,
+  type ParleyClientOptions,
+  type ResyncRequired,
+  SDK_VERSION,
+  type SendOptions,
+  type SendRetryOptions,
+  type SettingsParams,
+  type StateChange,
+  type SyncedInfo,
+  type TokenProvider,
+  type TokenRequest,
+} from './client.js';
+export { ClientState, type ClosePolicy, closePolicy, connectErrorPolicy, DisconnectReason } from './codes.js';
+export { type CursorStore, MemoryCursorStore } from './cursor.js';
+export { type Listener, TypedEmitter } from './emitter.js';
+export { type ClientErrorCode, isRetryableSendError, ParleyError, type ParleyErrorCode } from './errors.js';
+export type { WebSocketConstructor, WebSocketLike } from './transport.js';
