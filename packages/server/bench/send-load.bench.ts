@@ -28,6 +28,7 @@ const proc = spawn(
   process.execPath,
   [
     ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     cli,
     'serve',
   ],
@@ -45,6 +46,7 @@ const proc = spawn(
 const port = await new Promise<number>((resolve) => {
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => {
+    if (process.env.BENCH_NODE_ARGS) process.stderr.write(c);
     out += c;
     const m = /"port":(\d+)/.exec(out);
     if (m) resolve(Number(m[1]));

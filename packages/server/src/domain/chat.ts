@@ -41,7 +41,12 @@ export class Chat {
     if (!members?.includes(req.from)) return Promise.reject(forbidden(`not a member of ${req.conv}`));
     return this.d.sequencer.submit(req).then((outcome) => {
       if (!outcome.dup) {
-        void this.d.receipts.submit(req.conv, { user: req.from, kind: 'read', seq: outcome.seq, implicit: true });
+        void this.d.receipts.submit(req.conv, {
+          user: req.from,
+          kind: 'read',
+          seq: outcome.seq,
+          implicit: true,
+        });
       }
       return outcome;
     });
