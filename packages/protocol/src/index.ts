@@ -27,4 +27,10 @@ export {
   utf8LengthExceeds,
 } from './ids.js';
 export * from './limits.js';
-export { type FrameResult, parseClientFrame, RESERVED_KINDS, validateClientFrame } from './validate.js';
+export {
+  type FrameResult,
+  parseClientFrame,
+  RESERVED_KINDS,
+  SYSTEM_CMID_PREFIX,
+  validateClientFrame,
+} from './validate.js';

@@ -79,6 +79,9 @@ export type FrameResult =
 /** Message kinds that only the server may write (clients would otherwise forge system events). */
 export const RESERVED_KINDS: readonly string[] = Object.freeze(['system']);
 
+/** Client message ids starting with this are the server's own (system messages): refused in `send`. */
+export const SYSTEM_CMID_PREFIX = 'system:';
+
 type Obj = { readonly [key: string]: unknown };
 
 // ---------------------------------------------------------------------------------------------
@@ -317,6 +320,7 @@ function vSend(o: Obj, id: string, L: Limits): SendFrame | null {
   if (!isConvId(conv)) return badField('conv', conv, 'a conversation id');
   const cmid = o.cmid;
   if (!isStr(cmid, L.maxCmidLength)) return badField('cmid', cmid, chars(L.maxCmidLength));
+  if (cmid.startsWith(SYSTEM_CMID_PREFIX)) return bad(`"cmid" must not start with "${SYSTEM_CMID_PREFIX}" (reserved)`);
   const kind = o.kind;
   if (!isKind(kind, L.maxKindLength)) {
     if (kind === 'system') return bad('"kind" "system" is reserved for the server');

@@ -1,14 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { MemoryPresence } from './adapters/memory/memory-presence.js';
 import { SqliteStore } from './adapters/sqlite/sqlite-store.js';
 import type { Config } from './config/schema.js';
 import { Chat } from './domain/chat.js';
 import { Fanout } from './domain/fanout.js';
 import { InboxWriter } from './domain/inbox-writer.js';
-import { Membership } from './domain/membership.js';
+import { PresenceService } from './domain/presence.js';
 import { ReceiptService } from './domain/receipts.js';
 import { Sequencer } from './domain/sequencer.js';
+import { UserDirectory } from './domain/users.js';
 import { resolveKeys, TokenVerifier } from './gateway/auth.js';
 import { createHttpHandler } from './gateway/http.js';
 import { Metrics } from './gateway/metrics.js';
@@ -47,19 +49,32 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
   // The router is the gateway, which is built last; live delivery goes through this late binding.
   let gateway: Gateway | null = null;
   const router: Router = { deliver: (user, frame) => gateway?.deliver(user, frame) };
-  const membership = new Membership();
+  const users = new UserDirectory(store.users);
   const inboxWriter = new InboxWriter(store.inbox, router, log.child({ stage: 'inbox' }));
-  const fanout = new Fanout(membership, inboxWriter, store.messages, log.child({ stage: 'fanout' }));
-  const sequencer = new Sequencer(store.messages, clock, log.child({ stage: 'sequencer' }), (batch) => {
-    metrics.messagesStored.inc(batch.length);
-    fanout.committed(batch);
-  });
+  const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
+  const sequencer = new Sequencer(
+    store.messages,
+    store.conversations,
+    users,
+    clock,
+    log.child({ stage: 'sequencer' }),
+    (batch, recipients) => {
+      metrics.messagesStored.inc(batch.length);
+      fanout.committed(batch, recipients);
+    },
+    { maxGroupSize: config.maxGroupSize },
+  );
+  // Receipts tell only current members, which the chat layer knows (bound once it exists).
+  let chatRef: Chat | null = null;
   const receipts = new ReceiptService(
     store.conversations,
     store.messages,
     inboxWriter,
+    users,
+    (conv, user) => chatRef!.isMember(conv, user),
     clock,
     log.child({ stage: 'receipts' }),
+    config.receiptCoalesceMs,
   );
   const chat = new Chat({
     messages: store.messages,
@@ -67,9 +82,20 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
     conversations: store.conversations,
     sequencer,
     receipts,
-    membership,
+    users,
+    router,
+    clock,
   });
-  gateway = new Gateway({ config, chat, verifier, clock, log, metrics });
+  chatRef = chat;
+  const presence = new PresenceService(
+    new MemoryPresence(),
+    users,
+    store.users,
+    clock,
+    log.child({ stage: 'presence' }),
+    config.maxPresenceSubscriptions,
+  );
+  gateway = new Gateway({ config, chat, verifier, clock, log, metrics, presence });
 
   let ready = false;
   let stopping = false;

@@ -38,6 +38,12 @@ export const configSchema = z.strictObject({
   maxFrameBytes: positiveInt.default(128 * 1024),
   /** Largest message body, in UTF-8 bytes. */
   maxBodyBytes: positiveInt.default(64 * 1024),
+  /** Most members of a group (`too_large` beyond). */
+  maxGroupSize: z.number().int().min(2).max(100_000).default(512),
+  /** Most presence subscriptions one connection may hold. */
+  maxPresenceSubscriptions: positiveInt.default(1000),
+  /** How long receipt updates of a conversation gather before they are applied together. */
+  receiptCoalesceMs: z.number().int().min(0).max(10_000).default(50),
   /** Live connections one user may hold at once (one per device). */
   maxConnectionsPerUser: positiveInt.default(8),
   /** Bytes queued to one slow client before it is disconnected (it resyncs on reconnect). */
@@ -75,6 +81,9 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   connectTimeoutMs: { env: 'PARLEY_CONNECT_TIMEOUT_MS', parse: 'int' },
   maxFrameBytes: { env: 'PARLEY_MAX_FRAME_BYTES', parse: 'int' },
   maxBodyBytes: { env: 'PARLEY_MAX_BODY_BYTES', parse: 'int' },
+  maxGroupSize: { env: 'PARLEY_MAX_GROUP_SIZE', parse: 'int' },
+  maxPresenceSubscriptions: { env: 'PARLEY_MAX_PRESENCE_SUBSCRIPTIONS', parse: 'int' },
+  receiptCoalesceMs: { env: 'PARLEY_RECEIPT_COALESCE_MS', parse: 'int' },
   maxConnectionsPerUser: { env: 'PARLEY_MAX_CONNECTIONS_PER_USER', parse: 'int' },
   maxOutboundBytes: { env: 'PARLEY_MAX_OUTBOUND_BYTES', parse: 'int' },
   maxBadFramesPerMinute: { env: 'PARLEY_MAX_BAD_FRAMES_PER_MINUTE', parse: 'int' },

@@ -1,18 +1,31 @@
 import type {
   ConversationSummary,
+  GroupInfoResult,
   HistoryResult,
   InboxEvent,
   MessageObject,
   ReceiptsResult,
   SyncResult,
 } from '@parley/protocol';
+import { ulid } from 'ulid';
+import type { Clock } from '../ports/clock.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { InboxEntry, InboxStore } from '../ports/inbox-store.js';
 import type { MessageStore } from '../ports/message-store.js';
-import { badRequest, forbidden, ParleyError } from './errors.js';
-import type { Membership } from './membership.js';
+import type { Router } from '../ports/router.js';
+import type { UserSettings } from '../ports/user-store.js';
+import { badRequest, ParleyError } from './errors.js';
+import type { GroupOp } from './group-rules.js';
+import { directMembers } from './membership.js';
 import type { ReceiptService } from './receipts.js';
-import type { SendOutcome, SendRequest, Sequencer } from './sequencer.js';
+import {
+  type ChangeOutcome,
+  cannotWrite,
+  type SendOutcome,
+  type SendRequest,
+  type Sequencer,
+} from './sequencer.js';
+import type { UserDirectory } from './users.js';
 
 /** The ports and stages the chat operations use. */
 export interface ChatDeps {
@@ -21,24 +34,40 @@ export interface ChatDeps {
   conversations: ConversationStore;
   sequencer: Sequencer;
   receipts: ReceiptService;
-  membership: Membership;
+  users: UserDirectory;
+  router: Router;
+  clock: Clock;
 }
+
+/** What a user may see of a conversation: from `floor` on (their joined seq in a group). */
+interface Access {
+  members: readonly string[];
+  floor: number;
+}
+
+/** Minimum interval between forwarded `typing: start` events of one user in one conversation. */
+const TYPING_START_INTERVAL_MS = 2000;
 
 /**
  * The chat operations of the protocol, for an authenticated user: what the WebSocket gateway and
- * the HTTP API call. Authorization is checked here, once, for every transport.
+ * the HTTP API call. Authorization is decided here, once, for every transport: every op that names
+ * a conversation requires current membership (and admin rights where the op needs them, checked
+ * by the group's writer at the change's seq).
  */
 export class Chat {
+  private readonly typingStarts = new Map<string, number>();
+
   constructor(private readonly d: ChatDeps) {}
 
   /**
    * Sends a message; resolves once it is durable. Sending also marks everything before it read.
-   * Authorization of a direct conversation needs no I/O, so the message reaches its sequencer in
-   * the same tick as the frame: one connection's pipelined sends keep their order.
+   * A direct conversation's participants are known from its id, so the message reaches its
+   * writer in the same tick as the frame: one connection's pipelined sends keep their order.
+   * Group membership and blocking are checked by the writer when the message gets its seq.
    */
   send(req: SendRequest): Promise<SendOutcome> {
-    const members = this.d.membership.directMembers(req.conv);
-    if (!members?.includes(req.from)) return Promise.reject(forbidden(`not a member of ${req.conv}`));
+    const direct = directMembers(req.conv);
+    if (direct && !direct.includes(req.from)) return Promise.reject(cannotWrite(req.conv));
     return this.d.sequencer.submit(req).then((outcome) => {
       if (!outcome.dup) {
         void this.d.receipts.submit(req.conv, {
@@ -50,6 +79,30 @@ export class Chat {
       }
       return outcome;
     });
+  }
+
+  /** Creates a group with the creator as its admin; resolves once its first system message is durable. */
+  async createGroup(user: string, device: string, name: string, members: readonly string[]): Promise<string> {
+    const conv = `g:${ulid()}`;
+    await this.d.sequencer.change(conv, user, device, { op: 'create', name, members: [...members] });
+    return conv;
+  }
+
+  /** Applies a group change; the writer checks rights against the group at that moment. */
+  changeGroup(user: string, device: string, conv: string, op: GroupOp): Promise<ChangeOutcome> {
+    return this.d.sequencer.change(conv, user, device, op);
+  }
+
+  /** The group's name, creation time and members, for members. */
+  async groupInfo(user: string, conv: string): Promise<GroupInfoResult> {
+    const g = await this.d.sequencer.group(conv);
+    if (!g?.members.has(user)) throw cannotWrite(conv);
+    return {
+      conv,
+      name: g.name,
+      created_ts: g.createdTs,
+      members: [...g.members].map(([u, m]) => ({ user: u, role: m.role, joined_seq: m.joinedSeq })),
+    };
   }
 
   /** Inbox events after `after`, oldest first; `gone` when some of them were pruned. */
@@ -69,14 +122,17 @@ export class Chat {
     };
   }
 
-  /** A page of a conversation's messages, ascending. */
+  /** A page of a conversation's messages, ascending; a group member sees nothing before joining. */
   async history(
     user: string,
     conv: string,
     q: { before?: number; after?: number; limit: number },
   ): Promise<HistoryResult> {
-    await this.d.membership.assertMember(user, conv);
-    const query: { before?: number; after?: number; limit: number } = { limit: q.limit + 1 };
+    const { floor } = await this.access(user, conv);
+    const query: { before?: number; after?: number; limit: number; floor: number } = {
+      limit: q.limit + 1,
+      floor,
+    };
     if (q.before !== undefined) query.before = q.before;
     if (q.after !== undefined) query.after = q.after;
     const messages = await this.d.messages.page(conv, query);
@@ -103,24 +159,70 @@ export class Chat {
 
   /** Applies a receipt from one of the user's devices. */
   async receipt(user: string, conv: string, kind: 'delivered' | 'read', seq: number): Promise<void> {
-    await this.d.membership.assertMember(user, conv);
+    await this.access(user, conv);
     const head = await this.d.messages.head(conv);
     if (seq > (head?.lastSeq ?? 0)) throw badRequest(`"seq" ${seq} is beyond the conversation's last seq`);
     await this.d.receipts.submit(conv, { user, kind, seq });
   }
 
-  /** Every member's watermarks in `conv`. */
+  /**
+   * Every member's watermarks in `conv`. Read watermarks are shown only between users who both
+   * share read receipts; the asker always sees their own.
+   */
   async receipts(user: string, conv: string): Promise<ReceiptsResult> {
-    await this.d.membership.assertMember(user, conv);
-    const members = (await this.d.membership.members(conv)) ?? [];
+    const { members } = await this.access(user, conv);
     const marks = new Map((await this.d.conversations.watermarks(conv)).map((w) => [w.user, w]));
+    const mine = (await this.d.users.settings(user)).readReceipts;
     return {
-      members: members.map((u) => ({
-        user: u,
-        delivered: marks.get(u)?.delivered ?? 0,
-        read: marks.get(u)?.read ?? 0,
-      })),
+      members: await Promise.all(
+        members.map(async (u) => {
+          const visible = u === user || (mine && (await this.d.users.settings(u)).readReceipts);
+          return {
+            user: u,
+            delivered: marks.get(u)?.delivered ?? 0,
+            read: visible ? (marks.get(u)?.read ?? 0) : 0,
+          };
+        }),
+      ),
     };
+  }
+
+  /**
+   * Forwards a typing indicator to the other members' live devices (never stored). At most one
+   * `start` per user and conversation per 2 s is forwarded; members who blocked the typist get none.
+   */
+  async typing(user: string, conv: string, state: 'start' | 'stop'): Promise<void> {
+    const { members } = await this.access(user, conv);
+    const key = `${user}\u0000${conv}`;
+    const now = this.d.clock.now();
+    if (state === 'start') {
+      const last = this.typingStarts.get(key);
+      if (last !== undefined && now - last < TYPING_START_INTERVAL_MS) return;
+      if (this.typingStarts.size > 100_000) this.pruneTypingStarts(now);
+      this.typingStarts.set(key, now);
+    } else {
+      this.typingStarts.delete(key);
+    }
+    const frame = JSON.stringify({ type: 'typing', conv, user, state });
+    for (const m of members) {
+      if (m === user || (await this.d.users.isBlocked(m, user))) continue;
+      this.d.router.deliver(m, frame);
+    }
+  }
+
+  /** Reads (no fields) or changes the user's settings. */
+  async settings(user: string, patch: Partial<UserSettings>): Promise<UserSettings> {
+    return Object.keys(patch).length === 0
+      ? this.d.users.settings(user)
+      : this.d.users.updateSettings(user, patch);
+  }
+
+  block(user: string, other: string): Promise<void> {
+    return this.d.users.block(user, other);
+  }
+
+  unblock(user: string, other: string): Promise<void> {
+    return this.d.users.unblock(user, other);
   }
 
   /** The user's durable inbox head (what `connect` reports). */
@@ -128,24 +230,57 @@ export class Chat {
     return this.d.inbox.head(user);
   }
 
+  /** Whether `user` is a current member of `conv` (receipts tell only members). */
+  async isMember(conv: string, user: string): Promise<boolean> {
+    const direct = directMembers(conv);
+    if (direct) return direct.includes(user);
+    return (await this.d.sequencer.group(conv))?.members.has(user) ?? false;
+  }
+
+  /** Throws `forbidden` unless `user` is a current member of `conv`. */
+  private async access(user: string, conv: string): Promise<Access> {
+    const direct = directMembers(conv);
+    if (direct) {
+      if (!direct.includes(user)) throw cannotWrite(conv);
+      return { members: direct, floor: 1 };
+    }
+    const g = await this.d.sequencer.group(conv);
+    const me = g?.members.get(user);
+    if (!g || !me) throw cannotWrite(conv);
+    return { members: [...g.members.keys()], floor: me.joinedSeq };
+  }
+
+  private pruneTypingStarts(now: number): void {
+    for (const [k, t] of this.typingStarts)
+      if (now - t >= TYPING_START_INTERVAL_MS) this.typingStarts.delete(k);
+  }
+
   private async summary(user: string, conv: string, lastTs: number): Promise<ConversationSummary> {
-    const [meta, marks, members] = await Promise.all([
+    const [meta, marks] = await Promise.all([
       this.d.conversations.get(conv),
       this.d.conversations.watermarks(conv, [user]),
-      this.d.membership.members(conv),
     ]);
-    const mine = marks[0];
-    const lastSeq = meta?.lastSeq ?? 0;
-    const read = mine?.read ?? 0;
+    let lastSeq = meta?.lastSeq ?? 0;
+    let floor = 1;
+    let members = directMembers(conv)?.length ?? 0;
+    if (meta?.kind === 'group') {
+      const records = await this.d.conversations.members(conv);
+      const mine = records.find((r) => r.user === user);
+      members = records.filter((r) => r.removedSeq === undefined).length;
+      floor = mine?.joinedSeq ?? lastSeq + 1;
+      // A removed member's view ends at their removal.
+      if (mine?.removedSeq !== undefined) lastSeq = Math.min(lastSeq, mine.removedSeq);
+    }
+    const read = marks[0]?.read ?? 0;
     const s: ConversationSummary = {
       conv,
       kind: meta?.kind ?? 'direct',
-      members: members?.length ?? 0,
+      members,
       last_seq: lastSeq,
       last_ts: Math.max(meta?.lastTs ?? 0, lastTs),
       read,
-      delivered: mine?.delivered ?? 0,
-      unread: Math.max(0, lastSeq - read),
+      delivered: marks[0]?.delivered ?? 0,
+      unread: Math.max(0, lastSeq - Math.max(read, floor - 1)),
     };
     if (meta?.name !== undefined) s.name = meta.name;
     return s;

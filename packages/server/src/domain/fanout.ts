@@ -1,32 +1,36 @@
+import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
+import { membersAt } from './group-rules.js';
 import type { InboxWriter, PendingEntry } from './inbox-writer.js';
-import type { Membership } from './membership.js';
+import { directMembers } from './membership.js';
 
 const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
 
 /**
- * Fan-out on write: every durable message becomes one inbox entry per member (the body is stored
- * once, in the conversation log; the entry only points at it). Batches are processed strictly in
- * commit order, so each conversation's inbox entries follow its seq order; each message's entries
- * and its fan-out mark go into one inbox commit, so after a crash `recover` redoes exactly the
- * messages whose fan-out was not recorded.
+ * Fan-out on write: every durable message becomes one inbox entry per recipient (the body is
+ * stored once, in the conversation log; the entry only points at it). The recipients come with the
+ * message from its conversation's writer (the members at its seq). Batches are processed strictly in
+ * commit order, so each conversation's inbox entries follow its seq order; each batch's entries and
+ * its fan-out mark go into one inbox commit, so after a crash `recover` redoes exactly the messages
+ * whose fan-out was not recorded. Fan-out never delays the sender's reply, which was sent when the
+ * message became durable.
  */
 export class Fanout {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly membership: Membership,
     private readonly inbox: InboxWriter,
     private readonly messages: MessageStore,
+    private readonly conversations: ConversationStore,
     private readonly log: Logger,
   ) {}
 
-  /** Takes a durable batch of one conversation (in seq order). */
-  committed(batch: readonly StoredMessage[]): void {
+  /** Takes a durable batch of one conversation (in seq order) with each message's recipients. */
+  committed(batch: readonly StoredMessage[], recipients: readonly (readonly string[])[]): void {
     this.chain = this.chain.then(
-      () => this.fanOut(batch),
-      () => this.fanOut(batch),
+      () => this.fanOut(batch, recipients),
+      () => this.fanOut(batch, recipients),
     );
     this.chain.catch((err) => this.log.error({ err: String(err) }, 'fan-out failed'));
   }
@@ -40,11 +44,16 @@ export class Fanout {
   async recover(): Promise<number> {
     let redone = 0;
     for (const range of await this.messages.unfanned()) {
+      const direct = directMembers(range.conv);
+      const records = direct ? [] : await this.conversations.members(range.conv);
       let after = range.fannedSeq;
       while (after < range.lastSeq) {
         const page = await this.messages.page(range.conv, { after, limit: 500 });
         if (page.length === 0) break;
-        this.committed(page);
+        this.committed(
+          page,
+          page.map((m) => direct ?? membersAt(records, m.seq)),
+        );
         redone += page.length;
         after = page[page.length - 1]!.seq;
       }
@@ -55,16 +64,20 @@ export class Fanout {
     return redone;
   }
 
-  private async fanOut(batch: readonly StoredMessage[]): Promise<void> {
-    const first = batch[0];
-    if (!first) return;
-    const members =
-      this.membership.directMembers(first.conv) ?? (await this.membership.members(first.conv)) ?? [];
-    if (!this.inbox.headsLoaded(members)) await this.inbox.ensureHeads(members);
+  private async fanOut(
+    batch: readonly StoredMessage[],
+    recipients: readonly (readonly string[])[],
+  ): Promise<void> {
+    const last = batch[batch.length - 1];
+    if (!last) return;
+    const everyone = new Set<string>();
+    for (const r of recipients) for (const u of r) everyone.add(u);
+    if (!this.inbox.headsLoaded(everyone)) await this.inbox.ensureHeads(everyone);
     const pending: PendingEntry[] = [];
-    for (const m of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
       const frameTail = JSON.stringify(m).slice(1);
-      for (const user of members) {
+      for (const user of recipients[i]!) {
         pending.push({
           user,
           entry: { type: 'message', conv: m.conv, seq: m.seq, ts: m.ts },
@@ -73,7 +86,6 @@ export class Fanout {
         });
       }
     }
-    const last = batch[batch.length - 1]!;
     this.inbox.append(pending, [{ conv: last.conv, seq: last.seq }]);
   }
 }

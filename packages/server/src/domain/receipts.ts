@@ -3,6 +3,7 @@ import type { ConversationStore, Watermark } from '../ports/conversation-store.j
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { InboxWriter, PendingEntry } from './inbox-writer.js';
+import type { UserDirectory } from './users.js';
 
 /** A watermark update as a device reports it (or as sending implies it). */
 export interface ReceiptUpdate {
@@ -17,6 +18,7 @@ interface ConvReceipts {
   conv: string;
   queue: { update: ReceiptUpdate; done: () => void }[];
   draining: boolean;
+  scheduled: boolean;
   cache: Map<string, { delivered: number; read: number }>;
 }
 
@@ -42,23 +44,38 @@ export class ReceiptService {
     private readonly store: ConversationStore,
     private readonly messages: MessageStore,
     private readonly inbox: InboxWriter,
+    private readonly users: UserDirectory,
+    /** Whether `user` is (still) a member of `conv`: only members are told of receipts. */
+    private readonly isMember: (conv: string, user: string) => Promise<boolean>,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** How long updates gather before a conversation's batch is applied (coalescing window). */
+    private readonly coalesceMs = 50,
   ) {}
 
   /** Queues a watermark update; resolves when it is durable and its events are queued. */
   submit(conv: string, update: ReceiptUpdate): Promise<void> {
     let c = this.convs.get(conv);
     if (!c) {
-      c = { conv, queue: [], draining: false, cache: new Map() };
+      c = { conv, queue: [], draining: false, scheduled: false, cache: new Map() };
       this.convs.set(conv, c);
     }
     const done = new Promise<void>((resolve) => c.queue.push({ update, done: resolve }));
-    if (!c.draining) void this.drain(c);
+    this.schedule(c);
     return done;
   }
 
+  private schedule(c: ConvReceipts): void {
+    if (c.draining || c.scheduled) return;
+    c.scheduled = true;
+    setTimeout(() => {
+      c.scheduled = false;
+      void this.drain(c);
+    }, this.coalesceMs);
+  }
+
   private async drain(c: ConvReceipts): Promise<void> {
+    if (c.draining) return;
     c.draining = true;
     try {
       while (c.queue.length > 0) {
@@ -78,7 +95,8 @@ export class ReceiptService {
       }
     } finally {
       c.draining = false;
-      if (c.queue.length === 0 && this.convs.size > 10_000) this.convs.delete(c.conv);
+      if (c.queue.length > 0) this.schedule(c);
+      else if (this.convs.size > 10_000) this.convs.delete(c.conv);
     }
   }
 

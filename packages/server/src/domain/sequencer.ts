@@ -1,9 +1,12 @@
+import { parseConv, SYSTEM_CMID_PREFIX } from '@parley/protocol';
 import type { Clock } from '../ports/clock.js';
+import type { ConversationStore, GroupEffect } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
-import { badRequest } from './errors.js';
+import { badRequest, ParleyError } from './errors.js';
+import { type GroupOp, type GroupState, type PlannedChange, planChange } from './group-rules.js';
 
-/** A validated, authorized message waiting for its seq. */
+/** A validated message waiting for its seq. */
 export interface SendRequest {
   conv: string;
   from: string;
@@ -22,60 +25,108 @@ export interface SendOutcome {
   dup: boolean;
 }
 
-interface Waiting {
-  req: SendRequest;
-  resolve: (o: SendOutcome) => void;
-  reject: (e: unknown) => void;
+/** What a group change produced: its system message's seq, or nothing when it changed nothing. */
+export type ChangeOutcome = { seq: number; ts: number } | { seq: null };
+
+/** Checks the sequencer needs from elsewhere (blocking lives with the users). */
+export interface SendPolicy {
+  /** True when `blocker` has blocked `sender`. */
+  isBlocked(blocker: string, sender: string): Promise<boolean>;
 }
+
+/** Called with each durable batch of one conversation, in seq order, with each message's recipients. */
+export type CommittedListener = (
+  messages: readonly StoredMessage[],
+  recipients: readonly (readonly string[])[],
+) => void;
+
+type Item =
+  | { kind: 'send'; req: SendRequest; resolve: (o: SendOutcome) => void; reject: (e: unknown) => void }
+  | {
+      kind: 'change';
+      actor: string;
+      device: string;
+      op: GroupOp;
+      resolve: (o: ChangeOutcome) => void;
+      reject: (e: unknown) => void;
+    };
 
 /** The in-memory state of one conversation's single writer. */
 interface ConversationLog {
   conv: string;
+  direct: readonly string[] | null;
   loaded: boolean;
   lastSeq: number;
   lastTs: number;
-  queue: Waiting[];
+  /** Groups only: the current state (null: no such group). */
+  group: GroupState | null;
+  /** Groups only: the active members as an array, shared by every message until membership changes. */
+  recipients: readonly string[];
+  queue: Item[];
   draining: boolean;
   /** Sends not yet durable, by sender and cmid: a retry joins the first attempt. */
   pending: Map<string, Promise<SendOutcome>>;
 }
 
-/** Called with each durable batch of one conversation, in seq order. */
-export type CommittedListener = (messages: readonly StoredMessage[]) => void;
+/** How a conversation is named to someone who may not write to it: the same words whatever the reason. */
+export const cannotWrite = (conv: string) => new ParleyError('forbidden', `not a member of ${conv}`);
 
 /**
- * Assigns each conversation's `seq` (1, 2, 3, … without gaps) as its only writer in this process.
+ * The single writer of each conversation in this process: assigns `seq` 1, 2, 3, … without gaps
+ * to messages and to group changes (whose system messages take a seq in the same sequence), and
+ * owns the group's membership, so a change takes effect exactly at its seq.
  *
  * Per conversation, submissions queue in arrival order (so one connection's sends keep their
- * order); the queue drains as a batch: duplicates (same sender and cmid) are answered with the
- * stored seq, the rest get consecutive seqs and are appended in one store call. One append per
- * conversation is in flight at a time, so a failed write can never leave a later seq stored after
- * a missing one; while it is in flight, new sends queue up and join the next batch (the store
- * group-commits batches of all conversations together).
+ * order) and drain as a batch: authorization (membership, blocking) is decided at that moment,
+ * duplicates (same sender and cmid) are answered with the stored seq, the rest get consecutive
+ * seqs and are appended in one store call, group changes with their effects in the same durable
+ * step. One append per conversation is in flight at a time, so a failed write can never leave a
+ * later seq stored after a missing one; new submissions queue meanwhile and join the next batch.
  */
 export class Sequencer {
   private readonly logs = new Map<string, ConversationLog>();
 
   constructor(
-    private readonly store: MessageStore,
+    private readonly messages: MessageStore,
+    private readonly conversations: ConversationStore,
+    private readonly policy: SendPolicy,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly onCommitted: CommittedListener,
-    private readonly maxIdleConversations = 100_000,
+    private readonly options: { maxGroupSize: number; maxConversationsInMemory?: number },
   ) {}
 
-  /** Queues a message for sequencing; resolves when it is durable (or was already stored). */
+  /** Queues a message; resolves when it is durable (or was already stored). */
   submit(req: SendRequest): Promise<SendOutcome> {
     const c = this.conversation(req.conv);
     const key = `${req.from}\u0000${req.cmid}`;
     const first = c.pending.get(key);
     if (first) return first.then((o) => ({ seq: o.seq, ts: o.ts, dup: true }));
-    const p = new Promise<SendOutcome>((resolve, reject) => c.queue.push({ req, resolve, reject }));
+    const p = new Promise<SendOutcome>((resolve, reject) =>
+      c.queue.push({ kind: 'send', req, resolve, reject }),
+    );
     c.pending.set(key, p);
     const forget = () => c.pending.delete(key);
     p.then(forget, forget);
-    if (!c.draining) void this.drain(c);
+    this.kick(c);
     return p;
+  }
+
+  /** Queues a group change by `actor`; resolves once its system message is durable. */
+  change(conv: string, actor: string, device: string, op: GroupOp): Promise<ChangeOutcome> {
+    const c = this.conversation(conv);
+    const p = new Promise<ChangeOutcome>((resolve, reject) =>
+      c.queue.push({ kind: 'change', actor, device, op, resolve, reject }),
+    );
+    this.kick(c);
+    return p;
+  }
+
+  /** A group's current state as its writer sees it (null: no such group). */
+  async group(conv: string): Promise<GroupState | null> {
+    const c = this.conversation(conv);
+    if (!c.loaded) await this.load(c);
+    return c.group;
   }
 
   /** Conversations with state in memory (for metrics and tests). */
@@ -83,19 +134,36 @@ export class Sequencer {
     return this.logs.size;
   }
 
+  private kick(c: ConversationLog): void {
+    if (!c.draining) void this.drain(c);
+  }
+
   private conversation(conv: string): ConversationLog {
     let c = this.logs.get(conv);
     if (!c) {
-      if (this.logs.size >= this.maxIdleConversations) this.evictIdle();
-      c = { conv, loaded: false, lastSeq: 0, lastTs: 0, queue: [], draining: false, pending: new Map() };
+      if (this.logs.size >= (this.options.maxConversationsInMemory ?? 100_000)) this.evictIdle();
+      const p = parseConv(conv);
+      const direct = p?.kind === 'direct' ? (p.a === p.b ? [p.a] : [p.a, p.b]) : null;
+      c = {
+        conv,
+        direct,
+        loaded: false,
+        lastSeq: 0,
+        lastTs: 0,
+        group: null,
+        recipients: direct ?? [],
+        queue: [],
+        draining: false,
+        pending: new Map(),
+      };
       this.logs.set(conv, c);
     }
     return c;
   }
 
-  /** Forgets the oldest conversations with nothing queued; their heads reload from the store. */
+  /** Forgets the oldest conversations with nothing queued; their state reloads from the store. */
   private evictIdle(): void {
-    let toEvict = Math.max(1, Math.floor(this.maxIdleConversations / 10));
+    let toEvict = Math.max(1, Math.floor(this.logs.size / 10));
     for (const [conv, c] of this.logs) {
       if (toEvict === 0) break;
       if (!c.draining && c.queue.length === 0 && c.pending.size === 0) {
@@ -103,6 +171,33 @@ export class Sequencer {
         toEvict--;
       }
     }
+  }
+
+  private async load(c: ConversationLog): Promise<void> {
+    const head = await this.messages.head(c.conv);
+    c.lastSeq = head?.lastSeq ?? 0;
+    c.lastTs = head?.lastTs ?? 0;
+    if (!c.direct) {
+      const [meta, records] = await Promise.all([
+        this.conversations.get(c.conv),
+        this.conversations.members(c.conv),
+      ]);
+      c.group =
+        meta?.kind === 'group'
+          ? {
+              conv: c.conv,
+              name: meta.name ?? '',
+              createdTs: meta.createdTs,
+              members: new Map(
+                records
+                  .filter((r) => r.removedSeq === undefined)
+                  .map((r) => [r.user, { role: r.role, joinedSeq: r.joinedSeq }] as const),
+              ),
+            }
+          : null;
+      c.recipients = c.group ? [...c.group.members.keys()] : [];
+    }
+    c.loaded = true;
   }
 
   private async drain(c: ConversationLog): Promise<void> {
@@ -114,10 +209,10 @@ export class Sequencer {
         try {
           await this.sequence(c, batch);
         } catch (err) {
-          // The write may or may not have happened: reload the head from the store next time.
+          // The write may or may not have happened: reload the state from the store next time.
           c.loaded = false;
           this.log.warn({ conv: c.conv, err: String(err) }, 'append failed');
-          for (const w of batch) w.reject(err);
+          for (const item of batch) item.reject(err);
         }
       }
     } finally {
@@ -125,61 +220,135 @@ export class Sequencer {
     }
   }
 
-  private async sequence(c: ConversationLog, batch: Waiting[]): Promise<void> {
-    if (!c.loaded) {
-      const head = await this.store.head(c.conv);
-      c.lastSeq = head?.lastSeq ?? 0;
-      c.lastTs = head?.lastTs ?? 0;
-      c.loaded = true;
-    }
-    const stored = await Promise.all(batch.map((w) => this.store.findByCmid(c.conv, w.req.from, w.req.cmid)));
+  private async sequence(c: ConversationLog, batch: Item[]): Promise<void> {
+    if (!c.loaded) await this.load(c);
+    const sends = batch.filter((i): i is Extract<Item, { kind: 'send' }> => i.kind === 'send');
+    const [stored, blocked] = await Promise.all([
+      Promise.all(sends.map((w) => this.messages.findByCmid(c.conv, w.req.from, w.req.cmid))),
+      this.blockedSenders(c, sends),
+    ]);
+    const dups = new Map(sends.map((w, i) => [w, stored[i]] as const));
+
+    // Work on copies: the in-memory state only moves once the batch is durable.
+    let group = c.group;
+    let recipients = c.recipients;
+    let lastSeq = c.lastSeq;
+    let lastTs = c.lastTs;
     const messages: StoredMessage[] = [];
-    const accepted: Waiting[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const w = batch[i]!;
-      const dup = stored[i];
-      if (dup) {
-        w.resolve({ seq: dup.seq, ts: dup.ts, dup: true });
+    const messageRecipients: (readonly string[])[] = [];
+    const effects: GroupEffect[] = [];
+    const settle: (() => void)[] = [];
+    for (const item of batch) {
+      const ts = Math.max(this.clock.now(), lastTs);
+      if (item.kind === 'send') {
+        const dup = dups.get(item);
+        if (dup) {
+          item.resolve({ seq: dup.seq, ts: dup.ts, dup: true });
+          continue;
+        }
+        const from = item.req.from;
+        if (c.direct ? blocked.has(from) : !group?.members.has(from)) {
+          item.reject(cannotWrite(c.conv));
+          continue;
+        }
+        if (item.req.reply_to !== undefined && item.req.reply_to > lastSeq) {
+          item.reject(badRequest('"reply_to" must be the seq of an earlier message in this conversation'));
+          continue;
+        }
+        const m = toStored(item.req, ++lastSeq, ts);
+        lastTs = ts;
+        messages.push(m);
+        messageRecipients.push(recipients);
+        settle.push(() => item.resolve({ seq: m.seq, ts: m.ts, dup: false }));
         continue;
       }
-      if (w.req.reply_to !== undefined && w.req.reply_to > c.lastSeq) {
-        w.reject(badRequest('"reply_to" must be the seq of an earlier message in this conversation'));
+      let planned: PlannedChange | null;
+      try {
+        planned = planChange(group, c.conv, item.actor, item.op, lastSeq + 1, ts, this.options.maxGroupSize);
+      } catch (err) {
+        item.reject(err);
         continue;
       }
-      messages.push(this.assign(c, w.req));
-      accepted.push(w);
+      if (!planned) {
+        item.resolve({ seq: null });
+        continue;
+      }
+      const seq = ++lastSeq;
+      lastTs = ts;
+      messages.push(systemMessage(c.conv, seq, ts, item.actor, item.device, planned.body));
+      messageRecipients.push(planned.recipients);
+      effects.push(...planned.effects);
+      group = planned.next;
+      recipients = [...planned.next.members.keys()];
+      settle.push(() => item.resolve({ seq, ts }));
     }
     if (messages.length === 0) return;
     try {
-      await this.store.append(messages);
+      await this.messages.append(messages, effects);
     } catch (err) {
       c.loaded = false;
-      for (const w of accepted) w.reject(err);
+      for (const item of batch) item.reject(err);
       return;
     }
-    for (let i = 0; i < accepted.length; i++) {
-      const m = messages[i]!;
-      accepted[i]!.resolve({ seq: m.seq, ts: m.ts, dup: false });
-    }
-    this.onCommitted(messages);
+    c.lastSeq = lastSeq;
+    c.lastTs = lastTs;
+    c.group = group;
+    c.recipients = recipients;
+    for (const s of settle) s();
+    this.onCommitted(messages, messageRecipients);
   }
 
-  private assign(c: ConversationLog, req: SendRequest): StoredMessage {
-    const ts = Math.max(this.clock.now(), c.lastTs);
-    c.lastSeq += 1;
-    c.lastTs = ts;
-    const m: StoredMessage = {
-      conv: req.conv,
-      seq: c.lastSeq,
-      ts,
-      from: req.from,
-      from_device: req.from_device,
-      cmid: req.cmid,
-      kind: req.kind,
-      body: req.body,
-    };
-    if (req.reply_to !== undefined) m.reply_to = req.reply_to;
-    if (req.media !== undefined) m.media = req.media;
-    return m;
+  /** Senders of a direct conversation whom the other participant has blocked. */
+  private async blockedSenders(
+    c: ConversationLog,
+    sends: readonly { req: SendRequest }[],
+  ): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (!c.direct || c.direct.length < 2 || sends.length === 0) return out;
+    const [a, b] = c.direct as [string, string];
+    const senders = new Set(sends.map((s) => s.req.from));
+    await Promise.all(
+      [...senders].map(async (s) => {
+        if (await this.policy.isBlocked(s === a ? b : a, s)) out.add(s);
+      }),
+    );
+    return out;
   }
+}
+
+function toStored(req: SendRequest, seq: number, ts: number): StoredMessage {
+  const m: StoredMessage = {
+    conv: req.conv,
+    seq,
+    ts,
+    from: req.from,
+    from_device: req.from_device,
+    cmid: req.cmid,
+    kind: req.kind,
+    body: req.body,
+  };
+  if (req.reply_to !== undefined) m.reply_to = req.reply_to;
+  if (req.media !== undefined) m.media = req.media;
+  return m;
+}
+
+/** A system message: kind `system`, from the actor, body the change as a JSON string. */
+function systemMessage(
+  conv: string,
+  seq: number,
+  ts: number,
+  actor: string,
+  device: string,
+  body: object,
+): StoredMessage {
+  return {
+    conv,
+    seq,
+    ts,
+    from: actor,
+    from_device: device,
+    cmid: `${SYSTEM_CMID_PREFIX}${seq}`,
+    kind: 'system',
+    body: JSON.stringify(body),
+  };
 }

@@ -21,6 +21,8 @@ function cork(ws: WebSocket): void {
 /** The gateway side a connection reports to (its socket listeners are shared functions). */
 export interface ConnectionOwner {
   onFrame(conn: Connection, data: Buffer, isBinary: boolean): void;
+  /** Writes a frame with the gateway's backpressure rules. */
+  write(conn: Connection, frame: string): void;
   onClosed(conn: Connection): void;
   now(): number;
 }
@@ -57,11 +59,17 @@ export class Connection {
     return this.user !== null;
   }
 
-  /**
-   * Sends a frame unless the socket is closing. Returns false when it was not sent. Frames sent in
-   * the same tick are corked together into one writev (a commit answers many sends at once).
-   */
+  /** Sends an event through the gateway (backpressure applies); what presence subscribers call. */
   send(frame: string): boolean {
+    this.owner.write(this, frame);
+    return !this.closed;
+  }
+
+  /**
+   * Writes a frame to the socket unless it is closing. Returns false when it was not sent. Frames
+   * written in the same tick are corked together into one writev (a commit answers many sends at once).
+   */
+  sendRaw(frame: string): boolean {
     if (this.closed || this.ws.readyState !== 1) return false;
     cork(this.ws);
     this.ws.send(frame);

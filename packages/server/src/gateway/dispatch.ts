@@ -1,12 +1,15 @@
 import type { ClientFrame, ConnectFrame } from '@parley/protocol';
 import type { Chat } from '../domain/chat.js';
 import { ParleyError } from '../domain/errors.js';
+import type { PresenceService } from '../domain/presence.js';
+import type { ChangeOutcome } from '../domain/sequencer.js';
 import type { Clock } from '../ports/clock.js';
 import type { Connection } from './connection.js';
 
 /** What the op handlers need from the gateway. */
 export interface DispatchContext {
   chat: Chat;
+  presence: PresenceService;
   clock: Clock;
   /** Authenticates and registers a connection; resolves to the connect reply's fields. */
   connect(conn: Connection, frame: ConnectFrame): Promise<Record<string, unknown>>;
@@ -26,6 +29,11 @@ export function errorReply(id: string | undefined, err: ParleyError): string {
   return JSON.stringify(
     id === undefined ? { type: 'reply', ok: false, error } : { type: 'reply', id, ok: false, error },
   );
+}
+
+/** The reply to a group change: the system message's seq, absent when nothing changed. */
+function changed(id: string, conv: string, o: ChangeOutcome): string {
+  return okReply(id, o.seq === null ? { conv } : { conv, seq: o.seq, ts: o.ts });
 }
 
 /**
@@ -77,6 +85,57 @@ export async function dispatch(
       return f.id === undefined ? undefined : okReply(f.id, {});
     case 'receipts':
       return okReply(f.id, await ctx.chat.receipts(user, f.conv));
+    case 'create_group':
+      return okReply(f.id, { conv: await ctx.chat.createGroup(user, conn.device!, f.name, f.members) });
+    case 'add_members':
+      return changed(
+        f.id,
+        f.conv,
+        await ctx.chat.changeGroup(user, conn.device!, f.conv, { op: 'add', users: f.users }),
+      );
+    case 'remove_members':
+      return changed(
+        f.id,
+        f.conv,
+        await ctx.chat.changeGroup(user, conn.device!, f.conv, { op: 'remove', users: f.users }),
+      );
+    case 'leave':
+      return changed(f.id, f.conv, await ctx.chat.changeGroup(user, conn.device!, f.conv, { op: 'leave' }));
+    case 'update_group':
+      return changed(
+        f.id,
+        f.conv,
+        await ctx.chat.changeGroup(user, conn.device!, f.conv, { op: 'rename', name: f.name }),
+      );
+    case 'set_role':
+      return changed(
+        f.id,
+        f.conv,
+        await ctx.chat.changeGroup(user, conn.device!, f.conv, { op: 'role', user: f.user, role: f.role }),
+      );
+    case 'group_info':
+      return okReply(f.id, await ctx.chat.groupInfo(user, f.conv));
+    case 'presence_sub':
+      return okReply(f.id, { presence: await ctx.presence.subscribe(conn, f.users) });
+    case 'presence_unsub':
+      ctx.presence.unsubscribe(conn, f.users);
+      return okReply(f.id, {});
+    case 'typing':
+      await ctx.chat.typing(user, f.conv, f.state);
+      return f.id === undefined ? undefined : okReply(f.id, {});
+    case 'settings': {
+      const patch: { readReceipts?: boolean; lastSeen?: 'everyone' | 'nobody' } = {};
+      if (f.read_receipts !== undefined) patch.readReceipts = f.read_receipts;
+      if (f.last_seen !== undefined) patch.lastSeen = f.last_seen;
+      const s = await ctx.chat.settings(user, patch);
+      return okReply(f.id, { read_receipts: s.readReceipts, last_seen: s.lastSeen });
+    }
+    case 'block':
+      await ctx.chat.block(user, f.user);
+      return okReply(f.id, {});
+    case 'unblock':
+      await ctx.chat.unblock(user, f.user);
+      return okReply(f.id, {});
     default:
       throw new ParleyError('bad_request', `"${f.type}" is not supported by this server yet`);
   }

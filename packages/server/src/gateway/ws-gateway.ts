@@ -14,6 +14,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/schema.js';
 import type { Chat } from '../domain/chat.js';
 import { ParleyError } from '../domain/errors.js';
+import type { PresenceService } from '../domain/presence.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Router } from '../ports/router.js';
@@ -35,6 +36,7 @@ export interface GatewayOptions {
   clock: Clock;
   log: Logger;
   metrics: Metrics;
+  presence: PresenceService;
 }
 
 /**
@@ -68,6 +70,7 @@ export class Gateway implements Router {
     });
     this.ctx = {
       chat: o.chat,
+      presence: o.presence,
       clock: o.clock,
       connect: (conn, frame) => this.connect(conn, frame),
       observeSend: (s) => o.metrics.sendLatency.observe(s),
@@ -199,11 +202,15 @@ export class Gateway implements Router {
     if (!this.conns.delete(conn)) return;
     this.o.metrics.connections.dec();
     if (conn.user === null) return;
+    this.o.presence.drop(conn);
     const devices = this.byUser.get(conn.user);
     if (devices?.get(conn.device!) === conn) {
       devices.delete(conn.device!);
       if (devices.size === 0) this.byUser.delete(conn.user);
     }
+    this.o.presence
+      .disconnected(conn.user, conn.device!, conn.session)
+      .catch((err) => this.o.log.warn({ err: String(err) }, 'presence update failed'));
   }
 
   private async connect(conn: Connection, f: ConnectFrame): Promise<Record<string, unknown>> {
@@ -230,6 +237,7 @@ export class Gateway implements Router {
       conn.device = f.device;
       conn.expiresAt = claims.expiresAt;
       conn.session = randomBytes(12).toString('base64url');
+      await this.o.presence.connected(claims.user, f.device, conn.session);
       return {
         user: claims.user,
         device: f.device,
@@ -243,13 +251,14 @@ export class Gateway implements Router {
     }
   }
 
-  private write(conn: Connection, frame: string): void {
+  /** @internal Writes a frame to a connection; closes it (1013) when it stopped reading. */
+  write(conn: Connection, frame: string): void {
     if (conn.closed) return;
     if (conn.ws.bufferedAmount > this.o.config.maxOutboundBytes) {
       this.closeConn(conn, CloseCode.TryAgainLater, 'client too slow: outbound queue full');
       return;
     }
-    if (conn.send(frame)) this.o.metrics.framesOut.inc();
+    if (conn.sendRaw(frame)) this.o.metrics.framesOut.inc();
   }
 
   private replyError(conn: Connection, frame: ClientFrame, err: ParleyError): void {

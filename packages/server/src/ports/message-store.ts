@@ -1,4 +1,5 @@
 import type { MessageObject } from '@parley/protocol';
+import type { GroupEffect } from './conversation-store.js';
 
 /** A message as stored: exactly the protocol's message object. */
 export type StoredMessage = MessageObject;
@@ -33,9 +34,10 @@ export interface PageQuery {
 export interface MessageStore {
   /**
    * Stores messages and advances their conversations' heads; resolves only once they are durable.
-   * Writing the same (conv, seq) again with the same content changes nothing.
+   * `effects` (group changes recorded by system messages among them) are applied in the same
+   * durable step. Writing the same (conv, seq) again with the same content changes nothing.
    */
-  append(messages: readonly StoredMessage[]): Promise<void>;
+  append(messages: readonly StoredMessage[], effects?: readonly GroupEffect[]): Promise<void>;
   /** The durable head of `conv`, or null when it has no messages. */
   head(conv: string): Promise<ConversationHead | null>;
   /** The (seq, ts) already stored for a sender's client message id, if any (idempotent send). */

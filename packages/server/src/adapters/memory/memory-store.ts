@@ -1,12 +1,20 @@
-import type { ConversationMeta, ConversationStore, Watermark } from '../../ports/conversation-store.js';
+import type {
+  ConversationMeta,
+  ConversationStore,
+  GroupEffect,
+  MemberRecord,
+  Watermark,
+} from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry, InboxStore, UserConversation } from '../../ports/inbox-store.js';
 import type { MessageStore, PageQuery, StoredMessage, UnfannedRange } from '../../ports/message-store.js';
+import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 
 interface ConvState {
   meta: ConversationMeta;
   messages: Map<number, StoredMessage>;
   byCmid: Map<string, StoredMessage>;
   fannedSeq: number;
+  members: Map<string, MemberRecord>;
 }
 
 interface UserState {
@@ -23,14 +31,21 @@ export class MemoryStore {
   readonly messages: MessageStore;
   readonly inbox: InboxStore;
   readonly conversations: ConversationStore;
+  readonly users: UserStore;
+  private readonly settingsByUser = new Map<string, UserSettings>();
+  private readonly blocks = new Map<string, Set<string>>();
+  private readonly lastSeenByUser = new Map<string, number>();
   private readonly convs = new Map<string, ConvState>();
-  private readonly users = new Map<string, UserState>();
+  private readonly inboxes = new Map<string, UserState>();
   /** Watermarks by conversation, then user: apart from `convs`, which only messages create. */
   private readonly marks = new Map<string, Map<string, Watermark>>();
 
   constructor() {
     this.messages = {
-      append: async (rows) => this.appendMessages(rows),
+      append: async (rows, effects = []) => {
+        this.appendMessages(rows);
+        for (const e of effects) this.applyEffect(e);
+      },
       head: async (conv) => {
         const c = this.convs.get(conv);
         return c && c.meta.lastSeq > 0 ? { lastSeq: c.meta.lastSeq, lastTs: c.meta.lastTs } : null;
@@ -62,9 +77,9 @@ export class MemoryStore {
     };
     this.inbox = {
       append: async (rows, fanned) => this.appendInbox(rows, fanned),
-      head: async (user) => this.users.get(user)?.head ?? 0,
+      head: async (user) => this.inboxes.get(user)?.head ?? 0,
       read: async (user, after, limit) => {
-        const u = this.users.get(user);
+        const u = this.inboxes.get(user);
         if (!u) return [];
         return u.entries
           .filter((e) => e.inbox > after)
@@ -72,13 +87,13 @@ export class MemoryStore {
           .map((e) => ({ ...e }));
       },
       floor: async (user) => {
-        const u = this.users.get(user);
+        const u = this.inboxes.get(user);
         if (!u) return 1;
         return u.entries[0]?.inbox ?? u.head + 1;
       },
       prune: async (beforeTs) => {
         let n = 0;
-        for (const u of this.users.values()) {
+        for (const u of this.inboxes.values()) {
           const kept = u.entries.filter((e) => e.ts >= beforeTs);
           n += u.entries.length - kept.length;
           u.entries = kept;
@@ -86,7 +101,7 @@ export class MemoryStore {
         return n;
       },
       conversations: async (user, limit, beforeTs): Promise<UserConversation[]> => {
-        const u = this.users.get(user);
+        const u = this.inboxes.get(user);
         if (!u) return [];
         return [...u.conversations]
           .map(([conv, lastTs]) => ({ conv, lastTs }))
@@ -100,6 +115,10 @@ export class MemoryStore {
         const c = this.convs.get(conv);
         return c ? { ...c.meta } : null;
       },
+      members: async (conv) =>
+        [...(this.convs.get(conv)?.members.values() ?? [])]
+          .map((m) => ({ ...m }))
+          .sort((a, b) => a.joinedSeq - b.joinedSeq || (a.user < b.user ? -1 : a.user > b.user ? 1 : 0)),
       watermarks: async (conv, users) => {
         const marks = this.marks.get(conv);
         if (!marks) return [];
@@ -123,6 +142,33 @@ export class MemoryStore {
         }
       },
     };
+    this.users = {
+      settings: async (user) => ({ ...(this.settingsByUser.get(user) ?? DEFAULT_SETTINGS) }),
+      saveSettings: async (user, settings) => {
+        this.settingsByUser.set(user, { ...settings });
+      },
+      blocked: async (user) => [...(this.blocks.get(user) ?? [])].sort(),
+      setBlocked: async (user, other, blocked) => {
+        let set = this.blocks.get(user);
+        if (!set) {
+          set = new Set();
+          this.blocks.set(user, set);
+        }
+        if (blocked) set.add(other);
+        else set.delete(other);
+      },
+      lastSeen: async (users) => {
+        const out = new Map<string, number>();
+        for (const u of users) {
+          const ts = this.lastSeenByUser.get(u);
+          if (ts !== undefined) out.set(u, ts);
+        }
+        return out;
+      },
+      saveLastSeen: async (user, ts) => {
+        this.lastSeenByUser.set(user, ts);
+      },
+    };
   }
 
   private conv(conv: string, kind: 'direct' | 'group', ts: number): ConvState {
@@ -133,6 +179,7 @@ export class MemoryStore {
         messages: new Map(),
         byCmid: new Map(),
         fannedSeq: 0,
+        members: new Map(),
       };
       this.convs.set(conv, c);
     }
@@ -140,12 +187,44 @@ export class MemoryStore {
   }
 
   private user(user: string): UserState {
-    let u = this.users.get(user);
+    let u = this.inboxes.get(user);
     if (!u) {
       u = { head: 0, entries: [], conversations: new Map() };
-      this.users.set(user, u);
+      this.inboxes.set(user, u);
     }
     return u;
+  }
+
+  private applyEffect(e: GroupEffect): void {
+    const c = this.convs.get(e.conv);
+    if (!c) return;
+    const join = (user: string, role: 'admin' | 'member') =>
+      c.members.set(user, { conv: e.conv, user, role, joinedSeq: e.seq });
+    switch (e.type) {
+      case 'create':
+        c.meta.kind = 'group';
+        c.meta.name = e.name;
+        c.meta.createdTs = e.createdTs;
+        for (const m of e.members) join(m.user, m.role);
+        return;
+      case 'join':
+        for (const u of e.users) join(u, 'member');
+        return;
+      case 'remove':
+        for (const u of e.users) {
+          const m = c.members.get(u);
+          if (m) m.removedSeq = e.seq;
+        }
+        return;
+      case 'role': {
+        const m = c.members.get(e.user);
+        if (m) m.role = e.role;
+        return;
+      }
+      case 'rename':
+        c.meta.name = e.name;
+        return;
+    }
   }
 
   private appendMessages(rows: readonly StoredMessage[]): void {

@@ -66,6 +66,27 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (conv, user)
   ) WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE members (
+    conv TEXT NOT NULL,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    joined_seq INTEGER NOT NULL,
+    removed_seq INTEGER,
+    PRIMARY KEY (conv, user)
+  ) WITHOUT ROWID;
+  CREATE TABLE settings (
+    user TEXT PRIMARY KEY,
+    read_receipts INTEGER NOT NULL,
+    last_seen TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE blocks (
+    user TEXT NOT NULL,
+    blocked TEXT NOT NULL,
+    PRIMARY KEY (user, blocked)
+  ) WITHOUT ROWID;
+  ALTER TABLE users ADD COLUMN last_seen INTEGER;
+  `,
 ];
 
 /** The schema version this build expects. */

@@ -1,7 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ConversationMeta, ConversationStore, Watermark } from '../../ports/conversation-store.js';
+import type {
+  ConversationMeta,
+  ConversationStore,
+  GroupEffect,
+  MemberRecord,
+  Watermark,
+} from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry, InboxStore, UserConversation } from '../../ports/inbox-store.js';
 import type {
   ConversationHead,
@@ -10,6 +16,7 @@ import type {
   StoredMessage,
   UnfannedRange,
 } from '../../ports/message-store.js';
+import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 import { configureConnection, migrate } from './schema.js';
 import { type CommitObserver, WriterClient } from './writer-client.js';
 
@@ -93,6 +100,7 @@ export class SqliteStore {
   readonly messages: MessageStore;
   readonly inbox: InboxStore;
   readonly conversations: ConversationStore;
+  readonly users: UserStore;
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
 
@@ -104,8 +112,8 @@ export class SqliteStore {
     const writer = this.writer;
 
     this.messages = {
-      append: async (rows: readonly StoredMessage[]) => {
-        await writer.write({ op: 'messages', rows });
+      append: async (rows: readonly StoredMessage[], effects: readonly GroupEffect[] = []) => {
+        await writer.write({ op: 'messages', rows, effects });
       },
       head: async (conv: string): Promise<ConversationHead | null> => {
         const r = q.head.get(conv) as { last_seq: number; last_ts: number } | undefined;
@@ -188,8 +196,61 @@ export class SqliteStore {
         const wanted = new Set(users);
         return rows.filter((r) => wanted.has(r.user));
       },
+      members: async (conv: string): Promise<MemberRecord[]> =>
+        (
+          q.members.all(conv) as {
+            conv: string;
+            user: string;
+            role: string;
+            joined_seq: number;
+            removed_seq: number | null;
+          }[]
+        ).map((r) => {
+          const m: MemberRecord = {
+            conv: r.conv,
+            user: r.user,
+            role: r.role === 'admin' ? 'admin' : 'member',
+            joinedSeq: r.joined_seq,
+          };
+          if (r.removed_seq !== null) m.removedSeq = r.removed_seq;
+          return m;
+        }),
       mergeWatermarks: async (rows: readonly Watermark[]) => {
         await writer.write({ op: 'watermarks', rows });
+      },
+    };
+
+    this.users = {
+      settings: async (user: string): Promise<UserSettings> => {
+        const r = q.settings.get(user) as { read_receipts: number; last_seen: string } | undefined;
+        if (!r) return { ...DEFAULT_SETTINGS };
+        return {
+          readReceipts: r.read_receipts === 1,
+          lastSeen: r.last_seen === 'nobody' ? 'nobody' : 'everyone',
+        };
+      },
+      saveSettings: async (user: string, settings: UserSettings) => {
+        await writer.write({
+          op: 'settings',
+          user,
+          readReceipts: settings.readReceipts,
+          lastSeen: settings.lastSeen,
+        });
+      },
+      blocked: async (user: string) => (q.blocked.all(user) as { blocked: string }[]).map((r) => r.blocked),
+      setBlocked: async (user: string, other: string, blocked: boolean) => {
+        await writer.write({ op: 'block', user, other, blocked });
+      },
+      lastSeen: async (users: readonly string[]) => {
+        const out = new Map<string, number>();
+        for (const u of users) {
+          const r = q.lastSeen.get(u) as { last_seen: number | null } | undefined;
+          if (r?.last_seen != null) out.set(u, r.last_seen);
+        }
+        return out;
+      },
+      saveLastSeen: async (user: string, ts: number) => {
+        await writer.write({ op: 'lastSeen', user, ts });
       },
     };
   }
@@ -239,6 +300,12 @@ function prepareReads(db: Database.Database) {
       'SELECT conv, last_ts FROM user_conversations WHERE user = ? AND last_ts < ? ORDER BY last_ts DESC LIMIT ?',
     ),
     watermarks: db.prepare('SELECT conv, user, delivered, read FROM receipts WHERE conv = ? ORDER BY user'),
+    members: db.prepare(
+      'SELECT conv, user, role, joined_seq, removed_seq FROM members WHERE conv = ? ORDER BY joined_seq, user',
+    ),
+    settings: db.prepare('SELECT read_receipts, last_seen FROM settings WHERE user = ?'),
+    blocked: db.prepare('SELECT blocked FROM blocks WHERE user = ? ORDER BY blocked'),
+    lastSeen: db.prepare('SELECT last_seen FROM users WHERE user = ?'),
   };
 }
 

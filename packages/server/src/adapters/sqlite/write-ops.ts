@@ -1,4 +1,4 @@
-import type { Watermark } from '../../ports/conversation-store.js';
+import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 
@@ -7,10 +7,13 @@ import type { StoredMessage } from '../../ports/message-store.js';
  * flight goes into the next transaction together (group commit), whatever port it came from.
  */
 export type WriteOp =
-  | { op: 'messages'; rows: readonly StoredMessage[] }
+  | { op: 'messages'; rows: readonly StoredMessage[]; effects: readonly GroupEffect[] }
   | { op: 'inbox'; rows: readonly InboxEntry[]; fanned: readonly FannedMark[] }
   | { op: 'watermarks'; rows: readonly Watermark[] }
-  | { op: 'prune'; beforeTs: number; max: number };
+  | { op: 'prune'; beforeTs: number; max: number }
+  | { op: 'settings'; user: string; readReceipts: boolean; lastSeen: 'everyone' | 'nobody' }
+  | { op: 'block'; user: string; other: string; blocked: boolean }
+  | { op: 'lastSeen'; user: string; ts: number };
 
 /** A batch sent to the writer thread. */
 export interface WriteBatch {

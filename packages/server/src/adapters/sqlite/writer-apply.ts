@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Watermark } from '../../ports/conversation-store.js';
+import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import type { WriteOp } from './write-ops.js';
@@ -15,7 +15,16 @@ export type WriteStatements = Record<
   | 'touchUserConversation'
   | 'markFanned'
   | 'mergeWatermark'
-  | 'prune',
+  | 'prune'
+  | 'groupMeta'
+  | 'rename'
+  | 'join'
+  | 'remove'
+  | 'role'
+  | 'saveSettings'
+  | 'block'
+  | 'unblock'
+  | 'lastSeen',
   Statement
 >;
 
@@ -52,6 +61,24 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
        ON CONFLICT (conv, user) DO UPDATE SET delivered = max(delivered, excluded.delivered),
        read = max(read, excluded.read)`,
     ),
+    groupMeta: db.prepare("UPDATE conversations SET kind = 'group', name = ?, created_ts = ? WHERE conv = ?"),
+    rename: db.prepare('UPDATE conversations SET name = ? WHERE conv = ?'),
+    join: db.prepare(
+      `INSERT INTO members (conv, user, role, joined_seq, removed_seq) VALUES (?, ?, ?, ?, NULL)
+       ON CONFLICT (conv, user) DO UPDATE SET role = excluded.role, joined_seq = excluded.joined_seq, removed_seq = NULL`,
+    ),
+    remove: db.prepare('UPDATE members SET removed_seq = ? WHERE conv = ? AND user = ?'),
+    role: db.prepare('UPDATE members SET role = ? WHERE conv = ? AND user = ?'),
+    saveSettings: db.prepare(
+      `INSERT INTO settings (user, read_receipts, last_seen) VALUES (?, ?, ?)
+       ON CONFLICT (user) DO UPDATE SET read_receipts = excluded.read_receipts, last_seen = excluded.last_seen`,
+    ),
+    block: db.prepare('INSERT INTO blocks (user, blocked) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+    unblock: db.prepare('DELETE FROM blocks WHERE user = ? AND blocked = ?'),
+    lastSeen: db.prepare(
+      `INSERT INTO users (user, inbox_head, last_seen) VALUES (?, 0, ?)
+       ON CONFLICT (user) DO UPDATE SET last_seen = excluded.last_seen`,
+    ),
     prune: db.prepare(
       'DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE ts < ? ORDER BY ts LIMIT ?)',
     ),
@@ -67,6 +94,7 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
   switch (op.op) {
     case 'messages':
       writeMessages(s, op.rows);
+      for (const e of op.effects) applyEffect(s, e);
       return op.rows.length;
     case 'inbox':
       writeInbox(s, op.rows, op.fanned);
@@ -76,6 +104,15 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
       return op.rows.length;
     case 'prune':
       return s.prune.run(op.beforeTs, op.max).changes;
+    case 'settings':
+      s.saveSettings.run(op.user, op.readReceipts ? 1 : 0, op.lastSeen);
+      return 1;
+    case 'block':
+      (op.blocked ? s.block : s.unblock).run(op.user, op.other);
+      return 1;
+    case 'lastSeen':
+      s.lastSeen.run(op.user, op.ts);
+      return 1;
   }
 }
 
@@ -103,6 +140,27 @@ function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void
     const kind = m.conv.startsWith('dm:') ? 'direct' : 'group';
     // created_ts only counts when this batch creates the row: the earliest message's ts.
     s.upsertConversationHead.run(m.conv, kind, firstTs.get(m.conv)!, m.seq, m.ts);
+  }
+}
+
+function applyEffect(s: WriteStatements, e: GroupEffect): void {
+  switch (e.type) {
+    case 'create':
+      s.groupMeta.run(e.name, e.createdTs, e.conv);
+      for (const m of e.members) s.join.run(e.conv, m.user, m.role, e.seq);
+      return;
+    case 'join':
+      for (const u of e.users) s.join.run(e.conv, u, 'member', e.seq);
+      return;
+    case 'remove':
+      for (const u of e.users) s.remove.run(e.seq, e.conv, u);
+      return;
+    case 'role':
+      s.role.run(e.role, e.conv, e.user);
+      return;
+    case 'rename':
+      s.rename.run(e.name, e.conv);
+      return;
   }
 }
 

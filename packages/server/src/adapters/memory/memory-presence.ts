@@ -1,0 +1,41 @@
+import type { PresenceChange, PresencePort } from '../../ports/presence.js';
+
+/** Presence for one process: the devices of each user that have a live connection here. */
+export class MemoryPresence implements PresencePort {
+  private readonly devices = new Map<string, Map<string, string>>();
+  private readonly listeners: ((c: PresenceChange) => void)[] = [];
+
+  async connected(user: string, device: string, connection: string, ts: number): Promise<boolean> {
+    let d = this.devices.get(user);
+    const cameOnline = !d || d.size === 0;
+    if (!d) {
+      d = new Map();
+      this.devices.set(user, d);
+    }
+    d.set(device, connection);
+    if (cameOnline) this.emit({ user, status: 'online', ts });
+    return cameOnline;
+  }
+
+  async disconnected(user: string, device: string, connection: string, ts: number): Promise<boolean> {
+    const d = this.devices.get(user);
+    if (!d || d.get(device) !== connection) return false;
+    d.delete(device);
+    if (d.size > 0) return false;
+    this.devices.delete(user);
+    this.emit({ user, status: 'offline', ts });
+    return true;
+  }
+
+  async online(users: readonly string[]): Promise<Set<string>> {
+    return new Set(users.filter((u) => (this.devices.get(u)?.size ?? 0) > 0));
+  }
+
+  onChange(listener: (change: PresenceChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(change: PresenceChange): void {
+    for (const l of this.listeners) l(change);
+  }
+}
