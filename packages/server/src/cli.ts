@@ -3,9 +3,10 @@ import { parseArgs } from 'node:util';
 import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { DB_FILE } from './core/core.js';
 import { mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
 import { createLogger } from './logger.js';
-import { createParleyServer, DB_FILE } from './main.js';
+import { createParleyServer } from './main.js';
 
 const USAGE = `usage: parley <command> [options]
 

@@ -159,8 +159,11 @@ export class ReceiptService {
     for (const m of moves) {
       const readers = new Set<string>();
       if (m.next.read > m.old.read) {
+        // Read receipts flow only between users who both have them on.
+        const shares = (await this.users.settings(m.user)).readReceipts;
         for (const s of await this.messages.senders(conv, m.old.read, m.next.read, MAX_NOTIFIED_SENDERS)) {
-          if (s === m.user) continue;
+          if (s === m.user || !shares || !(await this.isMember(conv, s))) continue;
+          if (!(await this.users.settings(s)).readReceipts) continue;
           readers.add(s);
           push(s, m.user, 'read', m.next.read);
         }
@@ -168,13 +171,14 @@ export class ReceiptService {
       }
       if (m.next.delivered > m.old.delivered) {
         const coveredByRead = m.next.delivered <= m.next.read;
-        for (const s of await this.messages.senders(
+        const senders = await this.messages.senders(
           conv,
           m.old.delivered,
           m.next.delivered,
           MAX_NOTIFIED_SENDERS,
-        )) {
-          if (s === m.user || (coveredByRead && readers.has(s))) continue;
+        );
+        for (const s of senders) {
+          if (s === m.user || (coveredByRead && readers.has(s)) || !(await this.isMember(conv, s))) continue;
           push(s, m.user, 'delivered', m.next.delivered);
         }
       }

@@ -1,15 +1,16 @@
 import type { ClientFrame, ConnectFrame } from '@parley/protocol';
-import type { Chat } from '../domain/chat.js';
+import type { ChatApi, ConnectionRef, SessionsApi } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
-import type { PresenceService } from '../domain/presence.js';
 import type { ChangeOutcome } from '../domain/sequencer.js';
 import type { Clock } from '../ports/clock.js';
 import type { Connection } from './connection.js';
 
 /** What the op handlers need from the gateway. */
 export interface DispatchContext {
-  chat: Chat;
-  presence: PresenceService;
+  chat: ChatApi;
+  sessions: SessionsApi;
+  /** How the core addresses this connection. */
+  ref(conn: Connection): ConnectionRef;
   clock: Clock;
   /** Authenticates and registers a connection; resolves to the connect reply's fields. */
   connect(conn: Connection, frame: ConnectFrame): Promise<Record<string, unknown>>;
@@ -53,7 +54,7 @@ export async function dispatch(
       return f.id === undefined ? undefined : okReply(f.id, { server_time: ctx.clock.now() });
     case 'send': {
       const started = performance.now();
-      const req: Parameters<Chat['send']>[0] = {
+      const req: Parameters<ChatApi['send']>[0] = {
         conv: f.conv,
         from: user,
         from_device: conn.device!,
@@ -116,9 +117,9 @@ export async function dispatch(
     case 'group_info':
       return okReply(f.id, await ctx.chat.groupInfo(user, f.conv));
     case 'presence_sub':
-      return okReply(f.id, { presence: await ctx.presence.subscribe(conn, f.users) });
+      return okReply(f.id, { presence: await ctx.sessions.subscribe(ctx.ref(conn), f.users) });
     case 'presence_unsub':
-      ctx.presence.unsubscribe(conn, f.users);
+      await ctx.sessions.unsubscribe(ctx.ref(conn), f.users);
       return okReply(f.id, {});
     case 'typing':
       await ctx.chat.typing(user, f.conv, f.state);

@@ -6,7 +6,7 @@ import {
   isConvId,
 } from '@parley/protocol';
 import type { Config } from '../config/schema.js';
-import type { Chat } from '../domain/chat.js';
+import type { ChatApi } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Logger } from '../ports/logger.js';
 import type { TokenVerifier } from './auth.js';
@@ -14,12 +14,12 @@ import type { Metrics } from './metrics.js';
 
 export interface HttpApiOptions {
   config: Config;
-  chat: Chat;
+  chat: ChatApi;
   verifier: TokenVerifier;
   metrics: Metrics;
   log: Logger;
   /** Readiness: false while starting, draining, or with a failed store. */
-  ready(): boolean;
+  ready(): boolean | Promise<boolean>;
 }
 
 /**
@@ -53,7 +53,10 @@ async function handle(o: HttpApiOptions, req: IncomingMessage, res: ServerRespon
   if (req.method !== 'GET') throw new ParleyError('not_found', 'no such endpoint');
   const path = url.pathname;
   if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-  if (path === '/readyz') return sendJson(res, o.ready() ? 200 : 503, { ready: o.ready() });
+  if (path === '/readyz') {
+    const ready = await o.ready();
+    return sendJson(res, ready ? 200 : 503, { ready });
+  }
   if (path === '/metrics' && o.config.metrics) {
     res.writeHead(200, { 'content-type': o.metrics.registry.contentType });
     res.end(await o.metrics.registry.metrics());

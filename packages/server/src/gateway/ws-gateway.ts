@@ -12,12 +12,10 @@ import {
 } from '@parley/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/schema.js';
-import type { Chat } from '../domain/chat.js';
+import type { ConnectionRef, CoreApi, GatewayLink } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
-import type { PresenceService } from '../domain/presence.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { Router } from '../ports/router.js';
 import type { TokenVerifier } from './auth.js';
 import { Connection } from './connection.js';
 import { type DispatchContext, dispatch, errorReply } from './dispatch.js';
@@ -31,12 +29,13 @@ const PRE_CONNECT_OPS = new Set(['connect']);
 
 export interface GatewayOptions {
   config: Config;
-  chat: Chat;
+  /** This gateway's id, unique in the deployment (connections are addressed as gateway/conn). */
+  id: string;
+  core: CoreApi;
   verifier: TokenVerifier;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
-  presence: PresenceService;
 }
 
 /**
@@ -45,10 +44,12 @@ export interface GatewayOptions {
  * writes to. Timeouts (connect, heartbeat, token expiry) are enforced by one sweep over all
  * connections, not by per-connection timers.
  */
-export class Gateway implements Router {
+export class Gateway implements GatewayLink {
   private readonly wss: WebSocketServer;
   private readonly conns = new Set<Connection>();
-  private readonly byUser = new Map<string, Map<string, Connection>>();
+  /** Authenticated connections on this gateway, by user and by connection id (its session). */
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly byId = new Map<string, Connection>();
   private readonly limits: Limits;
   private readonly ctx: DispatchContext;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -69,10 +70,11 @@ export class Gateway implements Router {
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_JSON) ? SUBPROTOCOL_JSON : false),
     });
     this.ctx = {
-      chat: o.chat,
-      presence: o.presence,
+      chat: o.core.chat,
+      sessions: o.core.sessions,
       clock: o.clock,
       connect: (conn, frame) => this.connect(conn, frame),
+      ref: (conn) => this.ref(conn),
       observeSend: (s) => o.metrics.sendLatency.observe(s),
     };
     const sweepEvery = Math.max(
@@ -106,11 +108,23 @@ export class Gateway implements Router {
     });
   }
 
-  /** Sends a frame to every live device of `user` (the Router port). */
+  /** Sends a frame to every live device of `user` on this gateway. */
   deliver(user: string, frame: string): void {
-    const devices = this.byUser.get(user);
-    if (!devices) return;
-    for (const conn of devices.values()) this.write(conn, frame);
+    const conns = this.byUser.get(user);
+    if (!conns) return;
+    for (const conn of conns) this.write(conn, frame);
+  }
+
+  /** Sends a frame to one connection. */
+  send(id: string, frame: string): void {
+    const conn = this.byId.get(id);
+    if (conn) this.write(conn, frame);
+  }
+
+  /** Closes one connection (the core replaces devices and refuses connections this way). */
+  close(id: string, code: number, reason: string): void {
+    const conn = this.byId.get(id);
+    if (conn) this.closeConn(conn, code, reason);
   }
 
   /**
@@ -201,16 +215,24 @@ export class Gateway implements Router {
     conn.closed = true;
     if (!this.conns.delete(conn)) return;
     this.o.metrics.connections.dec();
-    if (conn.user === null) return;
-    this.o.presence.drop(conn);
-    const devices = this.byUser.get(conn.user);
-    if (devices?.get(conn.device!) === conn) {
-      devices.delete(conn.device!);
-      if (devices.size === 0) this.byUser.delete(conn.user);
-    }
-    this.o.presence
-      .disconnected(conn.user, conn.device!, conn.session)
-      .catch((err) => this.o.log.warn({ err: String(err) }, 'presence update failed'));
+    this.unregister(conn);
+  }
+
+  /** Forgets an authenticated connection here and in the core. */
+  private unregister(conn: Connection): void {
+    if (conn.user === null || this.byId.get(conn.session) !== conn) return;
+    this.byId.delete(conn.session);
+    const conns = this.byUser.get(conn.user);
+    conns?.delete(conn);
+    if (conns?.size === 0) this.byUser.delete(conn.user);
+    this.o.core.sessions
+      .close(this.ref(conn))
+      .catch((err) => this.o.log.warn({ err: String(err) }, 'session close failed'));
+  }
+
+  /** How the core addresses a connection of this gateway. */
+  ref(conn: Connection): ConnectionRef {
+    return { gateway: this.o.id, conn: conn.session, user: conn.user!, device: conn.device! };
   }
 
   private async connect(conn: Connection, f: ConnectFrame): Promise<Record<string, unknown>> {
@@ -221,29 +243,41 @@ export class Gateway implements Router {
         throw new ParleyError('unauthorized', 'token is bound to another device');
       }
       if (conn.closed) throw new ParleyError('unauthorized', 'connection closed');
-      let devices = this.byUser.get(claims.user);
-      const previous = devices?.get(f.device);
-      if (!previous && devices && devices.size >= this.o.config.maxConnectionsPerUser) {
-        const message = 'too many connections for this user';
-        throw new ParleyError('forbidden', message, undefined, CloseCode.TooManyConnections);
+      conn.session = randomBytes(12).toString('base64url');
+      const ref: ConnectionRef = {
+        gateway: this.o.id,
+        conn: conn.session,
+        user: claims.user,
+        device: f.device,
+      };
+      // Registered before the core answers: a replacement of this device elsewhere finds it.
+      this.byId.set(conn.session, conn);
+      let opened: { inboxHead: number };
+      try {
+        opened = await this.o.core.sessions.open(ref);
+      } catch (err) {
+        this.byId.delete(conn.session);
+        throw err;
       }
-      if (previous) this.closeConn(previous, CloseCode.Replaced, 'replaced by a newer connection');
-      if (!devices) {
-        devices = new Map();
-        this.byUser.set(claims.user, devices);
-      }
-      devices.set(f.device, conn);
       conn.user = claims.user;
       conn.device = f.device;
       conn.expiresAt = claims.expiresAt;
-      conn.session = randomBytes(12).toString('base64url');
-      await this.o.presence.connected(claims.user, f.device, conn.session);
+      let conns = this.byUser.get(claims.user);
+      if (!conns) {
+        conns = new Set();
+        this.byUser.set(claims.user, conns);
+      }
+      conns.add(conn);
+      if (conn.closed) {
+        this.unregister(conn);
+        throw new ParleyError('unauthorized', 'connection closed');
+      }
       return {
         user: claims.user,
         device: f.device,
         session: conn.session,
         heartbeat_ms: this.o.config.heartbeatMs,
-        inbox_head: await this.o.chat.inboxHead(claims.user),
+        inbox_head: opened.inboxHead,
         server_time: this.o.clock.now(),
       };
     } finally {

@@ -1,7 +1,9 @@
 // Runs the store ports' conformance suites against the in-memory adapter.
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
+import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
+import { userStoreSuite } from '../conformance/user-store.suite.js';
 import { MemoryStore } from './memory-store.js';
 
 const close = async () => {};
@@ -17,3 +19,10 @@ conversationStoreSuite('MemoryStore', async () => {
   const s = new MemoryStore();
   return { store: s.conversations, messages: s.messages, close };
 });
+
+groupStoreSuite('MemoryStore', async () => {
+  const s = new MemoryStore();
+  return { messages: s.messages, conversations: s.conversations, close };
+});
+
+userStoreSuite('MemoryStore', async () => ({ store: new MemoryStore().users, close }));

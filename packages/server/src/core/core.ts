@@ -1,0 +1,120 @@
+import { join } from 'node:path';
+import { MemoryPresence } from '../adapters/memory/memory-presence.js';
+import { SqliteStore } from '../adapters/sqlite/sqlite-store.js';
+import type { Config } from '../config/schema.js';
+import { Chat } from '../domain/chat.js';
+import { Fanout } from '../domain/fanout.js';
+import { InboxWriter } from '../domain/inbox-writer.js';
+import { PresenceService } from '../domain/presence.js';
+import { ReceiptService } from '../domain/receipts.js';
+import { Sequencer } from '../domain/sequencer.js';
+import { UserDirectory } from '../domain/users.js';
+import type { Metrics } from '../gateway/metrics.js';
+import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { CoreApi } from './api.js';
+import { SessionRegistry } from './sessions.js';
+
+/** The file of the embedded store inside the data directory. */
+export const DB_FILE = 'parley.db';
+
+/** The message path behind the gateways: store, single writers, fan-out, inboxes, sessions. */
+export interface Core {
+  api: CoreApi;
+  /** Gateways attach here to receive live frames. */
+  sessions: SessionRegistry;
+  /** Redoes fan-out interrupted by a crash; run before serving. */
+  start(): Promise<void>;
+  /** Waits for fan-out and inbox writes, then closes the store. */
+  stop(): Promise<void>;
+  /** False once the store failed. */
+  healthy(): boolean;
+}
+
+/**
+ * Builds the embedded core: the SQLite store, the conversation writers (sequencer), fan-out, the
+ * inbox writer, receipts, users, presence and the session registry, wired along the message path
+ * (sequencer → store → fan-out → inbox writer → router → gateways).
+ */
+export function createCore(config: Config, deps: { log: Logger; clock: Clock; metrics: Metrics }): Core {
+  const { log, clock, metrics } = deps;
+  const store = new SqliteStore(join(config.dataDir, DB_FILE), (info) => metrics.commit(info));
+  // The router is the session registry, built last; live delivery goes through this late binding.
+  let sessions: SessionRegistry | null = null;
+  const router = { deliver: (user: string, frame: string) => sessions?.deliver(user, frame) };
+  const users = new UserDirectory(store.users);
+  const inboxWriter = new InboxWriter(store.inbox, router, log.child({ stage: 'inbox' }));
+  const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
+  const sequencer = new Sequencer(
+    store.messages,
+    store.conversations,
+    users,
+    clock,
+    log.child({ stage: 'sequencer' }),
+    (batch, recipients) => {
+      metrics.messagesStored.inc(batch.length);
+      fanout.committed(batch, recipients);
+    },
+    { maxGroupSize: config.maxGroupSize },
+  );
+  // Receipts tell only current members, which the chat layer knows (bound once it exists).
+  let chatRef: Chat | null = null;
+  const receipts = new ReceiptService(
+    store.conversations,
+    store.messages,
+    inboxWriter,
+    users,
+    (conv, user) => chatRef!.isMember(conv, user),
+    clock,
+    log.child({ stage: 'receipts' }),
+    config.receiptCoalesceMs,
+  );
+  const chat = new Chat({
+    messages: store.messages,
+    inbox: store.inbox,
+    conversations: store.conversations,
+    sequencer,
+    receipts,
+    users,
+    router,
+    clock,
+  });
+  chatRef = chat;
+  const presence = new PresenceService(
+    new MemoryPresence(),
+    users,
+    store.users,
+    clock,
+    log.child({ stage: 'presence' }),
+    config.maxPresenceSubscriptions,
+  );
+  sessions = new SessionRegistry(
+    chat,
+    presence,
+    config.maxConnectionsPerUser,
+    log.child({ stage: 'sessions' }),
+  );
+
+  const prune = setInterval(() => {
+    store.inbox.prune(clock.now() - config.inboxRetentionMs).then(
+      (n) => n > 0 && log.info({ entries: n }, 'pruned expired inbox entries'),
+      (err) => log.warn({ err: String(err) }, 'inbox pruning failed'),
+    );
+  }, config.inboxPruneIntervalMs);
+  prune.unref();
+
+  return {
+    api: { chat, sessions },
+    sessions,
+    async start() {
+      await fanout.recover();
+    },
+    async stop() {
+      clearInterval(prune);
+      await fanout.settled();
+      await inboxWriter.idle();
+      await store.close();
+    },
+    healthy: () => store.healthy,
+  };
+}
