@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
@@ -7,11 +8,15 @@ import { DB_FILE } from './core/core.js';
 import { mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
 import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
+import type { Logger } from './ports/logger.js';
+import { runPrimary } from './workers/primary.js';
+import { runWorker } from './workers/worker.js';
 
 const USAGE = `usage: parley <command> [options]
 
 commands:
-  serve                       run the server (what \`npm start\` runs)
+  serve [--workers N]         run the server (what \`npm start\` runs); with N > 1, the core runs
+                              in this process and N gateway workers share the port
   token --user U [--device D] [--ttl 1h]
                               mint a client token with the configured HS256 secret
                               (or the development secret in the data directory)
@@ -32,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       user: { type: 'string' },
       device: { type: 'string' },
       ttl: { type: 'string', default: '1h' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -40,7 +46,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
-  const config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env });
+  const overrides = values.workers !== undefined ? { workers: Number(values.workers) } : {};
+  const config = loadConfig({
+    ...(values.config ? { file: values.config } : {}),
+    env: process.env,
+    overrides,
+  });
   switch (command) {
     case 'serve':
       return serve(config);
@@ -86,25 +97,34 @@ async function token(
 
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
+  if (config.workers > 1) return serveWorkers(config, log);
   const server = createParleyServer(config, { log });
   const address = await server.start();
-  if (server.devSecret) {
-    const banner = [
-      '',
-      '************************************************************************',
-      '  DEVELOPMENT MODE: no token key is configured (PARLEY_JWT_SECRET,',
-      '  PARLEY_JWT_PUBLIC_KEYS or PARLEY_JWKS_URL), so tokens are checked',
-      `  against a generated secret in ${join(config.dataDir, 'dev-jwt-secret')}.`,
-      '  Do not run like this in production. Mint a token with:',
-      '      npx parley token --user alice',
-      `  and connect to ws://${address.address}:${address.port}/v1/ws`,
-      '************************************************************************',
-      '',
-    ].join('\n');
-    process.stderr.write(banner);
-    log.warn({}, 'development secret in use: configure PARLEY_JWT_SECRET or public keys for production');
-  }
+  if (server.devSecret) printDevBanner(config, address.address, address.port, log);
   log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
+  onSignals(log, config, (drainMs) => server.stop(drainMs));
+  return new Promise<number>(() => {});
+}
+
+function printDevBanner(config: Config, host: string, port: number, log: Logger): void {
+  const banner = [
+    '',
+    '************************************************************************',
+    '  DEVELOPMENT MODE: no token key is configured (PARLEY_JWT_SECRET,',
+    '  PARLEY_JWT_PUBLIC_KEYS or PARLEY_JWKS_URL), so tokens are checked',
+    `  against a generated secret in ${join(config.dataDir, 'dev-jwt-secret')}.`,
+    '  Do not run like this in production. Mint a token with:',
+    '      npx parley token --user alice',
+    `  and connect to ws://${host}:${port}/v1/ws`,
+    '************************************************************************',
+    '',
+  ].join('\n');
+  process.stderr.write(banner);
+  log.warn({}, 'development secret in use: configure PARLEY_JWT_SECRET or public keys for production');
+}
+
+/** SIGTERM/SIGINT drain and stop; a second signal exits at once. */
+function onSignals(log: Logger, config: Config, stop: (drainMs: number) => Promise<void>): void {
   let signals = 0;
   const onSignal = (signal: string) => {
     signals++;
@@ -113,7 +133,7 @@ async function serve(config: Config): Promise<number> {
       process.exit(1);
     }
     log.info({ signal, drainMs: config.drainMs }, 'draining');
-    server.stop().then(
+    stop(config.drainMs).then(
       () => {
         log.info({}, 'stopped');
         process.exit(0);
@@ -126,6 +146,22 @@ async function serve(config: Config): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** `serve --workers N`: the primary runs the core; each worker process runs a gateway. */
+async function serveWorkers(config: Config, log: Logger): Promise<number> {
+  if (cluster.isWorker) {
+    await runWorker(config, log);
+    return new Promise<number>(() => {});
+  }
+  const server = await runPrimary(config, config.workers, log);
+  const devSecret = resolveKeys(config).devSecret;
+  if (devSecret) printDevBanner(config, config.host, server.port, log);
+  log.info(
+    { host: config.host, port: server.port, workers: config.workers, dataDir: config.dataDir },
+    'parley listening',
+  );
+  onSignals(log, config, () => server.stop());
   return new Promise<number>(() => {});
 }
 

@@ -13,6 +13,8 @@ export const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   /** Port to listen on (0 picks a free one). */
   port: z.number().int().min(0).max(65535).default(8080),
+  /** Gateway processes: 1 runs everything in one process; N > 1 runs the core in a primary and N gateway workers. */
+  workers: z.number().int().min(1).max(64).default(1),
   /** Where the embedded store (and the development secret) live. */
   dataDir: z.string().min(1).default('./data'),
   /** HS256 secret for client tokens (at least 32 bytes). */
@@ -68,6 +70,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'int' | 'bool' | 'list' }> = {
   host: { env: 'PARLEY_HOST', parse: 'string' },
   port: { env: 'PARLEY_PORT', parse: 'int' },
+  workers: { env: 'PARLEY_WORKERS', parse: 'int' },
   dataDir: { env: 'PARLEY_DATA_DIR', parse: 'string' },
   jwtSecret: { env: 'PARLEY_JWT_SECRET', parse: 'string' },
   jwtPublicKeys: { env: 'PARLEY_JWT_PUBLIC_KEYS', parse: 'string' },

@@ -18,6 +18,8 @@ export interface HttpApiOptions {
   verifier: TokenVerifier;
   metrics: Metrics;
   log: Logger;
+  /** The Prometheus text of /metrics (a multi-process server aggregates its processes). */
+  metricsText?: () => Promise<string>;
   /** Readiness: false while starting, draining, or with a failed store. */
   ready(): boolean | Promise<boolean>;
 }
@@ -59,7 +61,7 @@ async function handle(o: HttpApiOptions, req: IncomingMessage, res: ServerRespon
   }
   if (path === '/metrics' && o.config.metrics) {
     res.writeHead(200, { 'content-type': o.metrics.registry.contentType });
-    res.end(await o.metrics.registry.metrics());
+    res.end(await (o.metricsText ? o.metricsText() : o.metrics.registry.metrics()));
     return;
   }
   if (path === '/v1/conversations') {

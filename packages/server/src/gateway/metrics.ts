@@ -72,7 +72,8 @@ export class Metrics {
     const loopDelay = this.loopDelay;
     new Gauge({
       name: 'parley_event_loop_delay_max_seconds',
-      help: 'Longest event-loop stall since the previous scrape',
+      help: 'Longest event-loop stall since the previous scrape (the maximum over processes)',
+      aggregator: 'max',
       registers: [this.registry],
       collect() {
         this.set(loopDelay.max / 1e9);

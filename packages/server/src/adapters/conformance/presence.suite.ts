@@ -117,45 +117,51 @@ export function presencePortSuite(
       assert.deepEqual(await h.presence.online([u]), new Set());
     });
 
-    check('a stale connection of a device replaced by a newer one does not take the user offline', async () => {
-      const u = user();
-      const old = connection();
-      const current = connection();
-      assert.equal(await h.presence.connected(u, 'phone', old, 100), true);
-      // The phone reconnects before its old connection is found dead.
-      assert.equal(await h.presence.connected(u, 'phone', current, 110), false);
-      assert.equal(await h.presence.disconnected(u, 'phone', old, 120), false);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-      // Only the current connection's end counts.
-      assert.equal(await h.presence.disconnected(u, 'phone', current, 130), true);
-      assert.deepEqual(await h.presence.online([u]), new Set());
-      await expectChanges(u, [
-        { status: 'online', ts: 100 },
-        { status: 'offline', ts: 130 },
-      ]);
-    });
+    check(
+      'a stale connection of a device replaced by a newer one does not take the user offline',
+      async () => {
+        const u = user();
+        const old = connection();
+        const current = connection();
+        assert.equal(await h.presence.connected(u, 'phone', old, 100), true);
+        // The phone reconnects before its old connection is found dead.
+        assert.equal(await h.presence.connected(u, 'phone', current, 110), false);
+        assert.equal(await h.presence.disconnected(u, 'phone', old, 120), false);
+        assert.deepEqual(await h.presence.online([u]), new Set([u]));
+        // Only the current connection's end counts.
+        assert.equal(await h.presence.disconnected(u, 'phone', current, 130), true);
+        assert.deepEqual(await h.presence.online([u]), new Set());
+        await expectChanges(u, [
+          { status: 'online', ts: 100 },
+          { status: 'offline', ts: 130 },
+        ]);
+      },
+    );
 
-    check('disconnecting an unknown user, device or connection reports false and changes nothing', async () => {
-      const u = user();
-      assert.equal(await h.presence.disconnected(u, 'phone', connection(), 100), false);
-      assert.deepEqual(await h.presence.online([u]), new Set());
-      const phone = connection();
-      await h.presence.connected(u, 'phone', phone, 110);
-      assert.equal(await h.presence.disconnected(u, 'laptop', connection(), 120), false);
-      assert.equal(await h.presence.disconnected(u, 'laptop', phone, 121), false);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-      assert.equal(await h.presence.disconnected(u, 'phone', phone, 130), true);
-      // The same end reported twice is one transition.
-      assert.equal(await h.presence.disconnected(u, 'phone', phone, 140), false);
-      assert.deepEqual(await h.presence.online([u]), new Set());
-      // Only the two transitions were reported: the marker after them is the next event.
-      await h.presence.connected(u, 'phone', connection(), 150);
-      await expectChanges(u, [
-        { status: 'online', ts: 110 },
-        { status: 'offline', ts: 130 },
-        { status: 'online', ts: 150 },
-      ]);
-    });
+    check(
+      'disconnecting an unknown user, device or connection reports false and changes nothing',
+      async () => {
+        const u = user();
+        assert.equal(await h.presence.disconnected(u, 'phone', connection(), 100), false);
+        assert.deepEqual(await h.presence.online([u]), new Set());
+        const phone = connection();
+        await h.presence.connected(u, 'phone', phone, 110);
+        assert.equal(await h.presence.disconnected(u, 'laptop', connection(), 120), false);
+        assert.equal(await h.presence.disconnected(u, 'laptop', phone, 121), false);
+        assert.deepEqual(await h.presence.online([u]), new Set([u]));
+        assert.equal(await h.presence.disconnected(u, 'phone', phone, 130), true);
+        // The same end reported twice is one transition.
+        assert.equal(await h.presence.disconnected(u, 'phone', phone, 140), false);
+        assert.deepEqual(await h.presence.online([u]), new Set());
+        // Only the two transitions were reported: the marker after them is the next event.
+        await h.presence.connected(u, 'phone', connection(), 150);
+        await expectChanges(u, [
+          { status: 'online', ts: 110 },
+          { status: 'offline', ts: 130 },
+          { status: 'online', ts: 150 },
+        ]);
+      },
+    );
 
     check('devices of different users are independent', async () => {
       const a = user();
@@ -220,13 +226,19 @@ export function presencePortSuite(
       const results = await Promise.all(
         users.map((u, i) => h.presence.connected(u, 'phone', conns[i]![0], 2_000 + i)),
       );
-      assert.deepEqual(results, users.map(() => true));
+      assert.deepEqual(
+        results,
+        users.map(() => true),
+      );
       assert.deepEqual(await h.presence.online(users), new Set(users));
       // A second device of each, all at once: no user comes online twice.
       const second = await Promise.all(
         users.map((u, i) => h.presence.connected(u, 'laptop', conns[i]![1], 2_100 + i)),
       );
-      assert.deepEqual(second, users.map(() => false));
+      assert.deepEqual(
+        second,
+        users.map(() => false),
+      );
       const gone = await Promise.all(
         users.flatMap((u, i) => [
           h.presence.disconnected(u, 'phone', conns[i]![0], 2_200 + i),
@@ -248,19 +260,22 @@ export function presencePortSuite(
       );
     });
 
-    checkWithPeer('a device connected through another instance keeps the user online everywhere', async (peer) => {
-      const u = user();
-      const phone = connection();
-      const laptop = connection();
-      assert.equal(await h.presence.connected(u, 'phone', phone, 100), true);
-      assert.equal(await peer.connected(u, 'laptop', laptop, 110), false);
-      assert.deepEqual(await peer.online([u]), new Set([u]));
-      assert.equal(await h.presence.disconnected(u, 'phone', phone, 120), false);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-      assert.equal(await peer.disconnected(u, 'laptop', laptop, 130), true);
-      assert.deepEqual(await h.presence.online([u]), new Set());
-      assert.deepEqual(await peer.online([u]), new Set());
-    });
+    checkWithPeer(
+      'a device connected through another instance keeps the user online everywhere',
+      async (peer) => {
+        const u = user();
+        const phone = connection();
+        const laptop = connection();
+        assert.equal(await h.presence.connected(u, 'phone', phone, 100), true);
+        assert.equal(await peer.connected(u, 'laptop', laptop, 110), false);
+        assert.deepEqual(await peer.online([u]), new Set([u]));
+        assert.equal(await h.presence.disconnected(u, 'phone', phone, 120), false);
+        assert.deepEqual(await h.presence.online([u]), new Set([u]));
+        assert.equal(await peer.disconnected(u, 'laptop', laptop, 130), true);
+        assert.deepEqual(await h.presence.online([u]), new Set());
+        assert.deepEqual(await peer.online([u]), new Set());
+      },
+    );
 
     checkWithPeer('changes made through one instance reach the listeners of another', async (peer) => {
       const u = user();

@@ -9,8 +9,10 @@ import Database from 'better-sqlite3';
 import type { InboxEntry } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
+import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
+import { userStoreSuite } from '../conformance/user-store.suite.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { openAndMigrate, SqliteStore } from './sqlite-store.js';
 import type { CommitObserver } from './writer-client.js';
@@ -32,6 +34,14 @@ inboxStoreSuite('SqliteStore', async () => {
 conversationStoreSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
   return { store: s.conversations, messages: s.messages, close: () => s.close() };
+});
+groupStoreSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { messages: s.messages, conversations: s.conversations, close: () => s.close() };
+});
+userStoreSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.users, close: () => s.close() };
 });
 
 function msg(conv: string, seq: number, ts = 1_000 + seq): StoredMessage {
@@ -115,6 +125,100 @@ describe('SqliteStore: the embedded engine', () => {
         lastSeq: 4,
         lastTs: msg(conv, 4).ts,
       });
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('settings, blocks and last seen survive close and reopen, beside the inbox head', async () => {
+    const path = newPath();
+    const first = new SqliteStore(path);
+    await first.users.saveSettings('alice', { readReceipts: false, lastSeen: 'nobody' });
+    await first.users.saveSettings('bob', { readReceipts: true, lastSeen: 'nobody' });
+    await first.users.setBlocked('alice', 'mallory', true);
+    await first.users.setBlocked('alice', 'eve', true);
+    await first.users.setBlocked('alice', 'trent', true);
+    await first.users.setBlocked('alice', 'trent', false);
+    await first.users.setBlocked('bob', 'alice', true);
+    // Last seen shares the per-user row with the inbox head: either write keeps the other.
+    await first.inbox.append([entry('alice', 1, 'g:u', 1, 100), entry('alice', 2, 'g:u', 2, 110)], []);
+    await first.users.saveLastSeen('alice', 5_000);
+    await first.users.saveLastSeen('carol', 6_000);
+    await first.inbox.append([entry('carol', 1, 'g:u', 1, 100)], []);
+    // Queued but not awaited: close must commit it before stopping the writer.
+    const late = first.users.saveLastSeen('alice', 7_000);
+    await first.close();
+    await late;
+
+    const second = new SqliteStore(path);
+    try {
+      assert.deepEqual(await second.users.settings('alice'), { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await second.users.settings('bob'), { readReceipts: true, lastSeen: 'nobody' });
+      assert.deepEqual(await second.users.settings('carol'), { readReceipts: true, lastSeen: 'everyone' });
+      assert.deepEqual(await second.users.blocked('alice'), ['eve', 'mallory']);
+      assert.deepEqual(await second.users.blocked('bob'), ['alice']);
+      assert.deepEqual(
+        await second.users.lastSeen(['alice', 'bob', 'carol']),
+        new Map([
+          ['alice', 7_000],
+          ['carol', 6_000],
+        ]),
+      );
+      assert.equal(await second.inbox.head('alice'), 2);
+      assert.equal(await second.inbox.head('carol'), 1);
+      assert.deepEqual(await second.inbox.read('carol', 0, 10), [entry('carol', 1, 'g:u', 1, 100)]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('group names and member records survive close and reopen', async () => {
+    const path = newPath();
+    const conv = 'g:durable-group';
+    const first = new SqliteStore(path);
+    await first.messages.append(
+      [msg(conv, 1), msg(conv, 2)],
+      [
+        {
+          type: 'create',
+          conv,
+          seq: 1,
+          name: 'Durable',
+          createdTs: 900,
+          members: [
+            { user: 'alice', role: 'admin' },
+            { user: 'bob', role: 'member' },
+          ],
+        },
+        { type: 'join', conv, seq: 2, users: ['carol'] },
+      ],
+    );
+    const late = first.messages.append(
+      [msg(conv, 3)],
+      [
+        { type: 'remove', conv, seq: 3, users: ['alice'] },
+        { type: 'role', conv, seq: 3, user: 'bob', role: 'admin' },
+        { type: 'rename', conv, seq: 3, name: 'Renamed' },
+      ],
+    );
+    await first.close();
+    await late;
+
+    const second = new SqliteStore(path);
+    try {
+      assert.deepEqual(await second.conversations.get(conv), {
+        conv,
+        kind: 'group',
+        name: 'Renamed',
+        createdTs: 900,
+        lastSeq: 3,
+        lastTs: msg(conv, 3).ts,
+      });
+      assert.deepEqual(await second.conversations.members(conv), [
+        { conv, user: 'alice', role: 'admin', joinedSeq: 1, removedSeq: 3 },
+        { conv, user: 'bob', role: 'admin', joinedSeq: 1 },
+        { conv, user: 'carol', role: 'member', joinedSeq: 2 },
+      ]);
     } finally {
       await second.close();
     }
