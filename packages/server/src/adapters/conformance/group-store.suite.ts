@@ -102,6 +102,23 @@ export function groupStoreSuite(
       ]);
     });
 
+    check(
+      'a late retry of an older batch changes nothing: effects apply only with newly stored messages',
+      async () => {
+        const conv = group();
+        await create(conv, 'alice', ['bob'], 'Old');
+        await change(conv, 2, [{ type: 'remove', conv, seq: 2, users: ['bob'] }]);
+        await change(conv, 3, [{ type: 'rename', conv, seq: 3, name: 'New' }]);
+        await create(conv, 'alice', ['bob'], 'Old'); // the seq-1 batch again, after later changes
+        await change(conv, 2, [{ type: 'remove', conv, seq: 2, users: ['bob'] }]);
+        assert.equal((await h.conversations.get(conv))?.name, 'New');
+        assert.deepEqual(await members(conv), [
+          member(conv, 'alice', 'admin', 1),
+          { ...member(conv, 'bob', 'member', 1), removedSeq: 2 },
+        ]);
+      },
+    );
+
     check('join adds member records with role member and joinedSeq = the seq of its message', async () => {
       const conv = group();
       await create(conv, 'alice', ['bob']);

@@ -35,6 +35,11 @@ export interface PresenceHarness {
 export interface PresenceSuiteOptions extends SuiteOptions {
   /** How long to wait for an expected change event, in ms (default 2,000). */
   eventTimeoutMs?: number;
+  /**
+   * How long to keep listening once the expected events arrived, so that a late extra one (a
+   * duplicate, or a transition that should not have been reported) fails the test; in ms (default 50).
+   */
+  eventQuietMs?: number;
 }
 
 /** Registers the `PresencePort` conformance tests for one adapter. */
@@ -53,6 +58,7 @@ export function presencePortSuite(
     /** A fresh connection id, unique to this run. */
     const connection = () => `${run}-c${++n}`;
     const timeoutMs = options.eventTimeoutMs ?? 2_000;
+    const quietMs = options.eventQuietMs ?? 50;
     /** Every change the harness's first listener got (of `presence`) and, when there is one, of `peer`. */
     const events = new Recorder();
     const peerEvents = new Recorder();
@@ -86,6 +92,7 @@ export function presencePortSuite(
         u,
         want.map((c) => ({ user: u, ...c })),
         timeoutMs,
+        quietMs,
       );
 
     check('connected reports true only for the first device of a user', async () => {
@@ -318,10 +325,15 @@ class Recorder {
   };
 
   /**
-   * Waits until `user` has at least `want.length` changes (failing after `timeoutMs`), then asserts
-   * they are exactly `want`: a missing, extra or reordered change fails.
+   * Waits until `user` has at least `want.length` changes (failing after `timeoutMs`), listens
+   * `quietMs` longer, then asserts they are exactly `want`: a missing, extra or reordered change fails.
    */
-  async expect(user: string, want: readonly PresenceChange[], timeoutMs: number): Promise<void> {
+  async expect(
+    user: string,
+    want: readonly PresenceChange[],
+    timeoutMs: number,
+    quietMs: number,
+  ): Promise<void> {
     const got = () => this.byUser.get(user) ?? [];
     if (got().length < want.length) {
       await new Promise<void>((resolve) => {
@@ -338,6 +350,7 @@ class Recorder {
         waiters.add(wake);
       });
     }
+    if (quietMs > 0) await new Promise((resolve) => setTimeout(resolve, quietMs));
     assert.deepEqual(got(), want, `presence changes of ${user}`);
   }
 }

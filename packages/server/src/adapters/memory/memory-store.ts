@@ -43,8 +43,9 @@ export class MemoryStore {
   constructor() {
     this.messages = {
       append: async (rows, effects = []) => {
-        this.appendMessages(rows);
-        for (const e of effects) this.applyEffect(e);
+        // Effects apply only with their newly stored message: a retried batch changes nothing.
+        const inserted = this.appendMessages(rows);
+        for (const e of effects) if (inserted.has(`${e.seq}\u0000${e.conv}`)) this.applyEffect(e);
       },
       head: async (conv) => {
         const c = this.convs.get(conv);
@@ -227,7 +228,8 @@ export class MemoryStore {
     }
   }
 
-  private appendMessages(rows: readonly StoredMessage[]): void {
+  private appendMessages(rows: readonly StoredMessage[]): Set<string> {
+    const inserted = new Set<string>();
     for (const m of rows) {
       const c = this.conv(m.conv, m.conv.startsWith('dm:') ? 'direct' : 'group', m.ts);
       if (c.messages.has(m.seq)) continue;
@@ -236,7 +238,9 @@ export class MemoryStore {
       c.byCmid.set(`${m.from}\u0000${m.cmid}`, stored);
       c.meta.lastSeq = Math.max(c.meta.lastSeq, m.seq);
       c.meta.lastTs = Math.max(c.meta.lastTs, m.ts);
+      inserted.add(`${m.seq}\u0000${m.conv}`);
     }
+    return inserted;
   }
 
   private appendInbox(rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {

@@ -144,7 +144,7 @@ describe('SqliteStore: the embedded engine', () => {
     await first.inbox.append([entry('alice', 1, 'g:u', 1, 100), entry('alice', 2, 'g:u', 2, 110)], []);
     await first.users.saveLastSeen('alice', 5_000);
     await first.users.saveLastSeen('carol', 6_000);
-    await first.inbox.append([entry('carol', 1, 'g:u', 1, 100)], []);
+    await first.inbox.append([entry('carol', 1, 'g:u', 1, 100), entry('dave', 1, 'g:u', 1, 100)], []);
     // Queued but not awaited: close must commit it before stopping the writer.
     const late = first.users.saveLastSeen('alice', 7_000);
     await first.close();
@@ -158,7 +158,8 @@ describe('SqliteStore: the embedded engine', () => {
       assert.deepEqual(await second.users.blocked('alice'), ['eve', 'mallory']);
       assert.deepEqual(await second.users.blocked('bob'), ['alice']);
       assert.deepEqual(
-        await second.users.lastSeen(['alice', 'bob', 'carol']),
+        // dave has an inbox, so a per-user row, but was never seen: absent all the same.
+        await second.users.lastSeen(['alice', 'bob', 'carol', 'dave']),
         new Map([
           ['alice', 7_000],
           ['carol', 6_000],

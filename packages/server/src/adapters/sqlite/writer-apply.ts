@@ -93,8 +93,7 @@ export function applyOps(s: WriteStatements, ops: readonly WriteOp[]): number[] 
 function applyOp(s: WriteStatements, op: WriteOp): number {
   switch (op.op) {
     case 'messages':
-      writeMessages(s, op.rows);
-      for (const e of op.effects) applyEffect(s, e);
+      writeMessages(s, op.rows, op.effects);
       return op.rows.length;
     case 'inbox':
       writeInbox(s, op.rows, op.fanned);
@@ -116,11 +115,20 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
   }
 }
 
-function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void {
+/**
+ * Stores messages and applies the group effects of those newly stored: a retried batch (its
+ * messages already there) changes nothing, not even membership changed since.
+ */
+function writeMessages(
+  s: WriteStatements,
+  rows: readonly StoredMessage[],
+  effects: readonly GroupEffect[],
+): void {
   const heads = new Map<string, StoredMessage>();
   const firstTs = new Map<string, number>();
+  const inserted = new Set<string>();
   for (const m of rows) {
-    s.insertMessage.run(
+    const changes = s.insertMessage.run(
       m.conv,
       m.seq,
       m.ts,
@@ -131,7 +139,8 @@ function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void
       m.body,
       m.reply_to ?? null,
       m.media ? JSON.stringify(m.media) : null,
-    );
+    ).changes;
+    if (changes > 0 && effects.length > 0) inserted.add(`${m.seq}\u0000${m.conv}`);
     const head = heads.get(m.conv);
     if (!head || head.seq < m.seq) heads.set(m.conv, m);
     firstTs.set(m.conv, Math.min(firstTs.get(m.conv) ?? m.ts, m.ts));
@@ -141,6 +150,7 @@ function writeMessages(s: WriteStatements, rows: readonly StoredMessage[]): void
     // created_ts only counts when this batch creates the row: the earliest message's ts.
     s.upsertConversationHead.run(m.conv, kind, firstTs.get(m.conv)!, m.seq, m.ts);
   }
+  for (const e of effects) if (inserted.has(`${e.seq}\u0000${e.conv}`)) applyEffect(s, e);
 }
 
 function applyEffect(s: WriteStatements, e: GroupEffect): void {
@@ -166,6 +176,8 @@ function applyEffect(s: WriteStatements, e: GroupEffect): void {
 
 function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {
   const heads = new Map<string, number>();
+  // One chat-list update per (user, conversation) per batch, with the latest activity.
+  const touched = new Map<string, InboxEntry>();
   for (const e of rows) {
     const receipt = e.type === 'receipt';
     const inserted = s.insertInbox.run(
@@ -181,9 +193,14 @@ function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: rea
       e.user,
     ).changes;
     // A re-appended (user, inbox) is a no-op, for the chat list too.
-    if (e.type === 'message' && inserted > 0) s.touchUserConversation.run(e.user, e.conv, e.ts);
+    if (e.type === 'message' && inserted > 0) {
+      const key = `${e.user}\u0000${e.conv}`;
+      const prev = touched.get(key);
+      if (!prev || prev.ts <= e.ts) touched.set(key, e);
+    }
     if ((heads.get(e.user) ?? 0) < e.inbox) heads.set(e.user, e.inbox);
   }
+  for (const e of touched.values()) s.touchUserConversation.run(e.user, e.conv, e.ts);
   for (const [user, head] of heads) s.upsertInboxHead.run(user, head);
   for (const f of fanned) s.markFanned.run(f.seq, f.conv);
 }
