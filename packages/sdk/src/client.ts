@@ -20,6 +20,7 @@ import {
   type MessageEvent,
   type PingResult,
   type PresenceEvent,
+  type PresenceInfo,
   type PresenceSubResult,
   type ReceiptEvent,
   type ReceiptKind,
@@ -38,7 +39,10 @@ import { type CursorStore, MemoryCursorStore } from './cursor.js';
 import { TypedEmitter } from './emitter.js';
 import { isRetryableSendError, ParleyError } from './errors.js';
 import { InboxSequencer } from './inbox.js';
+import { ReceiptCoalescer } from './receipts.js';
+import { parseSystemMessage, removesMember } from './system.js';
 import { defaultWebSocket, type WebSocketConstructor, type WebSocketLike, WS_OPEN } from './transport.js';
+import { TypingController, type TypingControllerOptions } from './typing.js';
 
 /** Version of this SDK; sent as `client: "parley-js/<version>"` unless `client` is given. */
 export const SDK_VERSION = '0.1.0';
@@ -104,6 +108,22 @@ export interface ParleyClientOptions {
   syncPageSize?: number;
   /** Random numbers in `[0, 1)` for backoff jitter. Default `Math.random`; inject for deterministic tests. */
   random?: () => number;
+  /**
+   * Send a `delivered` receipt for every message received from another user (default true).
+   * Receipts are coalesced per conversation (see `receiptIntervalMs`); the user's own messages
+   * never get one (sending implies reading), nor does the system message that removed this user.
+   */
+  autoDeliveredReceipts?: boolean;
+  /**
+   * Receipts of one conversation and kind are written at most once per this interval, carrying
+   * the highest `seq` asked for; the first after a quiet interval goes out at once. Default 200 ms.
+   */
+  receiptIntervalMs?: number;
+  /**
+   * `typing(conv, 'start')` sends at most one `start` per conversation per this interval (the
+   * server forwards no more than one per 2 s anyway). Default 2000 ms.
+   */
+  typingIntervalMs?: number;
 }
 
 /** Payload of the `state` event. */
@@ -170,13 +190,21 @@ export interface ParleyClientEvents {
   disconnected: DisconnectInfo;
   /** A new message (an inbox event), exactly once per inbox number, in inbox order. Includes this device's own sends. */
   message: MessageEvent;
-  /** A watermark moved (an inbox event), exactly once, in inbox order. */
+  /**
+   * A watermark moved (an inbox event), exactly once, in inbox order: another member received or
+   * read messages this user sent, or (`read`, `user` = this user) another device of this user
+   * marked a conversation read.
+   */
   receipt: ReceiptEvent;
   /** Every inbox event, of any type, exactly once, in inbox order (before `message`/`receipt`). */
   inbox: AnyInboxEvent;
-  /** A subscribed user's presence (live only; also replayed from `presence_sub` replies after a reconnect). */
+  /**
+   * The known presence of a subscribed user changed: the first status learned from
+   * `subscribePresence`, a live change, or a status renewed after a reconnect. Not stored by the
+   * server; never emitted for users not (or no longer) subscribed.
+   */
   presence: PresenceEvent;
-  /** A member started or stopped typing (live only). */
+  /** Another member started or stopped typing (live only; never this user's own). */
   typing: TypingEvent;
   /** The server is draining; the client will reconnect after `after_ms`. */
   reconnect_requested: ReconnectEvent;
@@ -233,6 +261,8 @@ interface Inflight {
   onReply(frame: Frame): void;
   /** The connection ended (`disconnected`) or the client stopped (`closed`). */
   onLost(err: ParleyError): void;
+  /** Number of the write that carried the request (see `#writeNo`). */
+  writeNo?: number;
 }
 
 /** One socket, from creation until it closes. */
@@ -245,6 +275,11 @@ interface Conn {
   syncRunning: boolean;
   connectTimer: Timer | undefined;
   readonly timers: Set<Timer>;
+  /**
+   * Every write numbered up to this one reached the server: a reply came to a request written
+   * after it (the server reads a socket's frames in order).
+   */
+  confirmedWrite: number;
 }
 
 /** A public request, written now or when the client is next connected. */
@@ -285,6 +320,20 @@ interface Resolved {
   sendMaxDelay: number;
   syncPageSize: number;
   random: () => number;
+  autoDelivered: boolean;
+  receiptInterval: number;
+  typingInterval: number;
+}
+
+/**
+ * Result of a group change (`addMembers`, `removeMembers`, `leave`, `updateGroup`, `setRole`):
+ * the position of the system message that records it. `seq` and `ts` are absent when nothing
+ * changed (adding existing members, renaming to the same name, …), which makes retries safe.
+ */
+export interface GroupChangeResult {
+  conv: string;
+  seq?: number;
+  ts?: number;
 }
 
 const noop = (): void => {};
@@ -326,7 +375,9 @@ function nonNegative(value: number | undefined, fallback: number): number {
  * and stops for good only on 4409 (replaced), 4400, 1008/1009 or {@link ParleyClient.close}.
  * Inbox events (`message`, `receipt`) are emitted exactly once per inbox number and in order,
  * whatever mix of live events, sync pages and reconnects brought them. Sends are queued while
- * offline and retried with the same `cmid` until acknowledged.
+ * offline and retried with the same `cmid` until acknowledged. Receipts are coalesced per
+ * conversation (and `delivered` ones sent automatically), presence subscriptions survive
+ * reconnects, and typing indicators are rate-limited locally.
  *
  * @example
  * ```ts
@@ -351,6 +402,8 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
   /** Bumped by every connection attempt and by a stop: async steps of older ones give up. */
   #gen = 0;
   #nextId = 0;
+  /** Frames written so far, over all connections (numbers writes, for receipt confirmation). */
+  #writeNo = 0;
   #reconnectAttempt = 0;
   #reconnectTimer: Timer | undefined;
   #pumpTimer: Timer | undefined;
@@ -360,8 +413,13 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
   readonly #inflight = new Map<string, Inflight>();
   #waiting: QueuedRequest[] = [];
   #sends: OutgoingSend[] = [];
-  readonly #pendingReceipts = new Map<string, { conv: string; kind: ReceiptKind; seq: number }>();
-  readonly #presence = new Set<string>();
+  readonly #receipts: ReceiptCoalescer;
+  /** Users whose presence this client subscribed to (renewed on every connection). */
+  readonly #presenceSubs = new Set<string>();
+  /** Last known presence of subscribed users. */
+  readonly #presenceKnown = new Map<string, PresenceInfo>();
+  /** When the last `typing: start` of each conversation was written. */
+  readonly #typingStarts = new Map<string, number>();
   readonly #seq: InboxSequencer<AnyInboxEvent>;
   #cursorLoaded = false;
   #savedCursor = -1;
@@ -400,6 +458,9 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
       sendMaxDelay: nonNegative(options.sendRetry?.maxDelayMs, maxDelay),
       syncPageSize: Math.min(MAX_SYNC_LIMIT, Math.max(1, page)),
       random: options.random ?? Math.random,
+      autoDelivered: options.autoDeliveredReceipts !== false,
+      receiptInterval: nonNegative(options.receiptIntervalMs, 200),
+      typingInterval: nonNegative(options.typingIntervalMs, 2000),
     };
     if (!this.#o.WebSocket) {
       throw new TypeError(
@@ -409,6 +470,10 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
     this.#seq = new InboxSequencer<AnyInboxEvent>(0, (event) => this.#deliverInbox(event), {
       open: () => this.#state !== ClientState.Closed,
     });
+    this.#receipts = new ReceiptCoalescer(
+      (conv, kind, seq) => this.#writeReceipt(conv, kind, seq),
+      this.#o.receiptInterval,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -563,19 +628,31 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
 
   /**
    * Marks everything up to `seq` in `conv` as received by this user. Fire-and-forget (a
-   * `receipt` frame without `id`); while offline the highest watermark per conversation is kept
-   * and written on the next connect.
+   * `receipt` frame without `id`), coalesced: per conversation the highest value is written at
+   * most once per `receiptIntervalMs` (the first at once), values already covered by an earlier
+   * `delivered` or `read` are dropped, and while offline the highest value is kept and written on
+   * the next connect. With `autoDeliveredReceipts` (the default) the client calls this itself for
+   * every message from another user.
    */
   markDelivered(conv: string, seq: number): void {
-    this.#receipt(conv, 'delivered', seq);
+    this.#receipts.mark(conv, 'delivered', seq);
   }
 
-  /** Marks everything up to `seq` in `conv` as read (implies delivered). Fire-and-forget, like {@link ParleyClient.markDelivered}. */
+  /**
+   * Marks everything up to `seq` in `conv` as read (implies delivered). Fire-and-forget and
+   * coalesced like {@link ParleyClient.markDelivered}: call it freely (e.g. for every message
+   * scrolled into view); only the highest value per conversation goes out, at most once per
+   * `receiptIntervalMs`.
+   */
   markRead(conv: string, seq: number): void {
-    this.#receipt(conv, 'read', seq);
+    this.#receipts.mark(conv, 'read', seq);
   }
 
-  /** Every member's delivered/read watermarks in a conversation ("message info"). */
+  /**
+   * Every member's delivered/read watermarks in a conversation ("message info" screen). `read`
+   * is 0 for members whose read receipts are off, and for everyone when this user's are off
+   * (except this user's own).
+   */
   receipts(conv: string): Promise<ReceiptsResult> {
     return this.request<ReceiptsResult>('receipts', { conv });
   }
@@ -586,81 +663,160 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Groups, presence, typing, settings
+  // Groups
 
-  /** Creates a group with this user as admin; resolves with its conversation id. */
+  /**
+   * Creates a group with this user as its admin and first member; resolves with its
+   * conversation id. Its first message (seq 1) is the `created` system message.
+   */
   createGroup(name: string, members: string[]): Promise<CreateGroupResult> {
-    return this.request<CreateGroupResult>('create_group', { name, members });
+    return this.request<CreateGroupResult>('create_group', { name, members }).then((r) => ({ conv: r.conv }));
   }
 
-  /** Adds users to a group (admins only). */
-  addMembers(conv: string, users: string[]): Promise<Frame> {
-    return this.request('add_members', { conv, users });
+  /** Adds users to a group (admins only). New members see the group from the system message on. */
+  addMembers(conv: string, users: string[]): Promise<GroupChangeResult> {
+    return this.#groupChange('add_members', { conv, users });
   }
 
-  /** Removes users from a group (admins only). */
-  removeMembers(conv: string, users: string[]): Promise<Frame> {
-    return this.request('remove_members', { conv, users });
+  /** Removes users from a group (admins; any member may remove themself, like {@link ParleyClient.leave}). */
+  removeMembers(conv: string, users: string[]): Promise<GroupChangeResult> {
+    return this.#groupChange('remove_members', { conv, users });
   }
 
-  /** Leaves a group. */
-  leave(conv: string): Promise<Frame> {
-    return this.request('leave', { conv });
+  /** Leaves a group. If this user was its last admin, the longest-standing member is promoted. */
+  leave(conv: string): Promise<GroupChangeResult> {
+    return this.#groupChange('leave', { conv });
   }
 
   /** Renames a group (admins only). */
-  updateGroup(conv: string, params: { name: string }): Promise<Frame> {
-    return this.request('update_group', { conv, name: params.name });
+  updateGroup(conv: string, params: { name: string }): Promise<GroupChangeResult> {
+    return this.#groupChange('update_group', { conv, name: params.name });
   }
 
-  /** Sets a member's role (admins only). */
-  setRole(conv: string, user: string, role: GroupRole): Promise<Frame> {
-    return this.request('set_role', { conv, user, role });
+  /** Sets a member's role (admins only); demoting the last admin is `conflict`. */
+  setRole(conv: string, user: string, role: GroupRole): Promise<GroupChangeResult> {
+    return this.#groupChange('set_role', { conv, user, role });
   }
 
-  /** A group's name, creation time and members with roles. */
+  /** A group's name, creation time and active members (in join order) with roles and `joined_seq`. */
   groupInfo(conv: string): Promise<GroupInfoResult> {
     return this.request<GroupInfoResult>('group_info', { conv });
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Presence, typing, settings, blocking
+
   /**
-   * Subscribes to users' presence; resolves with their current presence. Subscriptions belong
-   * to a connection on the server, so the client renews them after every reconnect (and emits
-   * the renewed statuses as `presence` events).
+   * Subscribes to users' presence and resolves with their current presence (in the order
+   * asked). The client keeps the set of subscribed users: subscriptions belong to a connection
+   * on the server, so it subscribes again after every reconnect. Whenever the known presence of
+   * a subscribed user changes (first status learned, live `presence` events, statuses renewed
+   * after a reconnect) a `presence` event is emitted and {@link ParleyClient.presence} updated.
+   * If the server refuses the subscription (e.g. `too_large`), the users added by this call are
+   * dropped from the set again; if the connection is lost meanwhile they stay and are
+   * subscribed on the next connection.
    */
-  presenceSubscribe(users: string[]): Promise<PresenceSubResult> {
-    for (const u of users) this.#presence.add(u);
-    return this.request<PresenceSubResult>('presence_sub', { users });
+  async subscribePresence(users: string[]): Promise<PresenceSubResult> {
+    const added = users.filter((u) => !this.#presenceSubs.has(u));
+    for (const u of added) this.#presenceSubs.add(u);
+    let result: PresenceSubResult;
+    try {
+      result = await this.request<PresenceSubResult>('presence_sub', { users });
+    } catch (e) {
+      const err = ParleyError.from(e);
+      if (err.code !== 'disconnected' && err.code !== 'timeout') {
+        for (const u of added) this.#presenceSubs.delete(u);
+      }
+      throw err;
+    }
+    const presence = Array.isArray(result.presence) ? result.presence : [];
+    for (const p of presence) this.#notePresence(p);
+    return { presence };
   }
 
-  /** Ends presence subscriptions (also for future reconnects). */
-  presenceUnsubscribe(users: string[]): Promise<Frame> {
-    for (const u of users) this.#presence.delete(u);
-    return this.request('presence_unsub', { users });
+  /** Ends presence subscriptions (also for future reconnects) and forgets those users' presence. */
+  async unsubscribePresence(users: string[]): Promise<void> {
+    for (const u of users) {
+      this.#presenceSubs.delete(u);
+      this.#presenceKnown.delete(u);
+    }
+    await this.request('presence_unsub', { users });
   }
 
   /**
-   * Tells the other members that this user started or stopped typing. Fire-and-forget; dropped
-   * (returns false) while not connected, since a late typing indicator is wrong.
+   * The last known presence of a subscribed user (`{ user, status, last_seen? }`), or undefined
+   * when not subscribed or not known yet. While the client is offline it keeps the last value;
+   * the renewal after reconnecting refreshes it.
+   */
+  presence(user: string): PresenceInfo | undefined {
+    const p = this.#presenceKnown.get(user);
+    return p === undefined ? undefined : { ...p };
+  }
+
+  /** The users whose presence this client is subscribed to. */
+  get presenceSubscriptions(): string[] {
+    return [...this.#presenceSubs];
+  }
+
+  /**
+   * Tells the other members that this user started or stopped typing. Fire-and-forget. A `start`
+   * within `typingIntervalMs` (2 s) of the last one sent for the same conversation is dropped
+   * locally (the server would drop it too) and returns false; `stop` is always sent and ends the
+   * interval, so the next `start` goes out at once. Returns false as well while not connected
+   * (a late typing indicator is wrong), true when the frame was written.
+   * For keystroke handling with an automatic `stop`, see {@link ParleyClient.typingController}.
    */
   typing(conv: string, state: TypingState): boolean {
     const conn = this.#conn;
-    return conn?.authed === true && this.#write(conn, { type: 'typing', conv, state });
+    if (conn?.authed !== true) return false;
+    const now = Date.now();
+    if (state === 'start') {
+      const last = this.#typingStarts.get(conv);
+      if (last !== undefined && now - last < this.#o.typingInterval) return false;
+    }
+    if (!this.#write(conn, { type: 'typing', conv, state })) return false;
+    if (state === 'start') {
+      if (this.#typingStarts.size >= 1000) this.#pruneTypingStarts(now);
+      this.#typingStarts.set(conv, now);
+    } else {
+      this.#typingStarts.delete(conv);
+    }
+    return true;
   }
 
-  /** Changes privacy settings; with no fields, reads them. */
-  settings(params: SettingsParams = {}): Promise<SettingsResult> {
-    return this.request<SettingsResult>('settings', { ...params });
+  /**
+   * A {@link TypingController} for `conv`: call `input()` on every keystroke and `stop()` when
+   * the message is sent; it sends `stop` by itself after `idleMs` (default 3 s) without input.
+   */
+  typingController(conv: string, options: TypingControllerOptions = {}): TypingController {
+    return new TypingController(this, conv, options);
   }
 
-  /** Blocks a user from sending to this user's direct conversation. */
-  block(user: string): Promise<Frame> {
-    return this.request('block', { user });
+  /**
+   * Reads this user's privacy settings, or changes some and resolves with all of them:
+   * `read_receipts` (default true; off means no `read` receipts to or from others) and
+   * `last_seen` (`everyone` or `nobody`: hide the time in presence).
+   */
+  async settings(patch: SettingsParams = {}): Promise<SettingsResult> {
+    const params: Frame = {};
+    if (patch.read_receipts !== undefined) params.read_receipts = patch.read_receipts;
+    if (patch.last_seen !== undefined) params.last_seen = patch.last_seen;
+    const r = await this.request<SettingsResult>('settings', params);
+    return { read_receipts: r.read_receipts, last_seen: r.last_seen };
   }
 
-  /** Removes a block. */
-  unblock(user: string): Promise<Frame> {
-    return this.request('unblock', { user });
+  /**
+   * Blocks a user: their sends to this user's direct conversation fail with `forbidden`, this
+   * user gets no typing from them, and they see this user offline without `last_seen`. Groups
+   * are unaffected. Idempotent.
+   */
+  async block(user: string): Promise<void> {
+    await this.request('block', { user });
+  }
+
+  /** Removes a block. Idempotent. */
+  async unblock(user: string): Promise<void> {
+    await this.request('unblock', { user });
   }
 
   /**
@@ -782,6 +938,7 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
       syncRunning: false,
       connectTimer: undefined,
       timers: new Set(),
+      confirmedWrite: this.#writeNo,
     };
     this.#conn = conn;
     conn.connectTimer = this.#connTimer(
@@ -864,18 +1021,15 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
 
   /** Writes what waited for a connection: receipts, presence subscriptions, requests, sends. */
   #flushOnConnect(conn: Conn): void {
-    for (const r of this.#pendingReceipts.values()) {
-      this.#write(conn, { type: 'receipt', conv: r.conv, kind: r.kind, seq: r.seq });
-    }
-    this.#pendingReceipts.clear();
-    if (this.#presence.size > 0) {
-      const users = [...this.#presence];
+    this.#receipts.flush();
+    if (this.#conn !== conn) return;
+    if (this.#presenceSubs.size > 0) {
+      const users = [...this.#presenceSubs];
       for (let i = 0; i < users.length; i += MAX_PRESENCE_USERS) {
         this.#call(conn, { type: 'presence_sub', users: users.slice(i, i + MAX_PRESENCE_USERS) }).then(
           (reply) => {
-            if (!Array.isArray(reply.presence)) return;
-            for (const p of reply.presence)
-              if (isObject(p)) this.emit('presence', { ...p, type: 'presence' } as PresenceEvent);
+            if (this.#conn !== conn || !Array.isArray(reply.presence)) return;
+            for (const p of reply.presence) this.#notePresence(p);
           },
           (err) => {
             if (this.#conn === conn) this.#emitError(err);
@@ -955,6 +1109,8 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
     // When the client stops for good, everything pending fails alike with `closed`.
     const lostCode = policy.action === 'stop' ? 'closed' : 'disconnected';
     this.#failInflight(new ParleyError(lostCode, `connection lost (${policy.reason})`));
+    // Receipts written since the last confirmed write may have died with the socket: write them again.
+    if (policy.action !== 'stop') this.#receipts.requeueAfter(conn.confirmedWrite);
     this.#afterDisconnect(code, policy, conn.drainAt);
   }
 
@@ -1001,7 +1157,7 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
       clearTimeout(s.timer);
       s.reject(new ParleyError('closed', err.message, { cmid: s.cmid }));
     }
-    this.#pendingReceipts.clear();
+    this.#receipts.clear();
     const from = this.#state;
     this.#setState(ClientState.Closed);
     if (from !== ClientState.Disconnected && from !== ClientState.Closed) {
@@ -1019,6 +1175,11 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
     if (conn.ws.readyState !== WS_OPEN) return false;
     try {
       conn.ws.send(encodeFrame(frame));
+      this.#writeNo += 1;
+      if (typeof frame.id === 'string') {
+        const entry = this.#inflight.get(frame.id);
+        if (entry) entry.writeNo = this.#writeNo;
+      }
       return true;
     } catch (err) {
       this.#emitError(err);
@@ -1088,11 +1249,14 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
         const entry = this.#inflight.get(id);
         if (!entry) return; // a reply after its request timed out
         this.#inflight.delete(id);
+        if (entry.writeNo !== undefined && entry.writeNo > conn.confirmedWrite) {
+          conn.confirmedWrite = entry.writeNo;
+        }
         entry.onReply(frame);
         return;
       }
       case 'presence':
-        this.emit('presence', frame as unknown as PresenceEvent);
+        this.#notePresence(frame);
         return;
       case 'typing':
         this.emit('typing', frame as unknown as TypingEvent);
@@ -1128,8 +1292,20 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
 
   #deliverInbox(event: AnyInboxEvent): void {
     this.emit('inbox', event);
-    if (event.type === 'message') this.emit('message', event as unknown as MessageEvent);
-    else if (event.type === 'receipt') this.emit('receipt', event as unknown as ReceiptEvent);
+    if (event.type === 'message') {
+      const m = event as unknown as MessageEvent;
+      this.emit('message', m);
+      if (this.#o.autoDelivered) this.#autoDelivered(m);
+    } else if (event.type === 'receipt') this.emit('receipt', event as unknown as ReceiptEvent);
+  }
+
+  /** `autoDeliveredReceipts`: a `delivered` receipt for a message from someone else. */
+  #autoDelivered(m: MessageEvent): void {
+    const me = this.userId;
+    if (me === undefined || m.from === me || typeof m.conv !== 'string' || typeof m.seq !== 'number') return;
+    // After the system message that removed this user every receipt would be refused.
+    if (m.kind === 'system' && removesMember(parseSystemMessage(m), me)) return;
+    this.#receipts.mark(m.conv, 'delivered', m.seq);
   }
 
   #startSync(conn: Conn): void {
@@ -1247,13 +1423,39 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
   // -------------------------------------------------------------------------------------------
   // Internals: receipts and sends
 
-  #receipt(conv: string, kind: ReceiptKind, seq: number): void {
+  /** Writes a receipt frame for the coalescer: its write number, or null while not connected (it stays pending). */
+  #writeReceipt(conv: string, kind: ReceiptKind, seq: number): number | null {
     const conn = this.#conn;
-    if (conn?.authed && this.#write(conn, { type: 'receipt', conv, kind, seq })) return;
-    if (this.#state === ClientState.Closed) return;
-    const key = `${kind}\n${conv}`;
-    const prev = this.#pendingReceipts.get(key);
-    if (!prev || prev.seq < seq) this.#pendingReceipts.set(key, { conv, kind, seq });
+    return conn?.authed === true && this.#write(conn, { type: 'receipt', conv, kind, seq })
+      ? this.#writeNo
+      : null;
+  }
+
+  async #groupChange(type: string, params: Frame): Promise<GroupChangeResult> {
+    const r = await this.request<GroupChangeResult>(type, params);
+    const result: GroupChangeResult = { conv: r.conv };
+    if (typeof r.seq === 'number') result.seq = r.seq;
+    if (typeof r.ts === 'number') result.ts = r.ts;
+    return result;
+  }
+
+  /** Records a subscribed user's presence (from an event or a `presence_sub` reply); emits `presence` when it changed. */
+  #notePresence(p: unknown): void {
+    if (!isObject(p) || typeof p.user !== 'string' || (p.status !== 'online' && p.status !== 'offline'))
+      return;
+    if (!this.#presenceSubs.has(p.user)) return; // unsubscribed meanwhile
+    const info: PresenceInfo = { user: p.user, status: p.status };
+    if (typeof p.last_seen === 'number') info.last_seen = p.last_seen;
+    const prev = this.#presenceKnown.get(info.user);
+    if (prev && prev.status === info.status && prev.last_seen === info.last_seen) return;
+    this.#presenceKnown.set(info.user, info);
+    this.emit('presence', { type: 'presence', ...info });
+  }
+
+  #pruneTypingStarts(now: number): void {
+    for (const [conv, t] of this.#typingStarts) {
+      if (now - t >= this.#o.typingInterval) this.#typingStarts.delete(conv);
+    }
   }
 
   /**

@@ -4,7 +4,8 @@
  * {@link ParleyClient} keeps one device connected to a Parley server: a connection state
  * machine with full-jitter reconnect backoff, resume by inbox cursor (every inbox event
  * emitted exactly once, in order), and sends retried with the same client message id until
- * the server acknowledges them. See the package README for usage.
+ * the server acknowledges them; typed helpers for groups (and their system messages), coalesced
+ * receipts, presence, typing, settings and blocking. See the package README for usage.
  *
  * @module
  */
@@ -26,6 +27,7 @@ export type {
   PingResult,
   PresenceEvent,
   PresenceInfo,
+  PresenceStatus,
   PresenceSubResult,
   ReceiptEvent,
   ReceiptKind,
@@ -44,6 +46,7 @@ export {
   type AnyServerEvent,
   type ConversationsParams,
   type DisconnectInfo,
+  type GroupChangeResult,
   type HistoryParams,
   ParleyClient,
   type ParleyClientEvents,
@@ -62,4 +65,17 @@ export { ClientState, type ClosePolicy, closePolicy, connectErrorPolicy, Disconn
 export { type CursorStore, MemoryCursorStore } from './cursor.js';
 export { type Listener, TypedEmitter } from './emitter.js';
 export { type ClientErrorCode, isRetryableSendError, ParleyError, type ParleyErrorCode } from './errors.js';
+export { ReceiptCoalescer, type ReceiptWriter } from './receipts.js';
+export {
+  type GroupCreated,
+  type GroupRenamed,
+  type MemberLeft,
+  type MembersAdded,
+  type MembersRemoved,
+  parseSystemMessage,
+  type RoleChanged,
+  type SystemEventName,
+  type SystemMessage,
+} from './system.js';
 export type { WebSocketConstructor, WebSocketLike } from './transport.js';
+export { TypingController, type TypingControllerOptions, type TypingSender } from './typing.js';

@@ -55,7 +55,7 @@ test('request helpers write the protocol frames and resolve with the result fiel
     [() => c.updateGroup('g:1', { name: 'New' }), { type: 'update_group', conv: 'g:1', name: 'New' }],
     [() => c.setRole('g:1', 'bob', 'admin'), { type: 'set_role', conv: 'g:1', user: 'bob', role: 'admin' }],
     [() => c.groupInfo('g:1'), { type: 'group_info', conv: 'g:1' }],
-    [() => c.presenceUnsubscribe(['bob']), { type: 'presence_unsub', users: ['bob'] }],
+    [() => c.unsubscribePresence(['bob']), { type: 'presence_unsub', users: ['bob'] }],
     [() => c.settings({ read_receipts: false }), { type: 'settings', read_receipts: false }],
     [() => c.settings(), { type: 'settings' }],
     [() => c.block('mallory'), { type: 'block', user: 'mallory' }],
@@ -140,7 +140,7 @@ test('receipts are fire-and-forget frames without id; while offline the highest 
   );
 });
 
-test('presence subscriptions are renewed after a reconnect; presence and typing events are emitted', async () => {
+test('presence subscriptions are renewed after a reconnect; presence changes of subscribed users and typing are emitted', async () => {
   server.onRequest = (frame) =>
     frame.type === 'presence_sub'
       ? { presence: (frame.users as string[]).map((user) => ({ user, status: 'online' })) }
@@ -151,27 +151,34 @@ test('presence subscriptions are renewed after a reconnect; presence and typing 
   c.on('presence', (p) => presence.push(p));
   c.on('typing', (t) => typing.push(`${t.user}:${t.state}`));
   await c.connect();
-  const r = await c.presenceSubscribe(['bob', 'carol']);
+  const r = await c.subscribePresence(['bob', 'carol']);
   assert.deepEqual(r, {
     presence: [
       { user: 'bob', status: 'online' },
       { user: 'carol', status: 'online' },
     ],
   });
-  await c.presenceUnsubscribe(['carol']);
+  await c.unsubscribePresence(['carol']);
+  assert.equal(c.presence('carol'), undefined, 'unsubscribed users are forgotten');
+  server.push({ type: 'presence', user: 'carol', status: 'offline', last_seen: 4 });
   server.push({ type: 'presence', user: 'bob', status: 'offline', last_seen: 5 });
   server.push({ type: 'typing', conv: 'g:1', user: 'bob', state: 'start' });
-  await waitUntil(() => presence.length === 1 && typing.length === 1);
+  await waitUntil(() => presence.length === 3 && typing.length === 1);
+  assert.deepEqual(c.presence('bob'), { user: 'bob', status: 'offline', last_seen: 5 });
   server.dropAll();
-  await waitUntil(() => log.connected === 2 && presence.length === 2);
+  await waitUntil(() => log.connected === 2 && presence.length === 4);
   const subs = server.framesOf('presence_sub');
   assert.equal(subs.length, 2);
   assert.equal(subs[1]?.conn, 1);
   assert.deepEqual(subs[1]?.frame.users, ['bob']);
   assert.deepEqual(presence, [
+    { type: 'presence', user: 'bob', status: 'online' },
+    { type: 'presence', user: 'carol', status: 'online' },
     { type: 'presence', user: 'bob', status: 'offline', last_seen: 5 },
     { type: 'presence', user: 'bob', status: 'online' },
   ]);
+  assert.deepEqual(c.presence('bob'), { user: 'bob', status: 'online' });
+  assert.deepEqual(c.presenceSubscriptions, ['bob']);
   assert.deepEqual(typing, ['bob:start']);
 });
 

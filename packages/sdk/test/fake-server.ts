@@ -47,6 +47,11 @@ export type SendAction =
   | { error: { code: string; message?: string; retry_after_ms?: number } }
   | { close: number };
 
+/** Returned by {@link FakeServer.onRequest} to answer with an error reply. */
+export class FakeErrorReply {
+  constructor(readonly error: { code: string; message?: string; retry_after_ms?: number }) {}
+}
+
 export interface FakeServerOptions {
   user?: string;
   heartbeatMs?: number;
@@ -100,8 +105,8 @@ export class FakeServer {
   /** Stored messages by `conv\ncmid`. */
   readonly stored = new Map<string, { conv: string; seq: number; ts: number }>();
   readonly #convSeq = new Map<string, number>();
-  /** Replies for other ops (default `{}`); return null to not reply. */
-  onRequest: (frame: Frame, conn: FakeConn) => Frame | null = (frame) =>
+  /** Replies for other ops (default `{}`); return null to not reply, a {@link FakeErrorReply} to fail. */
+  onRequest: (frame: Frame, conn: FakeConn) => Frame | FakeErrorReply | null = (frame) =>
     frame.type === 'ping' ? { server_time: Date.now() } : {};
   #syncCount = 0;
 
@@ -248,7 +253,8 @@ export class FakeServer {
       default: {
         if (id === undefined) return;
         const result = this.onRequest(frame, c);
-        if (result !== null) this.#reply(c, id, result);
+        if (result instanceof FakeErrorReply) this.#error(c, id, result.error);
+        else if (result !== null) this.#reply(c, id, result);
       }
     }
   }

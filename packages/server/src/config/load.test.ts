@@ -84,6 +84,8 @@ describe('loadConfig', () => {
       jwksUrl: 'https://keys.example/.well-known/jwks.json',
       logLevel: 'debug',
       port: '4321',
+      workers: '4',
+      receiptCoalesceMs: '100',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};

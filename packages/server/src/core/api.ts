@@ -1,5 +1,6 @@
 import type { Chat } from '../domain/chat.js';
 import type { PresenceView } from '../domain/presence.js';
+import type { OutboundFrame } from '../ports/router.js';
 
 /**
  * The chat operations a gateway calls: the domain's `Chat` itself in one process, or a proxy to
@@ -56,7 +57,7 @@ export interface CoreApi {
 /** What the core calls on a gateway: live delivery and connection control. */
 export interface GatewayLink {
   /** Writes a frame to every connection of `user` on this gateway. */
-  deliver(user: string, frame: string): void;
+  deliver(user: string, frame: OutboundFrame): void;
   /** Writes a frame to one connection. */
   send(conn: string, frame: string): void;
   /** Closes one connection. */

@@ -12,6 +12,7 @@ import { UserDirectory } from '../domain/users.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import type { Router } from '../ports/router.js';
 import type { CoreApi } from './api.js';
 import { SessionRegistry } from './sessions.js';
 
@@ -41,7 +42,7 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
   const store = new SqliteStore(join(config.dataDir, DB_FILE), (info) => metrics.commit(info));
   // The router is the session registry, built last; live delivery goes through this late binding.
   let sessions: SessionRegistry | null = null;
-  const router = { deliver: (user: string, frame: string) => sessions?.deliver(user, frame) };
+  const router: Router = { deliver: (user, frame) => sessions?.deliver(user, frame) };
   const users = new UserDirectory(store.users);
   const inboxWriter = new InboxWriter(store.inbox, router, log.child({ stage: 'inbox' }));
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));

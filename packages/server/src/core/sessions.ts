@@ -3,7 +3,7 @@ import type { Chat } from '../domain/chat.js';
 import { ParleyError } from '../domain/errors.js';
 import type { PresenceService, PresenceSubscriber, PresenceView } from '../domain/presence.js';
 import type { Logger } from '../ports/logger.js';
-import type { Router } from '../ports/router.js';
+import type { OutboundFrame, Router } from '../ports/router.js';
 import type { ConnectionRef, GatewayLink, SessionsApi } from './api.js';
 
 interface Live {
@@ -94,7 +94,7 @@ export class SessionRegistry implements SessionsApi, Router {
   }
 
   /** Router port: sends a frame to every gateway holding one of `user`'s devices, once per gateway. */
-  deliver(user: string, frame: string): void {
+  deliver(user: string, frame: OutboundFrame): void {
     const devices = this.devices.get(user);
     if (!devices) return;
     if (devices.size === 1) {

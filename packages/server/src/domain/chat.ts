@@ -84,13 +84,21 @@ export class Chat {
   /** Creates a group with the creator as its admin; resolves once its first system message is durable. */
   async createGroup(user: string, device: string, name: string, members: readonly string[]): Promise<string> {
     const conv = `g:${ulid()}`;
-    await this.d.sequencer.change(conv, user, device, { op: 'create', name, members: [...members] });
+    await this.changeGroup(user, device, conv, { op: 'create', name, members: [...members] });
     return conv;
   }
 
-  /** Applies a group change; the writer checks rights against the group at that moment. */
-  changeGroup(user: string, device: string, conv: string, op: GroupOp): Promise<ChangeOutcome> {
-    return this.d.sequencer.change(conv, user, device, op);
+  /**
+   * Applies a group change; the writer checks rights against the group at that moment. Like a
+   * send, a change marks everything up to its system message read for its actor (unless the
+   * actor just left).
+   */
+  async changeGroup(user: string, device: string, conv: string, op: GroupOp): Promise<ChangeOutcome> {
+    const outcome = await this.d.sequencer.change(conv, user, device, op);
+    if (outcome.seq !== null && op.op !== 'leave') {
+      void this.d.receipts.submit(conv, { user, kind: 'read', seq: outcome.seq, implicit: true });
+    }
+    return outcome;
   }
 
   /** The group's name, creation time and members, for members. */
@@ -262,6 +270,7 @@ export class Chat {
     ]);
     let lastSeq = meta?.lastSeq ?? 0;
     let floor = 1;
+    let latest = Math.max(meta?.lastTs ?? 0, lastTs);
     let members = directMembers(conv)?.length ?? 0;
     if (meta?.kind === 'group') {
       const records = await this.d.conversations.members(conv);
@@ -269,7 +278,10 @@ export class Chat {
       members = records.filter((r) => r.removedSeq === undefined).length;
       floor = mine?.joinedSeq ?? lastSeq + 1;
       // A removed member's view ends at their removal.
-      if (mine?.removedSeq !== undefined) lastSeq = Math.min(lastSeq, mine.removedSeq);
+      if (mine?.removedSeq !== undefined) {
+        lastSeq = Math.min(lastSeq, mine.removedSeq);
+        latest = lastTs;
+      }
     }
     const read = marks[0]?.read ?? 0;
     const s: ConversationSummary = {
@@ -277,7 +289,7 @@ export class Chat {
       kind: meta?.kind ?? 'direct',
       members,
       last_seq: lastSeq,
-      last_ts: Math.max(meta?.lastTs ?? 0, lastTs),
+      last_ts: latest,
       read,
       delivered: marks[0]?.delivered ?? 0,
       unread: Math.max(0, lastSeq - Math.max(read, floor - 1)),

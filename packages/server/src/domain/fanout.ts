@@ -76,7 +76,7 @@ export class Fanout {
     const pending: PendingEntry[] = [];
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
-      const frameTail = JSON.stringify(m).slice(1);
+      const frameTail = Buffer.from(JSON.stringify(m).slice(1));
       for (const user of recipients[i]!) {
         pending.push({
           user,

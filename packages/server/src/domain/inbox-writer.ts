@@ -1,21 +1,22 @@
 import type { FannedMark, InboxEntry, InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
-import type { Router } from '../ports/router.js';
+import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
 
 /** An inbox entry to number, with the frame tail that live delivery appends after the number. */
 export interface PendingEntry {
   user: string;
   entry: DistributiveOmit<InboxEntry, 'inbox' | 'user'>;
-  /** The event's JSON after `{"type":"…","inbox":N,` — built once per event, shared by all recipients. */
+  /** The event's JSON before the inbox number, e.g. `{"type":"message","inbox":`. */
   frameHead: string;
-  frameTail: string;
+  /** The event's JSON after `…"inbox":N,`, UTF-8 encoded once and shared by all recipients. */
+  frameTail: Buffer;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 interface Batch {
   entries: InboxEntry[];
-  frames: { user: string; frame: string }[];
+  frames: { user: string; frame: OutboundFrame }[];
   fanned: FannedMark[];
 }
 
@@ -76,7 +77,7 @@ export class InboxWriter {
       const n = (this.heads.get(p.user) ?? 0) + 1;
       this.heads.set(p.user, n);
       b.entries.push({ ...p.entry, user: p.user, inbox: n } as InboxEntry);
-      b.frames.push({ user: p.user, frame: `${p.frameHead}${n},${p.frameTail}` });
+      b.frames.push({ user: p.user, frame: new SharedTailFrame(`${p.frameHead}${n},`, p.frameTail) });
     }
     for (const f of fanned) b.fanned.push(f);
     this.schedule();

@@ -153,7 +153,7 @@ export class ReceiptService {
         user: to,
         entry: { type: 'receipt', conv, seq, ts, actor, kind },
         frameHead: RECEIPT_FRAME_HEAD,
-        frameTail: tail,
+        frameTail: Buffer.from(tail),
       });
     };
     for (const m of moves) {

@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
+import type { OutboundFrame, SharedTailFrame } from '../ports/router.js';
 
-type SocketHolder = { _socket?: { cork(): void; uncork(): void } };
+type SocketHolder = { _socket?: { cork(): void; uncork(): void; write(data: Uint8Array): boolean } };
 let corked: SocketHolder['_socket'][] = [];
 
 function uncorkAll(): void {
@@ -22,7 +23,7 @@ function cork(ws: WebSocket): void {
 export interface ConnectionOwner {
   onFrame(conn: Connection, data: Buffer, isBinary: boolean): void;
   /** Writes a frame with the gateway's backpressure rules. */
-  write(conn: Connection, frame: string): void;
+  write(conn: Connection, frame: OutboundFrame): void;
   onClosed(conn: Connection): void;
   now(): number;
 }
@@ -73,6 +74,38 @@ export class Connection {
     if (this.closed || this.ws.readyState !== 1) return false;
     cork(this.ws);
     this.ws.send(frame);
+    return true;
+  }
+
+  /**
+   * Writes a shared-tail frame: the WebSocket header and the short head are built here, the tail
+   * buffer is written as is (no copy, no re-encoding), so a group message's body is encoded once
+   * for all members. Written straight to the socket: with compression off, `ws` writes each of its
+   * own frames synchronously and whole, so frames never interleave.
+   */
+  sendShared(frame: SharedTailFrame): boolean {
+    if (this.closed || this.ws.readyState !== 1) return false;
+    const socket = (this.ws as unknown as SocketHolder)._socket;
+    if (!socket) return false;
+    cork(this.ws);
+    const headLength = frame.head.length; // ASCII
+    const length = headLength + frame.tail.length;
+    const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
+    const start = Buffer.allocUnsafe(headerLength + headLength);
+    start[0] = 0x81; // FIN, text frame; server frames are not masked
+    if (length < 126) {
+      start[1] = length;
+    } else if (length < 65536) {
+      start[1] = 126;
+      start.writeUInt16BE(length, 2);
+    } else {
+      start[1] = 127;
+      start.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+      start.writeUInt32BE(length >>> 0, 6);
+    }
+    start.write(frame.head, headerLength, 'latin1');
+    socket.write(start);
+    socket.write(frame.tail);
     return true;
   }
 

@@ -16,6 +16,7 @@ import type { ConnectionRef, CoreApi, GatewayLink } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import type { OutboundFrame } from '../ports/router.js';
 import type { TokenVerifier } from './auth.js';
 import { Connection } from './connection.js';
 import { type DispatchContext, dispatch, errorReply } from './dispatch.js';
@@ -61,6 +62,8 @@ export class Gateway implements GatewayLink {
       ...DEFAULT_LIMITS,
       maxFrameBytes: config.maxFrameBytes,
       maxBodyBytes: config.maxBodyBytes,
+      maxGroupSize: config.maxGroupSize,
+      maxPresenceUsers: config.maxPresenceSubscriptions,
     };
     this.wss = new WebSocketServer({
       noServer: true,
@@ -109,7 +112,7 @@ export class Gateway implements GatewayLink {
   }
 
   /** Sends a frame to every live device of `user` on this gateway. */
-  deliver(user: string, frame: string): void {
+  deliver(user: string, frame: OutboundFrame): void {
     const conns = this.byUser.get(user);
     if (!conns) return;
     for (const conn of conns) this.write(conn, frame);
@@ -286,13 +289,14 @@ export class Gateway implements GatewayLink {
   }
 
   /** @internal Writes a frame to a connection; closes it (1013) when it stopped reading. */
-  write(conn: Connection, frame: string): void {
+  write(conn: Connection, frame: OutboundFrame): void {
     if (conn.closed) return;
     if (conn.ws.bufferedAmount > this.o.config.maxOutboundBytes) {
       this.closeConn(conn, CloseCode.TryAgainLater, 'client too slow: outbound queue full');
       return;
     }
-    if (conn.sendRaw(frame)) this.o.metrics.framesOut.inc();
+    if (typeof frame === 'string' ? conn.sendRaw(frame) : conn.sendShared(frame))
+      this.o.metrics.framesOut.inc();
   }
 
   private replyError(conn: Connection, frame: ClientFrame, err: ParleyError): void {

@@ -46,7 +46,7 @@ export interface MessageStore {
   page(conv: string, query: PageQuery): Promise<StoredMessage[]>;
   /** The messages at the given positions, in the same order; missing ones are undefined. */
   getMany(refs: readonly { conv: string; seq: number }[]): Promise<(StoredMessage | undefined)[]>;
-  /** Distinct senders of the messages with after < seq <= upto (at most `max` names). */
+  /** Distinct senders of the messages with after < seq <= upto, system messages excluded (at most `max` names). */
   senders(conv: string, after: number, upto: number, max: number): Promise<string[]>;
   /** Conversations whose fan-out lags their log, to be redone after a crash. */
   unfanned(): Promise<UnfannedRange[]>;

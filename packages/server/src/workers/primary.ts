@@ -68,7 +68,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       call: (method, args) => call(core, handles, metrics, method, args),
     });
     const link: GatewayLink = {
-      deliver: (user, frame) => channel.message('d', user, frame),
+      deliver: (user, frame) => channel.message('d', user, String(frame)),
       send: (conn, frame) => channel.message('s', conn, frame),
       close: (conn, code, reason) => channel.message('c', conn, code, reason),
     };

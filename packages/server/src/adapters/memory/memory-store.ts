@@ -67,7 +67,7 @@ export class MemoryStore {
         if (!c) return [];
         for (let s = after + 1; s <= upto && out.size < max; s++) {
           const m = c.messages.get(s);
-          if (m) out.add(m.from);
+          if (m && m.kind !== 'system') out.add(m.from);
         }
         return [...out];
       },

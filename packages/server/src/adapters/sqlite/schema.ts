@@ -5,10 +5,14 @@ import type Database from 'better-sqlite3';
  * Append new steps; never edit a step that has shipped. The tables mirror the storage model of
  * docs/architecture.md (Cassandra terms), with SQLite keys in place of partitions.
  */
-// Messages and inbox entries are rowid tables: new rows land at the end of the table (appends),
-// and only the small index entries go to random places. A table clustered by (conv, seq) dirties a
-// page per conversation per commit for the whole row; measured, the rowid layout halves the cost of
-// a durable message (docs/architecture.md, "Embedded store").
+// Layout, measured on the append-heavy load (docs/architecture.md, "Embedded store"):
+// - `messages` is a rowid table: new rows land at the end of the table, and only the small index
+//   entries go to random places. Clustering the whole row by (conv, seq) dirtied a page per
+//   conversation per commit; the rowid layout halved the cost of a durable message.
+// - `inbox` rows are small, so they are clustered by (user, n): one B-tree insert per entry, and
+//   a user's entries share pages, which a batch of group messages touches once.
+// - The inbox head is max(n) of the user's entries, or `users.pruned_upto` when pruning removed
+//   them all; no per-user row is written on the hot path.
 const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE conversations (
@@ -35,9 +39,18 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE UNIQUE INDEX messages_by_seq ON messages (conv, seq);
   CREATE UNIQUE INDEX messages_dedup ON messages (conv, sender, cmid);
+  CREATE TABLE members (
+    conv TEXT NOT NULL,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    joined_seq INTEGER NOT NULL,
+    removed_seq INTEGER,
+    PRIMARY KEY (conv, user)
+  ) WITHOUT ROWID;
   CREATE TABLE users (
     user TEXT PRIMARY KEY,
-    inbox_head INTEGER NOT NULL DEFAULT 0
+    pruned_upto INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER
   ) WITHOUT ROWID;
   CREATE TABLE inbox (
     user TEXT NOT NULL,
@@ -47,9 +60,9 @@ const MIGRATIONS: readonly string[] = [
     conv TEXT NOT NULL,
     seq INTEGER NOT NULL,
     actor TEXT,
-    kind TEXT
-  );
-  CREATE UNIQUE INDEX inbox_by_user ON inbox (user, n);
+    kind TEXT,
+    PRIMARY KEY (user, n)
+  ) WITHOUT ROWID;
   CREATE INDEX inbox_by_ts ON inbox (ts);
   CREATE TABLE user_conversations (
     user TEXT NOT NULL,
@@ -65,16 +78,6 @@ const MIGRATIONS: readonly string[] = [
     read INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (conv, user)
   ) WITHOUT ROWID;
-  `,
-  `
-  CREATE TABLE members (
-    conv TEXT NOT NULL,
-    user TEXT NOT NULL,
-    role TEXT NOT NULL,
-    joined_seq INTEGER NOT NULL,
-    removed_seq INTEGER,
-    PRIMARY KEY (conv, user)
-  ) WITHOUT ROWID;
   CREATE TABLE settings (
     user TEXT PRIMARY KEY,
     read_receipts INTEGER NOT NULL,
@@ -85,7 +88,6 @@ const MIGRATIONS: readonly string[] = [
     blocked TEXT NOT NULL,
     PRIMARY KEY (user, blocked)
   ) WITHOUT ROWID;
-  ALTER TABLE users ADD COLUMN last_seen INTEGER;
   `,
 ];
 

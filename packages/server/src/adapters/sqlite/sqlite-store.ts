@@ -141,14 +141,13 @@ export class SqliteStore {
       append: async (rows: readonly InboxEntry[], fanned: readonly FannedMark[]) => {
         await writer.write({ op: 'inbox', rows, fanned });
       },
-      head: async (user: string) =>
-        (q.inboxHead.get(user) as { inbox_head: number } | undefined)?.inbox_head ?? 0,
+      head: async (user: string) => inboxHead(q, user),
       read: async (user: string, after: number, limit: number) =>
         (q.inboxRead.all(user, after, limit) as InboxRow[]).map(toInboxEntry),
       floor: async (user: string) => {
         const min = (q.inboxMin.get(user) as { n: number | null }).n;
         if (min !== null) return min;
-        return ((q.inboxHead.get(user) as { inbox_head: number } | undefined)?.inbox_head ?? 0) + 1;
+        return inboxHead(q, user) + 1;
       },
       prune: async (beforeTs: number) => {
         let total = 0;
@@ -288,10 +287,11 @@ function prepareReads(db: Database.Database) {
       `SELECT ${cols} FROM messages WHERE conv = ? AND seq < ? AND seq >= ? ORDER BY seq DESC LIMIT ?`,
     ),
     senders: db.prepare(
-      'SELECT DISTINCT sender FROM messages WHERE conv = ? AND seq > ? AND seq <= ? LIMIT ?',
+      "SELECT DISTINCT sender FROM messages WHERE conv = ? AND seq > ? AND seq <= ? AND kind <> 'system' LIMIT ?",
     ),
     unfanned: db.prepare('SELECT conv, fanned_seq, last_seq FROM conversations WHERE fanned_seq < last_seq'),
-    inboxHead: db.prepare('SELECT inbox_head FROM users WHERE user = ?'),
+    inboxMax: db.prepare('SELECT max(n) AS n FROM inbox WHERE user = ?'),
+    prunedUpto: db.prepare('SELECT pruned_upto FROM users WHERE user = ?'),
     inboxRead: db.prepare(
       'SELECT user, n, ts, type, conv, seq, actor, kind FROM inbox WHERE user = ? AND n > ? ORDER BY n LIMIT ?',
     ),
@@ -307,6 +307,13 @@ function prepareReads(db: Database.Database) {
     blocked: db.prepare('SELECT blocked FROM blocks WHERE user = ? ORDER BY blocked'),
     lastSeen: db.prepare('SELECT last_seen FROM users WHERE user = ?'),
   };
+}
+
+/** The highest inbox number ever stored for `user`: the newest entry, or the highest one pruned. */
+function inboxHead(q: ReturnType<typeof prepareReads>, user: string): number {
+  const max = (q.inboxMax.get(user) as { n: number | null }).n ?? 0;
+  const pruned = (q.prunedUpto.get(user) as { pruned_upto: number } | undefined)?.pruned_upto ?? 0;
+  return Math.max(max, pruned);
 }
 
 function page(q: ReturnType<typeof prepareReads>, conv: string, query: PageQuery): StoredMessage[] {

@@ -11,11 +11,13 @@ export type WriteStatements = Record<
   | 'insertMessage'
   | 'upsertConversationHead'
   | 'insertInbox'
-  | 'upsertInboxHead'
   | 'touchUserConversation'
   | 'markFanned'
   | 'mergeWatermark'
-  | 'prune'
+  | 'prunedUptoOf'
+  | 'pruneCandidates'
+  | 'deleteInbox'
+  | 'prunedUpto'
   | 'groupMeta'
   | 'rename'
   | 'join'
@@ -42,14 +44,8 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
     // Numbers at or below the stored head were written before (a retried append): they are not
     // written again, so a pruned entry never comes back below the floor.
     insertInbox: db.prepare(
-      `INSERT INTO inbox (user, n, ts, type, conv, seq, actor, kind)
-       SELECT ?, ?, ?, ?, ?, ?, ?, ?
-       WHERE ? > coalesce((SELECT inbox_head FROM users WHERE user = ?), 0)
+      `INSERT INTO inbox (user, n, ts, type, conv, seq, actor, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (user, n) DO NOTHING`,
-    ),
-    upsertInboxHead: db.prepare(
-      `INSERT INTO users (user, inbox_head) VALUES (?, ?)
-       ON CONFLICT (user) DO UPDATE SET inbox_head = max(inbox_head, excluded.inbox_head)`,
     ),
     touchUserConversation: db.prepare(
       `INSERT INTO user_conversations (user, conv, last_ts) VALUES (?, ?, ?)
@@ -76,11 +72,15 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
     block: db.prepare('INSERT INTO blocks (user, blocked) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     unblock: db.prepare('DELETE FROM blocks WHERE user = ? AND blocked = ?'),
     lastSeen: db.prepare(
-      `INSERT INTO users (user, inbox_head, last_seen) VALUES (?, 0, ?)
+      `INSERT INTO users (user, last_seen) VALUES (?, ?)
        ON CONFLICT (user) DO UPDATE SET last_seen = excluded.last_seen`,
     ),
-    prune: db.prepare(
-      'DELETE FROM inbox WHERE rowid IN (SELECT rowid FROM inbox WHERE ts < ? ORDER BY ts LIMIT ?)',
+    prunedUptoOf: db.prepare('SELECT pruned_upto FROM users WHERE user = ?'),
+    pruneCandidates: db.prepare('SELECT user, n FROM inbox WHERE ts < ? ORDER BY ts LIMIT ?'),
+    deleteInbox: db.prepare('DELETE FROM inbox WHERE user = ? AND n = ?'),
+    prunedUpto: db.prepare(
+      `INSERT INTO users (user, pruned_upto) VALUES (?, ?)
+       ON CONFLICT (user) DO UPDATE SET pruned_upto = max(pruned_upto, excluded.pruned_upto)`,
     ),
   };
 }
@@ -102,7 +102,7 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
       writeWatermarks(s, op.rows);
       return op.rows.length;
     case 'prune':
-      return s.prune.run(op.beforeTs, op.max).changes;
+      return prune(s, op.beforeTs, op.max);
     case 'settings':
       s.saveSettings.run(op.user, op.readReceipts ? 1 : 0, op.lastSeen);
       return 1;
@@ -175,10 +175,17 @@ function applyEffect(s: WriteStatements, e: GroupEffect): void {
 }
 
 function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {
-  const heads = new Map<string, number>();
   // One chat-list update per (user, conversation) per batch, with the latest activity.
   const touched = new Map<string, InboxEntry>();
+  // Numbers at or below a user's pruned mark were stored and pruned already: never again.
+  const pruned = new Map<string, number>();
   for (const e of rows) {
+    let mark = pruned.get(e.user);
+    if (mark === undefined) {
+      mark = (s.prunedUptoOf.get(e.user) as { pruned_upto: number } | undefined)?.pruned_upto ?? 0;
+      pruned.set(e.user, mark);
+    }
+    if (e.inbox <= mark) continue;
     const receipt = e.type === 'receipt';
     const inserted = s.insertInbox.run(
       e.user,
@@ -189,8 +196,6 @@ function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: rea
       e.seq,
       receipt ? e.actor : null,
       receipt ? e.kind : null,
-      e.inbox,
-      e.user,
     ).changes;
     // A re-appended (user, inbox) is a no-op, for the chat list too.
     if (e.type === 'message' && inserted > 0) {
@@ -198,11 +203,24 @@ function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: rea
       const prev = touched.get(key);
       if (!prev || prev.ts <= e.ts) touched.set(key, e);
     }
-    if ((heads.get(e.user) ?? 0) < e.inbox) heads.set(e.user, e.inbox);
   }
   for (const e of touched.values()) s.touchUserConversation.run(e.user, e.conv, e.ts);
-  for (const [user, head] of heads) s.upsertInboxHead.run(user, head);
   for (const f of fanned) s.markFanned.run(f.seq, f.conv);
+}
+
+/**
+ * Deletes up to `max` entries older than `beforeTs`, remembering per user the highest number
+ * deleted, so the inbox head (and the numbering) survives a user's inbox emptying.
+ */
+function prune(s: WriteStatements, beforeTs: number, max: number): number {
+  const rows = s.pruneCandidates.all(beforeTs, max) as { user: string; n: number }[];
+  const upto = new Map<string, number>();
+  for (const r of rows) {
+    s.deleteInbox.run(r.user, r.n);
+    if ((upto.get(r.user) ?? 0) < r.n) upto.set(r.user, r.n);
+  }
+  for (const [user, n] of upto) s.prunedUpto.run(user, n);
+  return rows.length;
 }
 
 function writeWatermarks(s: WriteStatements, rows: readonly Watermark[]): void {
