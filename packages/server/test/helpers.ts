@@ -167,3 +167,59 @@ export class TestClient {
     this.events.push(f);
   }
 }
+
+/** Waits `ms` milliseconds (for short settling pauses only; prefer waiting for an event). */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Collects `n` events matching `pred` from a client, in arrival order. */
+export async function collectEvents(
+  c: TestClient,
+  n: number,
+  pred: (f: Frame) => boolean,
+  timeoutMs = 10_000,
+): Promise<Frame[]> {
+  const out: Frame[] = [];
+  while (out.length < n) out.push(await c.nextEvent(pred, timeoutMs));
+  return out;
+}
+
+/** Syncs a user's whole inbox after `after`, page by page, and returns its events in order. */
+export async function syncAll(c: TestClient, after = 0, limit = 1000): Promise<Frame[]> {
+  const events: Frame[] = [];
+  let cursor = after;
+  for (;;) {
+    const r = await c.request({ type: 'sync', after: cursor, limit });
+    if (!r.ok) throw new Error(`sync failed: ${JSON.stringify(r)}`);
+    events.push(...r.events);
+    cursor = r.events.at(-1)?.inbox ?? cursor;
+    if (!r.more) return events;
+  }
+}
+
+/** Reads a conversation's whole history (oldest first) with `after` pages of 200. */
+export async function historyAll(c: TestClient, conv: string): Promise<Frame[]> {
+  const out: Frame[] = [];
+  let after = 0;
+  for (;;) {
+    const r = await c.request({ type: 'history', conv, after, limit: 200 });
+    if (!r.ok) throw new Error(`history failed: ${JSON.stringify(r)}`);
+    out.push(...r.messages);
+    after = r.messages.at(-1)?.seq ?? after;
+    if (!r.more) return out;
+  }
+}
+
+/**
+ * Records every non-reply frame a client receives from now on, with its arrival time
+ * (`performance.now()`), independently of the client's event queue (which `nextEvent` consumes).
+ */
+export function recordEvents(c: TestClient): { frames: Frame[]; at: number[] } {
+  const rec = { frames: [] as Frame[], at: [] as number[] };
+  c.ws.on('message', (data) => {
+    const f = JSON.parse(data.toString()) as Frame;
+    if (f.type === 'reply') return;
+    rec.frames.push(f);
+    rec.at.push(performance.now());
+  });
+  return rec;
+}

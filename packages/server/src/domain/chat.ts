@@ -95,7 +95,8 @@ export class Chat {
    */
   async changeGroup(user: string, device: string, conv: string, op: GroupOp): Promise<ChangeOutcome> {
     const outcome = await this.d.sequencer.change(conv, user, device, op);
-    if (outcome.seq !== null && op.op !== 'leave') {
+    const leaving = op.op === 'leave' || (op.op === 'remove' && op.users.includes(user));
+    if (outcome.seq !== null && !leaving) {
       void this.d.receipts.submit(conv, { user, kind: 'read', seq: outcome.seq, implicit: true });
     }
     return outcome;
@@ -272,6 +273,7 @@ export class Chat {
     let floor = 1;
     let latest = Math.max(meta?.lastTs ?? 0, lastTs);
     let members = directMembers(conv)?.length ?? 0;
+    let name = meta?.name;
     if (meta?.kind === 'group') {
       const records = await this.d.conversations.members(conv);
       const mine = records.find((r) => r.user === user);
@@ -281,6 +283,8 @@ export class Chat {
       if (mine?.removedSeq !== undefined) {
         lastSeq = Math.min(lastSeq, mine.removedSeq);
         latest = lastTs;
+        members = mine.membersAtRemoval ?? members;
+        name = mine.nameAtRemoval ?? name;
       }
     }
     const read = marks[0]?.read ?? 0;
@@ -294,7 +298,7 @@ export class Chat {
       delivered: marks[0]?.delivered ?? 0,
       unread: Math.max(0, lastSeq - Math.max(read, floor - 1)),
     };
-    if (meta?.name !== undefined) s.name = meta.name;
+    if (name !== undefined) s.name = name;
     return s;
   }
 

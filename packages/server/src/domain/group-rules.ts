@@ -100,15 +100,16 @@ export function planChange(
       };
     }
     case 'remove': {
+      // Removing oneself is leaving; anything else needs an admin, even when it changes nothing.
+      if (!(op.users.length === 1 && op.users[0] === actor)) requireAdmin();
       const removed = op.users.filter((u) => members.has(u));
       if (removed.length === 0) return null;
-      if (!(removed.length === 1 && removed[0] === actor)) requireAdmin();
       const recipients = [...members.keys()];
       for (const u of removed) members.delete(u);
       const promoted = promoteIfNoAdmin(members);
       return withPromotion(
         { event: 'members_removed', users: removed },
-        { type: 'remove', conv, seq, users: removed },
+        { type: 'remove', conv, seq, users: removed, name: state.name, members: members.size },
         recipients,
         next,
         promoted,
@@ -120,7 +121,7 @@ export function planChange(
       const promoted = promoteIfNoAdmin(members);
       return withPromotion(
         { event: 'member_left', user: actor },
-        { type: 'remove', conv, seq, users: [actor] },
+        { type: 'remove', conv, seq, users: [actor], name: state.name, members: members.size },
         recipients,
         next,
         promoted,

@@ -74,26 +74,23 @@ export class ReceiptService {
     }, this.coalesceMs);
   }
 
+  /** Applies what has gathered; updates arriving meanwhile wait for the next window. */
   private async drain(c: ConvReceipts): Promise<void> {
     if (c.draining) return;
     c.draining = true;
+    const batch = c.queue;
+    c.queue = [];
     try {
-      while (c.queue.length > 0) {
-        const batch = c.queue;
-        c.queue = [];
-        try {
-          await this.apply(
-            c,
-            batch.map((q) => q.update),
-          );
-        } catch (err) {
-          // Receipts are best effort beyond the durable watermark: reload it next time.
-          c.cache.clear();
-          this.log.warn({ conv: c.conv, err: String(err) }, 'receipt update failed');
-        }
-        for (const q of batch) q.done();
-      }
+      await this.apply(
+        c,
+        batch.map((q) => q.update),
+      );
+    } catch (err) {
+      // Receipts are best effort beyond the durable watermark: reload it next time.
+      c.cache.clear();
+      this.log.warn({ conv: c.conv, err: String(err) }, 'receipt update failed');
     } finally {
+      for (const q of batch) q.done();
       c.draining = false;
       if (c.queue.length > 0) this.schedule(c);
       else if (this.convs.size > 10_000) this.convs.delete(c.conv);

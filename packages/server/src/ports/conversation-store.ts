@@ -15,6 +15,9 @@ export interface MemberRecord {
   joinedSeq: number;
   /** Seq of the system message that removed the user (the last one they receive). */
   removedSeq?: number;
+  /** The group's name and member count right after the removal: what the removed user keeps seeing. */
+  nameAtRemoval?: string;
+  membersAtRemoval?: number;
 }
 
 /**
@@ -31,7 +34,15 @@ export type GroupEffect =
       members: { user: string; role: 'admin' | 'member' }[];
     }
   | { type: 'join'; conv: string; seq: number; users: string[] }
-  | { type: 'remove'; conv: string; seq: number; users: string[] }
+  | {
+      type: 'remove';
+      conv: string;
+      seq: number;
+      users: string[];
+      /** The group's name and member count after the removal, kept for the removed users. */
+      name?: string;
+      members?: number;
+    }
   | { type: 'role'; conv: string; seq: number; user: string; role: 'admin' | 'member' }
   | { type: 'rename'; conv: string; seq: number; name: string };
 

@@ -214,7 +214,10 @@ export class MemoryStore {
       case 'remove':
         for (const u of e.users) {
           const m = c.members.get(u);
-          if (m) m.removedSeq = e.seq;
+          if (!m) continue;
+          m.removedSeq = e.seq;
+          if (e.name !== undefined) m.nameAtRemoval = e.name;
+          if (e.members !== undefined) m.membersAtRemoval = e.members;
         }
         return;
       case 'role': {

@@ -45,6 +45,8 @@ const MIGRATIONS: readonly string[] = [
     role TEXT NOT NULL,
     joined_seq INTEGER NOT NULL,
     removed_seq INTEGER,
+    removed_name TEXT,
+    removed_members INTEGER,
     PRIMARY KEY (conv, user)
   ) WITHOUT ROWID;
   CREATE TABLE users (

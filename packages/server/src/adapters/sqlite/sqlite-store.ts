@@ -203,6 +203,8 @@ export class SqliteStore {
             role: string;
             joined_seq: number;
             removed_seq: number | null;
+            removed_name: string | null;
+            removed_members: number | null;
           }[]
         ).map((r) => {
           const m: MemberRecord = {
@@ -212,6 +214,8 @@ export class SqliteStore {
             joinedSeq: r.joined_seq,
           };
           if (r.removed_seq !== null) m.removedSeq = r.removed_seq;
+          if (r.removed_name !== null) m.nameAtRemoval = r.removed_name;
+          if (r.removed_members !== null) m.membersAtRemoval = r.removed_members;
           return m;
         }),
       mergeWatermarks: async (rows: readonly Watermark[]) => {
@@ -301,7 +305,8 @@ function prepareReads(db: Database.Database) {
     ),
     watermarks: db.prepare('SELECT conv, user, delivered, read FROM receipts WHERE conv = ? ORDER BY user'),
     members: db.prepare(
-      'SELECT conv, user, role, joined_seq, removed_seq FROM members WHERE conv = ? ORDER BY joined_seq, user',
+      `SELECT conv, user, role, joined_seq, removed_seq, removed_name, removed_members FROM members
+       WHERE conv = ? ORDER BY joined_seq, user`,
     ),
     settings: db.prepare('SELECT read_receipts, last_seen FROM settings WHERE user = ?'),
     blocked: db.prepare('SELECT blocked FROM blocks WHERE user = ? ORDER BY blocked'),

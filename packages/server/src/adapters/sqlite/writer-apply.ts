@@ -61,9 +61,12 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
     rename: db.prepare('UPDATE conversations SET name = ? WHERE conv = ?'),
     join: db.prepare(
       `INSERT INTO members (conv, user, role, joined_seq, removed_seq) VALUES (?, ?, ?, ?, NULL)
-       ON CONFLICT (conv, user) DO UPDATE SET role = excluded.role, joined_seq = excluded.joined_seq, removed_seq = NULL`,
+       ON CONFLICT (conv, user) DO UPDATE SET role = excluded.role, joined_seq = excluded.joined_seq,
+       removed_seq = NULL, removed_name = NULL, removed_members = NULL`,
     ),
-    remove: db.prepare('UPDATE members SET removed_seq = ? WHERE conv = ? AND user = ?'),
+    remove: db.prepare(
+      'UPDATE members SET removed_seq = ?, removed_name = ?, removed_members = ? WHERE conv = ? AND user = ?',
+    ),
     role: db.prepare('UPDATE members SET role = ? WHERE conv = ? AND user = ?'),
     saveSettings: db.prepare(
       `INSERT INTO settings (user, read_receipts, last_seen) VALUES (?, ?, ?)
@@ -163,7 +166,7 @@ function applyEffect(s: WriteStatements, e: GroupEffect): void {
       for (const u of e.users) s.join.run(e.conv, u, 'member', e.seq);
       return;
     case 'remove':
-      for (const u of e.users) s.remove.run(e.seq, e.conv, u);
+      for (const u of e.users) s.remove.run(e.seq, e.name ?? null, e.members ?? null, e.conv, u);
       return;
     case 'role':
       s.role.run(e.role, e.conv, e.user);
