@@ -320,7 +320,8 @@ function vSend(o: Obj, id: string, L: Limits): SendFrame | null {
   if (!isConvId(conv)) return badField('conv', conv, 'a conversation id');
   const cmid = o.cmid;
   if (!isStr(cmid, L.maxCmidLength)) return badField('cmid', cmid, chars(L.maxCmidLength));
-  if (cmid.startsWith(SYSTEM_CMID_PREFIX)) return bad(`"cmid" must not start with "${SYSTEM_CMID_PREFIX}" (reserved)`);
+  if (cmid.startsWith(SYSTEM_CMID_PREFIX))
+    return bad(`"cmid" must not start with "${SYSTEM_CMID_PREFIX}" (reserved)`);
   const kind = o.kind;
   if (!isKind(kind, L.maxKindLength)) {
     if (kind === 'system') return bad('"kind" "system" is reserved for the server');

@@ -81,7 +81,8 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
 export function listen(http: Server, config: Pick<Config, 'host' | 'port'>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(config.port, config.host, () => {
+    // A reconnect storm needs a deep accept queue (Node's default backlog is 511).
+    http.listen({ port: config.port, host: config.host, backlog: 4096 }, () => {
       http.off('error', reject);
       resolve();
     });

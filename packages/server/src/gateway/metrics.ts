@@ -67,7 +67,8 @@ export class Metrics {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'parley_process_' });
+    // Default metrics are named process_* / nodejs_*; the prefix makes them parley_process_* / parley_nodejs_*.
+    collectDefaultMetrics({ register: this.registry, prefix: 'parley_' });
     this.loopDelay.enable();
     const loopDelay = this.loopDelay;
     new Gauge({

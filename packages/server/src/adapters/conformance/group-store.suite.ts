@@ -12,17 +12,14 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
 import type { ConversationStore, GroupEffect, MemberRecord } from '../../ports/conversation-store.js';
 import type { MessageStore, StoredMessage } from '../../ports/message-store.js';
-import type { SuiteOptions } from './message-store.suite.js';
+import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
 /** What the runner hands the suite: the message store that applies effects, and the store that reads them. */
-export interface GroupStoreHarness {
+export interface GroupStoreHarness extends Closable {
   messages: MessageStore;
   conversations: ConversationStore;
-  close(): Promise<void>;
 }
 
 /** Registers the group-state conformance tests (effects, members, metadata) for one adapter. */
@@ -31,31 +28,13 @@ export function groupStoreSuite(
   make: () => Promise<GroupStoreHarness>,
   options: SuiteOptions = {},
 ): void {
-  describe(`Group effects conformance: ${name}`, () => {
-    let h: GroupStoreHarness;
-    const titles = new Set<string>();
-    const run = randomBytes(4).toString('hex');
-    let n = 0;
+  defineSuite({ subject: 'Group effects', adapter: name, make, options }, ({ h, check, id }) => {
     /** A fresh group conversation id, unique to this run. */
-    const group = () => `g:${run}-${++n}`;
-
-    before(async () => {
-      h = await make();
-    });
-    after(async () => {
-      await h?.close();
-    });
-
-    /** Registers a test, skipped when the adapter names it in `options.skip`. */
-    const check = (title: string, fn: () => Promise<void>) => {
-      titles.add(title);
-      const reason = options.skip?.[title];
-      test(title, reason === undefined ? {} : { skip: `${name}: ${reason}` }, fn);
-    };
+    const group = () => `g:${id()}`;
 
     /** Creates `conv` at seq 1 with `admin` as its admin and `others` as members. */
     const create = async (conv: string, admin: string, others: string[], groupName = 'Team') => {
-      await h.messages.append(
+      await h().messages.append(
         [sys(conv, 1)],
         [
           {
@@ -74,20 +53,20 @@ export function groupStoreSuite(
     };
     /** Appends the system message at `seq` with its effects. */
     const change = (conv: string, seq: number, effects: GroupEffect[]) =>
-      h.messages.append([sys(conv, seq)], effects);
-    const members = (conv: string) => h.conversations.members(conv);
+      h().messages.append([sys(conv, seq)], effects);
+    const members = (conv: string) => h().conversations.members(conv);
 
     check('a conversation without group effects has no member records', async () => {
       assert.deepEqual(await members(group()), []);
       const conv = group();
-      await h.messages.append([sys(conv, 1), sys(conv, 2)]);
+      await h().messages.append([sys(conv, 1), sys(conv, 2)]);
       assert.deepEqual(await members(conv), []);
     });
 
     check('create sets kind, name and createdTs, and a record per member with joinedSeq = seq', async () => {
       const conv = group();
       await create(conv, 'zoe', ['amy', 'bob'], 'Launch 🚀');
-      assert.deepEqual(await h.conversations.get(conv), {
+      assert.deepEqual(await h().conversations.get(conv), {
         conv,
         kind: 'group',
         name: 'Launch 🚀',
@@ -111,7 +90,7 @@ export function groupStoreSuite(
         await change(conv, 3, [{ type: 'rename', conv, seq: 3, name: 'New' }]);
         await create(conv, 'alice', ['bob'], 'Old'); // the seq-1 batch again, after later changes
         await change(conv, 2, [{ type: 'remove', conv, seq: 2, users: ['bob'] }]);
-        assert.equal((await h.conversations.get(conv))?.name, 'New');
+        assert.equal((await h().conversations.get(conv))?.name, 'New');
         assert.deepEqual(await members(conv), [
           member(conv, 'alice', 'admin', 1),
           { ...member(conv, 'bob', 'member', 1), removedSeq: 2 },
@@ -122,7 +101,7 @@ export function groupStoreSuite(
     check('join adds member records with role member and joinedSeq = the seq of its message', async () => {
       const conv = group();
       await create(conv, 'alice', ['bob']);
-      await h.messages.append([text(conv, 2)]);
+      await h().messages.append([text(conv, 2)]);
       await change(conv, 3, [{ type: 'join', conv, seq: 3, users: ['dave', 'carol'] }]);
       assert.deepEqual(await members(conv), [
         member(conv, 'alice', 'admin', 1),
@@ -130,7 +109,7 @@ export function groupStoreSuite(
         member(conv, 'carol', 'member', 3),
         member(conv, 'dave', 'member', 3),
       ]);
-      assert.equal((await h.conversations.get(conv))?.lastSeq, 3);
+      assert.equal((await h().conversations.get(conv))?.lastSeq, 3);
     });
 
     check('remove sets removedSeq and keeps the record; other members are untouched', async () => {
@@ -186,7 +165,7 @@ export function groupStoreSuite(
       const conv = group();
       await create(conv, 'alice', ['bob'], 'Before');
       await change(conv, 2, [{ type: 'rename', conv, seq: 2, name: 'After' }]);
-      assert.deepEqual(await h.conversations.get(conv), {
+      assert.deepEqual(await h().conversations.get(conv), {
         conv,
         kind: 'group',
         name: 'After',
@@ -204,7 +183,7 @@ export function groupStoreSuite(
       const conv = group();
       await create(conv, 'zed', ['mia', 'abe']);
       await change(conv, 2, [{ type: 'join', conv, seq: 2, users: ['yan', 'bea'] }]);
-      await h.messages.append([text(conv, 3)]);
+      await h().messages.append([text(conv, 3)]);
       await change(conv, 4, [{ type: 'join', conv, seq: 4, users: ['aaron'] }]);
       const order = async () => (await members(conv)).map((m) => `${m.joinedSeq}:${m.user}`);
       assert.deepEqual(await order(), ['1:abe', '1:mia', '1:zed', '2:bea', '2:yan', '4:aaron']);
@@ -247,7 +226,7 @@ export function groupStoreSuite(
         { type: 'join', conv: b, seq: 3, users: ['erin'] },
         { type: 'remove', conv: b, seq: 4, users: ['erin'] },
       ];
-      await h.messages.append(
+      await h().messages.append(
         [sys(a, 1), sys(b, 1), text(a, 2), sys(b, 2), sys(a, 3), sys(b, 3), sys(a, 4), sys(b, 4)],
         effects,
       );
@@ -260,8 +239,8 @@ export function groupStoreSuite(
         member(b, 'dave', 'admin', 1),
         { ...member(b, 'erin', 'member', 3), removedSeq: 4 },
       ]);
-      assert.equal((await h.conversations.get(a))?.name, 'A');
-      assert.deepEqual(await h.conversations.get(b), {
+      assert.equal((await h().conversations.get(a))?.name, 'A');
+      assert.deepEqual(await h().conversations.get(b), {
         conv: b,
         kind: 'group',
         name: 'B2',
@@ -269,7 +248,7 @@ export function groupStoreSuite(
         lastSeq: 4,
         lastTs: sys(b, 4).ts,
       });
-      assert.deepEqual(await h.messages.head(a), { lastSeq: 4, lastTs: sys(a, 4).ts });
+      assert.deepEqual(await h().messages.head(a), { lastSeq: 4, lastTs: sys(a, 4).ts });
     });
 
     check('once append resolves, its messages and its effects are both visible', async () => {
@@ -280,7 +259,7 @@ export function groupStoreSuite(
       await Promise.all(
         groups.map(async (conv, i) => {
           const user = `u${i}`;
-          await h.messages.append(
+          await h().messages.append(
             [sys(conv, 1), text(conv, 2)],
             [
               {
@@ -294,10 +273,10 @@ export function groupStoreSuite(
             ],
           );
           const [head, meta, records, page] = await Promise.all([
-            h.messages.head(conv),
-            h.conversations.get(conv),
+            h().messages.head(conv),
+            h().conversations.get(conv),
             members(conv),
-            h.messages.page(conv, { limit: 10 }),
+            h().messages.page(conv, { limit: 10 }),
           ]);
           assert.deepEqual(head, { lastSeq: 2, lastTs: text(conv, 2).ts });
           assert.equal(meta?.name, `G${i}`);
@@ -320,12 +299,12 @@ export function groupStoreSuite(
         { type: 'role', conv, seq: 5, user: 'carol', role: 'admin' },
         { type: 'rename', conv, seq: 6, name: 'Renamed' },
       ];
-      await h.messages.append(messages, effects);
+      await h().messages.append(messages, effects);
       const snapshot = async () => ({
-        meta: await h.conversations.get(conv),
+        meta: await h().conversations.get(conv),
         members: await members(conv),
-        head: await h.messages.head(conv),
-        page: await h.messages.page(conv, { limit: 10 }),
+        head: await h().messages.head(conv),
+        page: await h().messages.page(conv, { limit: 10 }),
       });
       const expected = await snapshot();
       assert.deepEqual(expected.members, [
@@ -336,9 +315,9 @@ export function groupStoreSuite(
       ]);
       assert.equal(expected.meta?.name, 'Renamed');
       // A retry (the first attempt's outcome unknown), then two more issued together.
-      await h.messages.append(messages, effects);
+      await h().messages.append(messages, effects);
       assert.deepEqual(await snapshot(), expected);
-      await Promise.all([h.messages.append(messages, effects), h.messages.append(messages, effects)]);
+      await Promise.all([h().messages.append(messages, effects), h().messages.append(messages, effects)]);
       assert.deepEqual(await snapshot(), expected);
     });
 
@@ -358,10 +337,6 @@ export function groupStoreSuite(
         member(conv, 'bob', 'member', 2),
       ]);
     });
-
-    for (const title of Object.keys(options.skip ?? {})) {
-      if (!titles.has(title)) throw new Error(`groupStoreSuite(${name}): no test is titled "${title}"`);
-    }
   });
 }
 

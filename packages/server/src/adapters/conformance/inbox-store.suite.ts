@@ -10,15 +10,12 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
 import type { InboxEntry, InboxStore } from '../../ports/inbox-store.js';
-import type { SuiteOptions } from './message-store.suite.js';
+import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
 /** What the runner hands the suite. */
-export interface InboxStoreHarness {
+export interface InboxStoreHarness extends Closable {
   store: InboxStore;
-  close(): Promise<void>;
 }
 
 /** Registers the `InboxStore` conformance tests for one adapter. */
@@ -27,28 +24,11 @@ export function inboxStoreSuite(
   make: () => Promise<InboxStoreHarness>,
   options: SuiteOptions = {},
 ): void {
-  describe(`InboxStore conformance: ${name}`, () => {
-    let h: InboxStoreHarness;
-    const titles = new Set<string>();
-    const run = randomBytes(4).toString('hex');
-    let n = 0;
+  defineSuite({ subject: 'InboxStore', adapter: name, make, options }, ({ h, check, id }) => {
     /** A fresh user id, unique to this run. */
-    const user = () => `${run}-u${++n}`;
+    const user = () => id('u');
     /** A fresh group conversation id, unique to this run. */
-    const group = () => `g:${run}-${++n}`;
-
-    before(async () => {
-      h = await make();
-    });
-    after(async () => {
-      await h?.close();
-    });
-
-    const check = (title: string, fn: () => Promise<void>) => {
-      titles.add(title);
-      const reason = options.skip?.[title];
-      test(title, reason === undefined ? {} : { skip: `${name}: ${reason}` }, fn);
-    };
+    const group = () => `g:${id()}`;
     /** Runs `fn` on a store of its own, closed afterwards. */
     const fresh = async (fn: (store: InboxStore) => Promise<void>) => {
       const own = await make();
@@ -61,10 +41,10 @@ export function inboxStoreSuite(
 
     check('a user without entries has head 0, floor 1 and nothing to read', async () => {
       const u = user();
-      assert.equal(await h.store.head(u), 0);
-      assert.equal(await h.store.floor(u), 1);
-      assert.deepEqual(await h.store.read(u, 0, 10), []);
-      assert.deepEqual(await h.store.conversations(u, 10), []);
+      assert.equal(await h().store.head(u), 0);
+      assert.equal(await h().store.floor(u), 1);
+      assert.deepEqual(await h().store.read(u, 0, 10), []);
+      assert.deepEqual(await h().store.conversations(u, 10), []);
     });
 
     check('append then read returns the entries exactly, ascending', async () => {
@@ -76,37 +56,37 @@ export function inboxStoreSuite(
         { user: u, inbox: 3, ts: 120, type: 'receipt', conv, seq: 1, actor: 'carol', kind: 'read' },
         message(u, 4, conv, 2, 130),
       ];
-      await h.store.append(entries, []);
-      assert.deepEqual(await h.store.read(u, 0, 10), entries);
-      assert.equal(await h.store.head(u), 4);
-      assert.equal(await h.store.floor(u), 1);
+      await h().store.append(entries, []);
+      assert.deepEqual(await h().store.read(u, 0, 10), entries);
+      assert.equal(await h().store.head(u), 4);
+      assert.equal(await h().store.floor(u), 1);
     });
 
     check('read returns entries after `after` (exclusive), at most `limit`', async () => {
       const u = user();
       const conv = group();
-      await h.store.append(range(u, conv, 1, 10, 100), []);
-      assert.deepEqual(numbers(await h.store.read(u, 0, 3)), [1, 2, 3]);
-      assert.deepEqual(numbers(await h.store.read(u, 3, 3)), [4, 5, 6]);
-      assert.deepEqual(numbers(await h.store.read(u, 8, 5)), [9, 10]);
-      assert.deepEqual(numbers(await h.store.read(u, 10, 5)), []);
-      assert.deepEqual(numbers(await h.store.read(u, 0, 100)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      await h().store.append(range(u, conv, 1, 10, 100), []);
+      assert.deepEqual(numbers(await h().store.read(u, 0, 3)), [1, 2, 3]);
+      assert.deepEqual(numbers(await h().store.read(u, 3, 3)), [4, 5, 6]);
+      assert.deepEqual(numbers(await h().store.read(u, 8, 5)), [9, 10]);
+      assert.deepEqual(numbers(await h().store.read(u, 10, 5)), []);
+      assert.deepEqual(numbers(await h().store.read(u, 0, 100)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     });
 
     check('appends continue after the head, and one append may carry several users', async () => {
       const a = user();
       const b = user();
       const conv = group();
-      await h.store.append([message(a, 1, conv, 1, 100), message(b, 1, conv, 1, 100)], []);
-      await h.store.append(
+      await h().store.append([message(a, 1, conv, 1, 100), message(b, 1, conv, 1, 100)], []);
+      await h().store.append(
         [message(a, 2, conv, 2, 110), message(b, 2, conv, 2, 110), message(b, 3, conv, 3, 120)],
         [],
       );
-      assert.equal(await h.store.head(a), 2);
-      assert.equal(await h.store.head(b), 3);
-      assert.deepEqual(numbers(await h.store.read(a, 0, 10)), [1, 2]);
-      assert.deepEqual(numbers(await h.store.read(b, 0, 10)), [1, 2, 3]);
-      assert.ok((await h.store.read(a, 0, 10)).every((e) => e.user === a));
+      assert.equal(await h().store.head(a), 2);
+      assert.equal(await h().store.head(b), 3);
+      assert.deepEqual(numbers(await h().store.read(a, 0, 10)), [1, 2]);
+      assert.deepEqual(numbers(await h().store.read(b, 0, 10)), [1, 2, 3]);
+      assert.ok((await h().store.read(a, 0, 10)).every((e) => e.user === a));
     });
 
     check('re-appending the same (user, inbox) is a no-op', async () => {
@@ -114,25 +94,25 @@ export function inboxStoreSuite(
       const conv = group();
       const other = group();
       const first = [message(u, 1, conv, 1, 100), message(u, 2, conv, 2, 200)];
-      await h.store.append(first, []);
-      await h.store.append(first, []);
+      await h().store.append(first, []);
+      await h().store.append(first, []);
       // Even other content under the same numbers changes nothing: the first write stands.
-      await h.store.append([message(u, 2, other, 7, 900)], []);
-      assert.deepEqual(await h.store.read(u, 0, 10), first);
-      assert.equal(await h.store.head(u), 2);
-      assert.deepEqual(await h.store.conversations(u, 10), [{ conv, lastTs: 200 }]);
+      await h().store.append([message(u, 2, other, 7, 900)], []);
+      assert.deepEqual(await h().store.read(u, 0, 10), first);
+      assert.equal(await h().store.head(u), 2);
+      assert.deepEqual(await h().store.conversations(u, 10), [{ conv, lastTs: 200 }]);
     });
 
     check('the store keeps its own copy of appended and returned entries', async () => {
       const u = user();
       const conv = group();
       const e = message(u, 1, conv, 1, 100);
-      await h.store.append([e], []);
+      await h().store.append([e], []);
       e.seq = 99;
-      const [got] = await h.store.read(u, 0, 1);
+      const [got] = await h().store.read(u, 0, 1);
       assert.deepEqual(got, message(u, 1, conv, 1, 100));
       got!.seq = 42;
-      assert.deepEqual(await h.store.read(u, 0, 1), [message(u, 1, conv, 1, 100)]);
+      assert.deepEqual(await h().store.read(u, 0, 1), [message(u, 1, conv, 1, 100)]);
     });
 
     check('prune deletes the entries with ts < beforeTs and returns how many', async () => {
@@ -196,30 +176,30 @@ export function inboxStoreSuite(
     check('conversations lists the conversations of message entries, newest first', async () => {
       const u = user();
       const [c1, c2, c3] = [group(), group(), group()];
-      await h.store.append(
+      await h().store.append(
         [message(u, 1, c1, 1, 100), message(u, 2, c2, 1, 300), message(u, 3, c3, 1, 200)],
         [],
       );
-      assert.deepEqual(await h.store.conversations(u, 10), [
+      assert.deepEqual(await h().store.conversations(u, 10), [
         { conv: c2, lastTs: 300 },
         { conv: c3, lastTs: 200 },
         { conv: c1, lastTs: 100 },
       ]);
-      assert.deepEqual(await h.store.conversations(u, 2), [
+      assert.deepEqual(await h().store.conversations(u, 2), [
         { conv: c2, lastTs: 300 },
         { conv: c3, lastTs: 200 },
       ]);
-      assert.deepEqual(await h.store.conversations(user(), 10), [], 'the list is per user');
+      assert.deepEqual(await h().store.conversations(user(), 10), [], 'the list is per user');
     });
 
     check('conversations before beforeTs is exclusive and pages through the list', async () => {
       const u = user();
       const convs = Array.from({ length: 7 }, () => group());
-      await h.store.append(
+      await h().store.append(
         convs.map((c, i) => message(u, i + 1, c, 1, 1_000 + i * 10)),
         [],
       );
-      assert.deepEqual(await h.store.conversations(u, 10, 1_030), [
+      assert.deepEqual(await h().store.conversations(u, 10, 1_030), [
         { conv: convs[2], lastTs: 1_020 },
         { conv: convs[1], lastTs: 1_010 },
         { conv: convs[0], lastTs: 1_000 },
@@ -227,7 +207,7 @@ export function inboxStoreSuite(
       const seen: string[] = [];
       let cursor: number | undefined;
       for (;;) {
-        const page = await h.store.conversations(u, 3, cursor);
+        const page = await h().store.conversations(u, 3, cursor);
         if (page.length === 0) break;
         seen.push(...page.map((r) => r.conv));
         cursor = page.at(-1)!.lastTs;
@@ -238,15 +218,15 @@ export function inboxStoreSuite(
     check('a message entry records its conversation activity; the latest ts wins', async () => {
       const u = user();
       const [c1, c2] = [group(), group()];
-      await h.store.append([message(u, 1, c1, 1, 100), message(u, 2, c2, 1, 200)], []);
-      await h.store.append([message(u, 3, c1, 2, 300)], []);
-      assert.deepEqual(await h.store.conversations(u, 10), [
+      await h().store.append([message(u, 1, c1, 1, 100), message(u, 2, c2, 1, 200)], []);
+      await h().store.append([message(u, 3, c1, 2, 300)], []);
+      assert.deepEqual(await h().store.conversations(u, 10), [
         { conv: c1, lastTs: 300 },
         { conv: c2, lastTs: 200 },
       ]);
       // An entry with an older ts (a late fan-out) does not move the conversation back.
-      await h.store.append([message(u, 4, c1, 3, 150)], []);
-      assert.deepEqual(await h.store.conversations(u, 10), [
+      await h().store.append([message(u, 4, c1, 3, 150)], []);
+      assert.deepEqual(await h().store.conversations(u, 10), [
         { conv: c1, lastTs: 300 },
         { conv: c2, lastTs: 200 },
       ]);
@@ -255,21 +235,17 @@ export function inboxStoreSuite(
     check('receipt entries do not change the chat list', async () => {
       const u = user();
       const [c1, c2] = [group(), group()];
-      await h.store.append([message(u, 1, c1, 1, 100)], []);
-      await h.store.append(
+      await h().store.append([message(u, 1, c1, 1, 100)], []);
+      await h().store.append(
         [
           { user: u, inbox: 2, ts: 500, type: 'receipt', conv: c1, seq: 1, actor: 'bob', kind: 'read' },
           { user: u, inbox: 3, ts: 600, type: 'receipt', conv: c2, seq: 1, actor: 'bob', kind: 'delivered' },
         ],
         [],
       );
-      assert.deepEqual(await h.store.conversations(u, 10), [{ conv: c1, lastTs: 100 }]);
-      assert.equal(await h.store.head(u), 3);
+      assert.deepEqual(await h().store.conversations(u, 10), [{ conv: c1, lastTs: 100 }]);
+      assert.equal(await h().store.head(u), 3);
     });
-
-    for (const title of Object.keys(options.skip ?? {})) {
-      if (!titles.has(title)) throw new Error(`inboxStoreSuite(${name}): no test is titled "${title}"`);
-    }
   });
 }
 

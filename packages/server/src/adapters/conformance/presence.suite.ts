@@ -15,20 +15,17 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
 import type { PresenceChange, PresencePort } from '../../ports/presence.js';
-import type { SuiteOptions } from './message-store.suite.js';
+import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
 /** What the runner hands the suite. */
-export interface PresenceHarness {
+export interface PresenceHarness extends Closable {
   presence: PresencePort;
   /**
    * A second instance over the same backend, as another server of the deployment has; tests of
    * deployment-wide presence need it. An adapter for one process names them in `options.skip`.
    */
   peer?: PresencePort;
-  close(): Promise<void>;
 }
 
 /** Options of the presence suite. */
@@ -48,264 +45,245 @@ export function presencePortSuite(
   make: () => Promise<PresenceHarness>,
   options: PresenceSuiteOptions = {},
 ): void {
-  describe(`PresencePort conformance: ${name}`, () => {
-    let h: PresenceHarness;
-    const titles = new Set<string>();
-    const run = randomBytes(4).toString('hex');
-    let n = 0;
-    /** A fresh user id, unique to this run. */
-    const user = () => `${run}-u${++n}`;
-    /** A fresh connection id, unique to this run. */
-    const connection = () => `${run}-c${++n}`;
-    const timeoutMs = options.eventTimeoutMs ?? 2_000;
-    const quietMs = options.eventQuietMs ?? 50;
-    /** Every change the harness's first listener got (of `presence`) and, when there is one, of `peer`. */
-    const events = new Recorder();
-    const peerEvents = new Recorder();
+  const timeoutMs = options.eventTimeoutMs ?? 2_000;
+  const quietMs = options.eventQuietMs ?? 50;
+  /** Every change the harness's first listener got (of `presence`) and, when there is one, of `peer`. */
+  const events = new Recorder();
+  const peerEvents = new Recorder();
+  /** Makes the harness and subscribes the recorders before the first test. */
+  const makeListened = async () => {
+    const made = await make();
+    made.presence.onChange(events.listener);
+    made.peer?.onChange(peerEvents.listener);
+    return made;
+  };
 
-    before(async () => {
-      h = await make();
-      h.presence.onChange(events.listener);
-      h.peer?.onChange(peerEvents.listener);
-    });
-    after(async () => {
-      await h?.close();
-    });
+  defineSuite(
+    { subject: 'PresencePort', adapter: name, make: makeListened, options },
+    ({ h, check, checkWith, id }) => {
+      /** A fresh user id, unique to this run. */
+      const user = () => id('u');
+      /** A fresh connection id, unique to this run. */
+      const connection = () => id('c');
+      /** Registers a test that needs `peer`. */
+      const checkWithPeer = checkWith('peer', 'peer instance');
+      /** Asserts that `u`'s changes, once `want.length` have arrived, are exactly `want`. */
+      const expectChanges = (u: string, want: Omit<PresenceChange, 'user'>[], recorder = events) =>
+        recorder.expect(
+          u,
+          want.map((c) => ({ user: u, ...c })),
+          timeoutMs,
+          quietMs,
+        );
 
-    /** Registers a test, skipped when the adapter names it in `options.skip`. */
-    const check = (title: string, fn: () => Promise<void>) => {
-      titles.add(title);
-      const reason = options.skip?.[title];
-      test(title, reason === undefined ? {} : { skip: `${name}: ${reason}` }, fn);
-    };
-    /** Registers a test that needs `peer`; it fails, saying what to do, when the harness has none. */
-    const checkWithPeer = (title: string, fn: (peer: PresencePort) => Promise<void>) =>
-      check(title, async () => {
-        const peer = h.peer;
-        if (!peer)
-          assert.fail(`the harness has no peer instance; name "${title}" in options.skip, with the reason`);
-        await fn(peer);
+      check('connected reports true only for the first device of a user', async () => {
+        const u = user();
+        assert.equal(await h().presence.connected(u, 'phone', connection(), 100), true);
+        assert.equal(await h().presence.connected(u, 'laptop', connection(), 110), false);
+        assert.equal(await h().presence.connected(u, 'tablet', connection(), 120), false);
+        assert.deepEqual(await h().presence.online([u]), new Set([u]));
+        // A device reconnecting while the user is online is no transition either.
+        assert.equal(await h().presence.connected(u, 'phone', connection(), 130), false);
+        assert.deepEqual(await h().presence.online([u]), new Set([u]));
       });
-    /** Asserts that `u`'s changes, once `want.length` have arrived, are exactly `want`. */
-    const expectChanges = (u: string, want: Omit<PresenceChange, 'user'>[], recorder = events) =>
-      recorder.expect(
-        u,
-        want.map((c) => ({ user: u, ...c })),
-        timeoutMs,
-        quietMs,
-      );
 
-    check('connected reports true only for the first device of a user', async () => {
-      const u = user();
-      assert.equal(await h.presence.connected(u, 'phone', connection(), 100), true);
-      assert.equal(await h.presence.connected(u, 'laptop', connection(), 110), false);
-      assert.equal(await h.presence.connected(u, 'tablet', connection(), 120), false);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-      // A device reconnecting while the user is online is no transition either.
-      assert.equal(await h.presence.connected(u, 'phone', connection(), 130), false);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-    });
-
-    check('disconnected reports true only when the last device goes', async () => {
-      const u = user();
-      const phone = connection();
-      const laptop = connection();
-      await h.presence.connected(u, 'phone', phone, 100);
-      await h.presence.connected(u, 'laptop', laptop, 110);
-      assert.equal(await h.presence.disconnected(u, 'laptop', laptop, 120), false);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-      assert.equal(await h.presence.disconnected(u, 'phone', phone, 130), true);
-      assert.deepEqual(await h.presence.online([u]), new Set());
-      // Back online: the first device is a transition again.
-      const again = connection();
-      assert.equal(await h.presence.connected(u, 'laptop', again, 140), true);
-      assert.deepEqual(await h.presence.online([u]), new Set([u]));
-      assert.equal(await h.presence.disconnected(u, 'laptop', again, 150), true);
-      assert.deepEqual(await h.presence.online([u]), new Set());
-    });
-
-    check(
-      'a stale connection of a device replaced by a newer one does not take the user offline',
-      async () => {
-        const u = user();
-        const old = connection();
-        const current = connection();
-        assert.equal(await h.presence.connected(u, 'phone', old, 100), true);
-        // The phone reconnects before its old connection is found dead.
-        assert.equal(await h.presence.connected(u, 'phone', current, 110), false);
-        assert.equal(await h.presence.disconnected(u, 'phone', old, 120), false);
-        assert.deepEqual(await h.presence.online([u]), new Set([u]));
-        // Only the current connection's end counts.
-        assert.equal(await h.presence.disconnected(u, 'phone', current, 130), true);
-        assert.deepEqual(await h.presence.online([u]), new Set());
-        await expectChanges(u, [
-          { status: 'online', ts: 100 },
-          { status: 'offline', ts: 130 },
-        ]);
-      },
-    );
-
-    check(
-      'disconnecting an unknown user, device or connection reports false and changes nothing',
-      async () => {
-        const u = user();
-        assert.equal(await h.presence.disconnected(u, 'phone', connection(), 100), false);
-        assert.deepEqual(await h.presence.online([u]), new Set());
-        const phone = connection();
-        await h.presence.connected(u, 'phone', phone, 110);
-        assert.equal(await h.presence.disconnected(u, 'laptop', connection(), 120), false);
-        assert.equal(await h.presence.disconnected(u, 'laptop', phone, 121), false);
-        assert.deepEqual(await h.presence.online([u]), new Set([u]));
-        assert.equal(await h.presence.disconnected(u, 'phone', phone, 130), true);
-        // The same end reported twice is one transition.
-        assert.equal(await h.presence.disconnected(u, 'phone', phone, 140), false);
-        assert.deepEqual(await h.presence.online([u]), new Set());
-        // Only the two transitions were reported: the marker after them is the next event.
-        await h.presence.connected(u, 'phone', connection(), 150);
-        await expectChanges(u, [
-          { status: 'online', ts: 110 },
-          { status: 'offline', ts: 130 },
-          { status: 'online', ts: 150 },
-        ]);
-      },
-    );
-
-    check('devices of different users are independent', async () => {
-      const a = user();
-      const b = user();
-      const ca = connection();
-      const cb = connection();
-      // Same device name on both; even a (wrongly) shared connection id must not cross users.
-      assert.equal(await h.presence.connected(a, 'phone', ca, 100), true);
-      assert.equal(await h.presence.connected(b, 'phone', cb, 100), true);
-      assert.equal(await h.presence.disconnected(b, 'phone', ca, 105), false);
-      assert.equal(await h.presence.disconnected(a, 'phone', ca, 110), true);
-      assert.deepEqual(await h.presence.online([a, b]), new Set([b]));
-      assert.equal(await h.presence.disconnected(b, 'phone', cb, 120), true);
-      assert.deepEqual(await h.presence.online([a, b]), new Set());
-    });
-
-    check('online returns the users among those given that have a live device', async () => {
-      const a = user();
-      const b = user();
-      const c = user();
-      const d = user();
-      const unasked = user();
-      await h.presence.connected(a, 'phone', connection(), 100);
-      const cb = connection();
-      await h.presence.connected(b, 'phone', cb, 100);
-      await h.presence.disconnected(b, 'phone', cb, 110);
-      await h.presence.connected(d, 'phone', connection(), 100);
-      await h.presence.connected(d, 'laptop', connection(), 100);
-      await h.presence.connected(unasked, 'phone', connection(), 100);
-      assert.deepEqual(await h.presence.online([a, b, c, d]), new Set([a, d]));
-      assert.deepEqual(await h.presence.online([c, b]), new Set());
-      assert.deepEqual(await h.presence.online([d]), new Set([d]));
-      assert.deepEqual(await h.presence.online([]), new Set());
-    });
-
-    check('onChange reports every transition, in order, with the given ts, to every listener', async () => {
-      const u = user();
-      const second = new Recorder();
-      h.presence.onChange(second.listener);
-      const phone = connection();
-      const laptop = connection();
-      await h.presence.connected(u, 'phone', phone, 1_000);
-      await h.presence.connected(u, 'laptop', laptop, 1_010);
-      await h.presence.disconnected(u, 'laptop', laptop, 1_020);
-      await h.presence.disconnected(u, 'phone', phone, 1_030);
-      const tablet = connection();
-      await h.presence.connected(u, 'tablet', tablet, 1_040);
-      await h.presence.disconnected(u, 'tablet', tablet, 1_050);
-      const want = [
-        { status: 'online', ts: 1_000 },
-        { status: 'offline', ts: 1_030 },
-        { status: 'online', ts: 1_040 },
-        { status: 'offline', ts: 1_050 },
-      ] as const;
-      await expectChanges(u, [...want]);
-      await expectChanges(u, [...want], second);
-    });
-
-    check('transitions of many users at once are each reported once', async () => {
-      const users = Array.from({ length: 25 }, () => user());
-      const conns = users.map(() => [connection(), connection()] as const);
-      const results = await Promise.all(
-        users.map((u, i) => h.presence.connected(u, 'phone', conns[i]![0], 2_000 + i)),
-      );
-      assert.deepEqual(
-        results,
-        users.map(() => true),
-      );
-      assert.deepEqual(await h.presence.online(users), new Set(users));
-      // A second device of each, all at once: no user comes online twice.
-      const second = await Promise.all(
-        users.map((u, i) => h.presence.connected(u, 'laptop', conns[i]![1], 2_100 + i)),
-      );
-      assert.deepEqual(
-        second,
-        users.map(() => false),
-      );
-      const gone = await Promise.all(
-        users.flatMap((u, i) => [
-          h.presence.disconnected(u, 'phone', conns[i]![0], 2_200 + i),
-          h.presence.disconnected(u, 'laptop', conns[i]![1], 2_200 + i),
-        ]),
-      );
-      // Exactly one of each user's two disconnections is the last one.
-      for (let i = 0; i < users.length; i++) {
-        assert.equal(Number(gone[2 * i]) + Number(gone[2 * i + 1]), 1, `user ${i}`);
-      }
-      assert.deepEqual(await h.presence.online(users), new Set());
-      await Promise.all(
-        users.map((u, i) =>
-          expectChanges(u, [
-            { status: 'online', ts: 2_000 + i },
-            { status: 'offline', ts: 2_200 + i },
-          ]),
-        ),
-      );
-    });
-
-    checkWithPeer(
-      'a device connected through another instance keeps the user online everywhere',
-      async (peer) => {
+      check('disconnected reports true only when the last device goes', async () => {
         const u = user();
         const phone = connection();
         const laptop = connection();
-        assert.equal(await h.presence.connected(u, 'phone', phone, 100), true);
-        assert.equal(await peer.connected(u, 'laptop', laptop, 110), false);
-        assert.deepEqual(await peer.online([u]), new Set([u]));
-        assert.equal(await h.presence.disconnected(u, 'phone', phone, 120), false);
-        assert.deepEqual(await h.presence.online([u]), new Set([u]));
-        assert.equal(await peer.disconnected(u, 'laptop', laptop, 130), true);
-        assert.deepEqual(await h.presence.online([u]), new Set());
-        assert.deepEqual(await peer.online([u]), new Set());
-      },
-    );
+        await h().presence.connected(u, 'phone', phone, 100);
+        await h().presence.connected(u, 'laptop', laptop, 110);
+        assert.equal(await h().presence.disconnected(u, 'laptop', laptop, 120), false);
+        assert.deepEqual(await h().presence.online([u]), new Set([u]));
+        assert.equal(await h().presence.disconnected(u, 'phone', phone, 130), true);
+        assert.deepEqual(await h().presence.online([u]), new Set());
+        // Back online: the first device is a transition again.
+        const again = connection();
+        assert.equal(await h().presence.connected(u, 'laptop', again, 140), true);
+        assert.deepEqual(await h().presence.online([u]), new Set([u]));
+        assert.equal(await h().presence.disconnected(u, 'laptop', again, 150), true);
+        assert.deepEqual(await h().presence.online([u]), new Set());
+      });
 
-    checkWithPeer('changes made through one instance reach the listeners of another', async (peer) => {
-      const u = user();
-      const phone = connection();
-      await h.presence.connected(u, 'phone', phone, 100);
-      await h.presence.disconnected(u, 'phone', phone, 110);
-      const laptop = connection();
-      await peer.connected(u, 'laptop', laptop, 120);
-      await peer.disconnected(u, 'laptop', laptop, 130);
-      const want = [
-        { status: 'online', ts: 100 },
-        { status: 'offline', ts: 110 },
-        { status: 'online', ts: 120 },
-        { status: 'offline', ts: 130 },
-      ] as const;
-      await expectChanges(u, [...want]);
-      await expectChanges(u, [...want], peerEvents);
-    });
+      check(
+        'a stale connection of a device replaced by a newer one does not take the user offline',
+        async () => {
+          const u = user();
+          const old = connection();
+          const current = connection();
+          assert.equal(await h().presence.connected(u, 'phone', old, 100), true);
+          // The phone reconnects before its old connection is found dead.
+          assert.equal(await h().presence.connected(u, 'phone', current, 110), false);
+          assert.equal(await h().presence.disconnected(u, 'phone', old, 120), false);
+          assert.deepEqual(await h().presence.online([u]), new Set([u]));
+          // Only the current connection's end counts.
+          assert.equal(await h().presence.disconnected(u, 'phone', current, 130), true);
+          assert.deepEqual(await h().presence.online([u]), new Set());
+          await expectChanges(u, [
+            { status: 'online', ts: 100 },
+            { status: 'offline', ts: 130 },
+          ]);
+        },
+      );
 
-    for (const title of Object.keys(options.skip ?? {})) {
-      if (!titles.has(title)) throw new Error(`presencePortSuite(${name}): no test is titled "${title}"`);
-    }
-  });
+      check(
+        'disconnecting an unknown user, device or connection reports false and changes nothing',
+        async () => {
+          const u = user();
+          assert.equal(await h().presence.disconnected(u, 'phone', connection(), 100), false);
+          assert.deepEqual(await h().presence.online([u]), new Set());
+          const phone = connection();
+          await h().presence.connected(u, 'phone', phone, 110);
+          assert.equal(await h().presence.disconnected(u, 'laptop', connection(), 120), false);
+          assert.equal(await h().presence.disconnected(u, 'laptop', phone, 121), false);
+          assert.deepEqual(await h().presence.online([u]), new Set([u]));
+          assert.equal(await h().presence.disconnected(u, 'phone', phone, 130), true);
+          // The same end reported twice is one transition.
+          assert.equal(await h().presence.disconnected(u, 'phone', phone, 140), false);
+          assert.deepEqual(await h().presence.online([u]), new Set());
+          // Only the two transitions were reported: the marker after them is the next event.
+          await h().presence.connected(u, 'phone', connection(), 150);
+          await expectChanges(u, [
+            { status: 'online', ts: 110 },
+            { status: 'offline', ts: 130 },
+            { status: 'online', ts: 150 },
+          ]);
+        },
+      );
+
+      check('devices of different users are independent', async () => {
+        const a = user();
+        const b = user();
+        const ca = connection();
+        const cb = connection();
+        // Same device name on both; even a (wrongly) shared connection id must not cross users.
+        assert.equal(await h().presence.connected(a, 'phone', ca, 100), true);
+        assert.equal(await h().presence.connected(b, 'phone', cb, 100), true);
+        assert.equal(await h().presence.disconnected(b, 'phone', ca, 105), false);
+        assert.equal(await h().presence.disconnected(a, 'phone', ca, 110), true);
+        assert.deepEqual(await h().presence.online([a, b]), new Set([b]));
+        assert.equal(await h().presence.disconnected(b, 'phone', cb, 120), true);
+        assert.deepEqual(await h().presence.online([a, b]), new Set());
+      });
+
+      check('online returns the users among those given that have a live device', async () => {
+        const a = user();
+        const b = user();
+        const c = user();
+        const d = user();
+        const unasked = user();
+        await h().presence.connected(a, 'phone', connection(), 100);
+        const cb = connection();
+        await h().presence.connected(b, 'phone', cb, 100);
+        await h().presence.disconnected(b, 'phone', cb, 110);
+        await h().presence.connected(d, 'phone', connection(), 100);
+        await h().presence.connected(d, 'laptop', connection(), 100);
+        await h().presence.connected(unasked, 'phone', connection(), 100);
+        assert.deepEqual(await h().presence.online([a, b, c, d]), new Set([a, d]));
+        assert.deepEqual(await h().presence.online([c, b]), new Set());
+        assert.deepEqual(await h().presence.online([d]), new Set([d]));
+        assert.deepEqual(await h().presence.online([]), new Set());
+      });
+
+      check('onChange reports every transition, in order, with the given ts, to every listener', async () => {
+        const u = user();
+        const second = new Recorder();
+        h().presence.onChange(second.listener);
+        const phone = connection();
+        const laptop = connection();
+        await h().presence.connected(u, 'phone', phone, 1_000);
+        await h().presence.connected(u, 'laptop', laptop, 1_010);
+        await h().presence.disconnected(u, 'laptop', laptop, 1_020);
+        await h().presence.disconnected(u, 'phone', phone, 1_030);
+        const tablet = connection();
+        await h().presence.connected(u, 'tablet', tablet, 1_040);
+        await h().presence.disconnected(u, 'tablet', tablet, 1_050);
+        const want = [
+          { status: 'online', ts: 1_000 },
+          { status: 'offline', ts: 1_030 },
+          { status: 'online', ts: 1_040 },
+          { status: 'offline', ts: 1_050 },
+        ] as const;
+        await expectChanges(u, [...want]);
+        await expectChanges(u, [...want], second);
+      });
+
+      check('transitions of many users at once are each reported once', async () => {
+        const users = Array.from({ length: 25 }, () => user());
+        const conns = users.map(() => [connection(), connection()] as const);
+        const results = await Promise.all(
+          users.map((u, i) => h().presence.connected(u, 'phone', conns[i]![0], 2_000 + i)),
+        );
+        assert.deepEqual(
+          results,
+          users.map(() => true),
+        );
+        assert.deepEqual(await h().presence.online(users), new Set(users));
+        // A second device of each, all at once: no user comes online twice.
+        const second = await Promise.all(
+          users.map((u, i) => h().presence.connected(u, 'laptop', conns[i]![1], 2_100 + i)),
+        );
+        assert.deepEqual(
+          second,
+          users.map(() => false),
+        );
+        const gone = await Promise.all(
+          users.flatMap((u, i) => [
+            h().presence.disconnected(u, 'phone', conns[i]![0], 2_200 + i),
+            h().presence.disconnected(u, 'laptop', conns[i]![1], 2_200 + i),
+          ]),
+        );
+        // Exactly one of each user's two disconnections is the last one.
+        for (let i = 0; i < users.length; i++) {
+          assert.equal(Number(gone[2 * i]) + Number(gone[2 * i + 1]), 1, `user ${i}`);
+        }
+        assert.deepEqual(await h().presence.online(users), new Set());
+        await Promise.all(
+          users.map((u, i) =>
+            expectChanges(u, [
+              { status: 'online', ts: 2_000 + i },
+              { status: 'offline', ts: 2_200 + i },
+            ]),
+          ),
+        );
+      });
+
+      checkWithPeer(
+        'a device connected through another instance keeps the user online everywhere',
+        async (peer) => {
+          const u = user();
+          const phone = connection();
+          const laptop = connection();
+          assert.equal(await h().presence.connected(u, 'phone', phone, 100), true);
+          assert.equal(await peer.connected(u, 'laptop', laptop, 110), false);
+          assert.deepEqual(await peer.online([u]), new Set([u]));
+          assert.equal(await h().presence.disconnected(u, 'phone', phone, 120), false);
+          assert.deepEqual(await h().presence.online([u]), new Set([u]));
+          assert.equal(await peer.disconnected(u, 'laptop', laptop, 130), true);
+          assert.deepEqual(await h().presence.online([u]), new Set());
+          assert.deepEqual(await peer.online([u]), new Set());
+        },
+      );
+
+      checkWithPeer('changes made through one instance reach the listeners of another', async (peer) => {
+        const u = user();
+        const phone = connection();
+        await h().presence.connected(u, 'phone', phone, 100);
+        await h().presence.disconnected(u, 'phone', phone, 110);
+        const laptop = connection();
+        await peer.connected(u, 'laptop', laptop, 120);
+        await peer.disconnected(u, 'laptop', laptop, 130);
+        const want = [
+          { status: 'online', ts: 100 },
+          { status: 'offline', ts: 110 },
+          { status: 'online', ts: 120 },
+          { status: 'offline', ts: 130 },
+        ] as const;
+        await expectChanges(u, [...want]);
+        await expectChanges(u, [...want], peerEvents);
+      });
+    },
+  );
 }
 
 /** Records the changes one listener got, by user, and waits for expected ones. */

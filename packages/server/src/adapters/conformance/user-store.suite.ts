@@ -10,15 +10,12 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
-import type { SuiteOptions } from './message-store.suite.js';
+import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
 /** What the runner hands the suite. */
-export interface UserStoreHarness {
+export interface UserStoreHarness extends Closable {
   store: UserStore;
-  close(): Promise<void>;
 }
 
 /** Registers the `UserStore` conformance tests for one adapter. */
@@ -27,38 +24,20 @@ export function userStoreSuite(
   make: () => Promise<UserStoreHarness>,
   options: SuiteOptions = {},
 ): void {
-  describe(`UserStore conformance: ${name}`, () => {
-    let h: UserStoreHarness;
-    const titles = new Set<string>();
-    const run = randomBytes(4).toString('hex');
-    let n = 0;
+  defineSuite({ subject: 'UserStore', adapter: name, make, options }, ({ h, check, id }) => {
     /** A fresh user id, unique to this run. */
-    const user = (label = 'u') => `${run}-${label}${++n}`;
-
-    before(async () => {
-      h = await make();
-    });
-    after(async () => {
-      await h?.close();
-    });
-
-    /** Registers a test, skipped when the adapter names it in `options.skip`. */
-    const check = (title: string, fn: () => Promise<void>) => {
-      titles.add(title);
-      const reason = options.skip?.[title];
-      test(title, reason === undefined ? {} : { skip: `${name}: ${reason}` }, fn);
-    };
+    const user = (label = 'u') => id(label);
 
     check('a user without stored settings has the defaults', async () => {
       assert.deepEqual(DEFAULT_SETTINGS, { readReceipts: true, lastSeen: 'everyone' });
       const u = user();
-      const got = await h.store.settings(u);
+      const got = await h().store.settings(u);
       assert.deepEqual(got, { ...DEFAULT_SETTINGS });
       // A caller may change what it got without changing the defaults.
       got.readReceipts = false;
       got.lastSeen = 'nobody';
-      assert.deepEqual(await h.store.settings(u), { ...DEFAULT_SETTINGS });
-      assert.deepEqual(await h.store.settings(user()), { ...DEFAULT_SETTINGS });
+      assert.deepEqual(await h().store.settings(u), { ...DEFAULT_SETTINGS });
+      assert.deepEqual(await h().store.settings(user()), { ...DEFAULT_SETTINGS });
     });
 
     check('saveSettings then settings returns them; each save overwrites the last', async () => {
@@ -71,66 +50,66 @@ export function userStoreSuite(
         { readReceipts: true, lastSeen: 'everyone' },
       ];
       for (const s of steps) {
-        await h.store.saveSettings(u, s);
-        assert.deepEqual(await h.store.settings(u), s);
+        await h().store.saveSettings(u, s);
+        assert.deepEqual(await h().store.settings(u), s);
       }
-      await h.store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody' });
-      assert.deepEqual(await h.store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
       // Another user's settings are their own.
-      assert.deepEqual(await h.store.settings(other), { ...DEFAULT_SETTINGS });
-      await h.store.saveSettings(other, { readReceipts: true, lastSeen: 'nobody' });
-      assert.deepEqual(await h.store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.settings(other), { ...DEFAULT_SETTINGS });
+      await h().store.saveSettings(other, { readReceipts: true, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
     });
 
     check('the store keeps its own copy of saved and returned settings', async () => {
       const u = user();
       const saved: UserSettings = { readReceipts: false, lastSeen: 'nobody' };
-      await h.store.saveSettings(u, saved);
+      await h().store.saveSettings(u, saved);
       saved.readReceipts = true;
       saved.lastSeen = 'everyone';
-      const got = await h.store.settings(u);
+      const got = await h().store.settings(u);
       assert.deepEqual(got, { readReceipts: false, lastSeen: 'nobody' });
       got.readReceipts = true;
-      assert.deepEqual(await h.store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
     });
 
     check('a user who blocked nobody has an empty block list', async () => {
-      assert.deepEqual(await h.store.blocked(user()), []);
+      assert.deepEqual(await h().store.blocked(user()), []);
     });
 
     check('setBlocked blocks and unblocks, and both are idempotent', async () => {
       const u = user();
       const other = user();
-      await h.store.setBlocked(u, other, true);
-      assert.deepEqual(await h.store.blocked(u), [other]);
-      await h.store.setBlocked(u, other, true);
-      assert.deepEqual(await h.store.blocked(u), [other]);
-      await h.store.setBlocked(u, other, false);
-      assert.deepEqual(await h.store.blocked(u), []);
-      await h.store.setBlocked(u, other, false);
-      assert.deepEqual(await h.store.blocked(u), []);
+      await h().store.setBlocked(u, other, true);
+      assert.deepEqual(await h().store.blocked(u), [other]);
+      await h().store.setBlocked(u, other, true);
+      assert.deepEqual(await h().store.blocked(u), [other]);
+      await h().store.setBlocked(u, other, false);
+      assert.deepEqual(await h().store.blocked(u), []);
+      await h().store.setBlocked(u, other, false);
+      assert.deepEqual(await h().store.blocked(u), []);
       // Unblocking someone never blocked changes nothing either, and blocking again works.
-      await h.store.setBlocked(u, user(), false);
-      assert.deepEqual(await h.store.blocked(u), []);
-      await h.store.setBlocked(u, other, true);
-      assert.deepEqual(await h.store.blocked(u), [other]);
+      await h().store.setBlocked(u, user(), false);
+      assert.deepEqual(await h().store.blocked(u), []);
+      await h().store.setBlocked(u, other, true);
+      assert.deepEqual(await h().store.blocked(u), [other]);
     });
 
     check('blocked lists the blocked users sorted; blocking is one-way and per user', async () => {
       const u = user();
       const [zed, amy, mia] = [user('zed'), user('amy'), user('mia')];
-      for (const other of [zed, amy, mia]) await h.store.setBlocked(u, other, true);
-      assert.deepEqual(await h.store.blocked(u), [amy, mia, zed]);
+      for (const other of [zed, amy, mia]) await h().store.setBlocked(u, other, true);
+      assert.deepEqual(await h().store.blocked(u), [amy, mia, zed]);
       // Concurrent changes of one list all land.
       const bob = user('bob');
-      await Promise.all([h.store.setBlocked(u, bob, true), h.store.setBlocked(u, mia, false)]);
-      assert.deepEqual(await h.store.blocked(u), [amy, bob, zed]);
+      await Promise.all([h().store.setBlocked(u, bob, true), h().store.setBlocked(u, mia, false)]);
+      assert.deepEqual(await h().store.blocked(u), [amy, bob, zed]);
       // The blocked users blocked nobody, and another user's list is separate.
-      assert.deepEqual(await h.store.blocked(zed), []);
+      assert.deepEqual(await h().store.blocked(zed), []);
       const v = user();
-      await h.store.setBlocked(v, u, true);
-      assert.deepEqual(await h.store.blocked(v), [u]);
-      assert.deepEqual(await h.store.blocked(u), [amy, bob, zed]);
+      await h().store.setBlocked(v, u, true);
+      assert.deepEqual(await h().store.blocked(v), [u]);
+      assert.deepEqual(await h().store.blocked(u), [amy, bob, zed]);
     });
 
     check('lastSeen returns the times of the users asked for; never-seen users are absent', async () => {
@@ -138,29 +117,29 @@ export function userStoreSuite(
       const b = user();
       const c = user();
       const unasked = user();
-      await h.store.saveLastSeen(a, 1_700_000_000_100);
-      await h.store.saveLastSeen(b, 1_700_000_000_200);
-      await h.store.saveLastSeen(unasked, 1_700_000_000_300);
+      await h().store.saveLastSeen(a, 1_700_000_000_100);
+      await h().store.saveLastSeen(b, 1_700_000_000_200);
+      await h().store.saveLastSeen(unasked, 1_700_000_000_300);
       assert.deepEqual(
-        await h.store.lastSeen([a, b, c]),
+        await h().store.lastSeen([a, b, c]),
         new Map([
           [a, 1_700_000_000_100],
           [b, 1_700_000_000_200],
         ]),
       );
-      assert.deepEqual(await h.store.lastSeen([c]), new Map());
-      assert.deepEqual(await h.store.lastSeen([]), new Map());
-      assert.deepEqual(await h.store.lastSeen([b]), new Map([[b, 1_700_000_000_200]]));
+      assert.deepEqual(await h().store.lastSeen([c]), new Map());
+      assert.deepEqual(await h().store.lastSeen([]), new Map());
+      assert.deepEqual(await h().store.lastSeen([b]), new Map([[b, 1_700_000_000_200]]));
     });
 
     check('saveLastSeen overwrites the time stored before', async () => {
       const u = user();
       const other = user();
-      await h.store.saveLastSeen(u, 1_700_000_000_000);
-      await h.store.saveLastSeen(other, 1_700_000_000_000);
-      await h.store.saveLastSeen(u, 1_700_000_050_000);
+      await h().store.saveLastSeen(u, 1_700_000_000_000);
+      await h().store.saveLastSeen(other, 1_700_000_000_000);
+      await h().store.saveLastSeen(u, 1_700_000_050_000);
       assert.deepEqual(
-        await h.store.lastSeen([u, other]),
+        await h().store.lastSeen([u, other]),
         new Map([
           [u, 1_700_000_050_000],
           [other, 1_700_000_000_000],
@@ -171,20 +150,16 @@ export function userStoreSuite(
     check('settings, blocks and last seen of one user are independent of each other', async () => {
       const u = user();
       const other = user();
-      await h.store.saveLastSeen(u, 1_700_000_000_500);
-      assert.deepEqual(await h.store.settings(u), { ...DEFAULT_SETTINGS });
-      assert.deepEqual(await h.store.blocked(u), []);
-      await h.store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody' });
-      await h.store.setBlocked(u, other, true);
-      assert.deepEqual(await h.store.lastSeen([u]), new Map([[u, 1_700_000_000_500]]));
-      await h.store.saveLastSeen(u, 1_700_000_000_900);
-      assert.deepEqual(await h.store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
-      assert.deepEqual(await h.store.blocked(u), [other]);
-      assert.deepEqual(await h.store.lastSeen([u]), new Map([[u, 1_700_000_000_900]]));
+      await h().store.saveLastSeen(u, 1_700_000_000_500);
+      assert.deepEqual(await h().store.settings(u), { ...DEFAULT_SETTINGS });
+      assert.deepEqual(await h().store.blocked(u), []);
+      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody' });
+      await h().store.setBlocked(u, other, true);
+      assert.deepEqual(await h().store.lastSeen([u]), new Map([[u, 1_700_000_000_500]]));
+      await h().store.saveLastSeen(u, 1_700_000_000_900);
+      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.blocked(u), [other]);
+      assert.deepEqual(await h().store.lastSeen([u]), new Map([[u, 1_700_000_000_900]]));
     });
-
-    for (const title of Object.keys(options.skip ?? {})) {
-      if (!titles.has(title)) throw new Error(`userStoreSuite(${name}): no test is titled "${title}"`);
-    }
   });
 }
