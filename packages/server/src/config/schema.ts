@@ -52,6 +52,11 @@ export const configSchema = z.strictObject({
   maxOutboundBytes: positiveInt.default(4 * 1024 * 1024),
   /** Malformed frames tolerated per connection per minute before closing it with 4400. */
   maxBadFramesPerMinute: positiveInt.default(20),
+  /**
+   * How long a write waits for others to join its commit when the store is idle: trades that
+   * much latency for fewer, larger commits (less CPU and fsync per message). 0 commits at once.
+   */
+  commitDelayMs: z.number().min(0).max(50).default(0),
   /** How long inbox events are kept for `sync`. */
   inboxRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
   /** How often expired inbox entries are deleted. */
@@ -90,6 +95,7 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   maxConnectionsPerUser: { env: 'PARLEY_MAX_CONNECTIONS_PER_USER', parse: 'int' },
   maxOutboundBytes: { env: 'PARLEY_MAX_OUTBOUND_BYTES', parse: 'int' },
   maxBadFramesPerMinute: { env: 'PARLEY_MAX_BAD_FRAMES_PER_MINUTE', parse: 'int' },
+  commitDelayMs: { env: 'PARLEY_COMMIT_DELAY_MS', parse: 'int' },
   inboxRetentionMs: { env: 'PARLEY_INBOX_RETENTION_MS', parse: 'int' },
   inboxPruneIntervalMs: { env: 'PARLEY_INBOX_PRUNE_INTERVAL_MS', parse: 'int' },
   metrics: { env: 'PARLEY_METRICS', parse: 'bool' },

@@ -7,6 +7,7 @@ import { Fanout } from '../domain/fanout.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
 import { PresenceService } from '../domain/presence.js';
 import { ReceiptService } from '../domain/receipts.js';
+import { RecentSenders } from '../domain/recent-senders.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { UserDirectory } from '../domain/users.js';
 import type { Metrics } from '../gateway/metrics.js';
@@ -39,11 +40,16 @@ export interface Core {
  */
 export function createCore(config: Config, deps: { log: Logger; clock: Clock; metrics: Metrics }): Core {
   const { log, clock, metrics } = deps;
-  const store = new SqliteStore(join(config.dataDir, DB_FILE), (info) => metrics.commit(info));
+  const store = new SqliteStore(
+    join(config.dataDir, DB_FILE),
+    (info) => metrics.commit(info),
+    config.commitDelayMs,
+  );
   // The router is the session registry, built last; live delivery goes through this late binding.
   let sessions: SessionRegistry | null = null;
   const router: Router = { deliver: (user, frame) => sessions?.deliver(user, frame) };
   const users = new UserDirectory(store.users);
+  const recent = new RecentSenders();
   const inboxWriter = new InboxWriter(store.inbox, router, log.child({ stage: 'inbox' }));
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(
@@ -54,6 +60,7 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
     log.child({ stage: 'sequencer' }),
     (batch, recipients) => {
       metrics.messagesStored.inc(batch.length);
+      recent.committed(batch);
       fanout.committed(batch, recipients);
     },
     { maxGroupSize: config.maxGroupSize },
@@ -65,6 +72,7 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
     store.messages,
     inboxWriter,
     users,
+    recent,
     (conv, user) => chatRef!.isMember(conv, user),
     clock,
     log.child({ stage: 'receipts' }),

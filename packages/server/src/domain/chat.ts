@@ -169,8 +169,8 @@ export class Chat {
   /** Applies a receipt from one of the user's devices. */
   async receipt(user: string, conv: string, kind: 'delivered' | 'read', seq: number): Promise<void> {
     await this.access(user, conv);
-    const head = await this.d.messages.head(conv);
-    if (seq > (head?.lastSeq ?? 0)) throw badRequest(`"seq" ${seq} is beyond the conversation's last seq`);
+    const head = this.d.sequencer.lastSeq(conv) ?? (await this.d.messages.head(conv))?.lastSeq ?? 0;
+    if (seq > head) throw badRequest(`"seq" ${seq} is beyond the conversation's last seq`);
     await this.d.receipts.submit(conv, { user, kind, seq });
   }
 

@@ -3,6 +3,7 @@ import type { ConversationStore, Watermark } from '../ports/conversation-store.j
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { InboxWriter, PendingEntry } from './inbox-writer.js';
+import type { RecentSenders } from './recent-senders.js';
 import type { UserDirectory } from './users.js';
 
 /** A watermark update as a device reports it (or as sending implies it). */
@@ -45,6 +46,8 @@ export class ReceiptService {
     private readonly messages: MessageStore,
     private readonly inbox: InboxWriter,
     private readonly users: UserDirectory,
+    /** Recent senders per conversation, fed by the conversation writers. */
+    private readonly recent: RecentSenders,
     /** Whether `user` is (still) a member of `conv`: only members are told of receipts. */
     private readonly isMember: (conv: string, user: string) => Promise<boolean>,
     private readonly clock: Clock,
@@ -133,6 +136,14 @@ export class ReceiptService {
     await this.notify(c.conv, moves);
   }
 
+  /** Senders in (after, upto]: from memory when it can tell, from the log otherwise. */
+  private async sendersIn(conv: string, after: number, upto: number): Promise<string[]> {
+    return (
+      this.recent.sendersIn(conv, after, upto) ??
+      this.messages.senders(conv, after, upto, MAX_NOTIFIED_SENDERS)
+    );
+  }
+
   private async notify(
     conv: string,
     moves: readonly {
@@ -158,7 +169,7 @@ export class ReceiptService {
       if (m.next.read > m.old.read) {
         // Read receipts flow only between users who both have them on.
         const shares = (await this.users.settings(m.user)).readReceipts;
-        for (const s of await this.messages.senders(conv, m.old.read, m.next.read, MAX_NOTIFIED_SENDERS)) {
+        for (const s of await this.sendersIn(conv, m.old.read, m.next.read)) {
           if (s === m.user || !shares || !(await this.isMember(conv, s))) continue;
           if (!(await this.users.settings(s)).readReceipts) continue;
           readers.add(s);
@@ -168,12 +179,7 @@ export class ReceiptService {
       }
       if (m.next.delivered > m.old.delivered) {
         const coveredByRead = m.next.delivered <= m.next.read;
-        const senders = await this.messages.senders(
-          conv,
-          m.old.delivered,
-          m.next.delivered,
-          MAX_NOTIFIED_SENDERS,
-        );
+        const senders = await this.sendersIn(conv, m.old.delivered, m.next.delivered);
         for (const s of senders) {
           if (s === m.user || (coveredByRead && readers.has(s)) || !(await this.isMember(conv, s))) continue;
           push(s, m.user, 'delivered', m.next.delivered);

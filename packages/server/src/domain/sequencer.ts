@@ -129,6 +129,12 @@ export class Sequencer {
     return c.group;
   }
 
+  /** The last durable seq of `conv` when its writer has it in memory (no I/O), else undefined. */
+  lastSeq(conv: string): number | undefined {
+    const c = this.logs.get(conv);
+    return c?.loaded ? c.lastSeq : undefined;
+  }
+
   /** Conversations with state in memory (for metrics and tests). */
   get conversationsInMemory(): number {
     return this.logs.size;

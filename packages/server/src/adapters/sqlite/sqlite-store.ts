@@ -104,10 +104,10 @@ export class SqliteStore {
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
 
-  constructor(path: string, onCommit?: CommitObserver) {
+  constructor(path: string, onCommit?: CommitObserver, commitDelayMs = 0) {
     this.db = openAndMigrate(path).db;
     this.db.pragma('query_only = ON');
-    this.writer = new WriterClient(path, onCommit);
+    this.writer = new WriterClient(path, onCommit, commitDelayMs);
     const q = prepareReads(this.db);
     const writer = this.writer;
 

@@ -56,6 +56,8 @@ export class WriterClient {
   constructor(
     path: string,
     private readonly onCommit: CommitObserver = () => {},
+    /** How long a write waits for others to join its commit when the writer is idle (0: commit at once). */
+    private readonly commitDelayMs = 0,
   ) {
     this.worker = spawnWriter(path);
     this.worker.on('message', (msg: WriteResult | { closed: true }) => this.onMessage(msg));
@@ -83,8 +85,9 @@ export class WriterClient {
       this.queue.push({ op, resolve, reject });
       if (!this.inFlight && !this.scheduled) {
         this.scheduled = true;
-        // Let every frame read in this I/O phase join the batch before committing.
-        setImmediate(() => this.flush());
+        // Let every frame read in this I/O phase (or the commit delay) join the batch.
+        if (this.commitDelayMs > 0) setTimeout(() => this.flush(), this.commitDelayMs);
+        else setImmediate(() => this.flush());
       }
     });
   }
