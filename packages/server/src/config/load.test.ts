@@ -86,6 +86,7 @@ describe('loadConfig', () => {
       port: '4321',
       workers: '4',
       receiptCoalesceMs: '100',
+      commitDelayMs: '2',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};
