@@ -20,6 +20,9 @@ interface Batch {
   fanned: FannedMark[];
 }
 
+/** Entries per inbox commit before a new batch starts (a 512-member group message is one call). */
+const MAX_ENTRIES_PER_COMMIT = 8192;
+
 /** Retry delays for a failed inbox append (the entries are already numbered, so they must land). */
 const RETRY_MS = [50, 200, 1000, 5000];
 
@@ -36,6 +39,8 @@ export class InboxWriter {
   private readonly heads = new Map<string, number>();
   private readonly loading = new Map<string, Promise<void>>();
   private open: Batch = { entries: [], frames: [], fanned: [] };
+  /** Batches that reached the size bound, waiting their turn. */
+  private readonly full: Batch[] = [];
   private inFlight = false;
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
@@ -72,6 +77,12 @@ export class InboxWriter {
 
   /** Numbers and queues entries (heads must be loaded); `fanned` marks go into the same commit. */
   append(pending: readonly PendingEntry[], fanned: readonly FannedMark[] = []): void {
+    // Start a new batch past the size bound (keeping each call whole, so a message's entries and
+    // its fan-out mark always commit together): one commit never grows without limit.
+    if (this.open.entries.length >= MAX_ENTRIES_PER_COMMIT) {
+      this.full.push(this.open);
+      this.open = { entries: [], frames: [], fanned: [] };
+    }
     const b = this.open;
     for (const p of pending) {
       const n = (this.heads.get(p.user) ?? 0) + 1;
@@ -85,7 +96,12 @@ export class InboxWriter {
 
   /** Resolves when everything handed in so far is stored and delivered. */
   idle(): Promise<void> {
-    if (!this.inFlight && this.open.entries.length === 0 && this.open.fanned.length === 0)
+    if (
+      !this.inFlight &&
+      this.full.length === 0 &&
+      this.open.entries.length === 0 &&
+      this.open.fanned.length === 0
+    )
       return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
@@ -101,12 +117,15 @@ export class InboxWriter {
 
   private async flush(): Promise<void> {
     if (this.inFlight) return;
-    const b = this.open;
-    if (b.entries.length === 0 && b.fanned.length === 0) {
-      for (const w of this.idleWaiters.splice(0)) w();
-      return;
+    let b = this.full.shift();
+    if (!b) {
+      b = this.open;
+      if (b.entries.length === 0 && b.fanned.length === 0) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        return;
+      }
+      this.open = { entries: [], frames: [], fanned: [] };
     }
-    this.open = { entries: [], frames: [], fanned: [] };
     this.inFlight = true;
     for (let attempt = 0; ; attempt++) {
       try {

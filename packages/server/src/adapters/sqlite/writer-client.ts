@@ -31,6 +31,9 @@ function spawnWriter(path: string): Worker {
   return new Worker(code, { eval: true, workerData: { path } });
 }
 
+/** Inbox rows queued beyond which waiting messages get a commit of their own. */
+const BULK_ROWS_BEFORE_PRIORITY = 1000;
+
 /** Upper bound of operations per transaction, so one commit never grows without limit. */
 const MAX_OPS_PER_BATCH = 4096;
 
@@ -105,12 +108,29 @@ export class WriterClient {
   private flush(): void {
     this.scheduled = false;
     if (this.inFlight || this.queue.length === 0 || this.failure !== null) return;
-    const items =
-      this.queue.length > MAX_OPS_PER_BATCH ? this.queue.splice(0, MAX_OPS_PER_BATCH) : this.queue;
-    if (items === this.queue) this.queue = [];
+    const items = this.takeBatch();
     const batch: WriteBatch = { id: this.nextId++, ops: items.map((q) => q.op) };
     this.inFlight = { batch, items, sentAt: performance.now() };
     this.worker.postMessage(batch);
+  }
+
+  /**
+   * The next commit's operations. When a large amount of fan-out work (inbox entries) is queued
+   * beside writes that someone awaits (messages: their senders wait for the reply), the awaited
+   * writes commit first on their own, so a 512-member group's fan-out never delays a reply.
+   */
+  private takeBatch(): Queued[] {
+    let bulkRows = 0;
+    for (const q of this.queue) if (q.op.op === 'inbox') bulkRows += q.op.rows.length;
+    if (bulkRows > BULK_ROWS_BEFORE_PRIORITY && this.queue.some((q) => q.op.op === 'messages')) {
+      const urgent = this.queue.filter((q) => q.op.op === 'messages');
+      this.queue = this.queue.filter((q) => q.op.op !== 'messages');
+      return urgent;
+    }
+    if (this.queue.length > MAX_OPS_PER_BATCH) return this.queue.splice(0, MAX_OPS_PER_BATCH);
+    const all = this.queue;
+    this.queue = [];
+    return all;
   }
 
   private onMessage(msg: WriteResult | { closed: true }): void {
