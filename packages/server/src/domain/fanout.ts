@@ -2,10 +2,8 @@ import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
 import { membersAt } from './group-rules.js';
-import type { InboxWriter, PendingEntry } from './inbox-writer.js';
+import type { InboxWriter, MessageDelivery } from './inbox-writer.js';
 import { directMembers } from './membership.js';
-
-const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
 
 /**
  * Fan-out on write: every durable message becomes one inbox entry per recipient (the body is
@@ -73,19 +71,13 @@ export class Fanout {
     const everyone = new Set<string>();
     for (const r of recipients) for (const u of r) everyone.add(u);
     if (!this.inbox.headsLoaded(everyone)) await this.inbox.ensureHeads(everyone);
-    const pending: PendingEntry[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const m = batch[i]!;
-      const frameTail = Buffer.from(JSON.stringify(m).slice(1));
-      for (const user of recipients[i]!) {
-        pending.push({
-          user,
-          entry: { type: 'message', conv: m.conv, seq: m.seq, ts: m.ts },
-          frameHead: MESSAGE_FRAME_HEAD,
-          frameTail,
-        });
-      }
-    }
-    this.inbox.append(pending, [{ conv: last.conv, seq: last.seq }]);
+    const deliveries: MessageDelivery[] = batch.map((m, i) => ({
+      conv: m.conv,
+      seq: m.seq,
+      ts: m.ts,
+      recipients: recipients[i]!,
+      frameTail: Buffer.from(JSON.stringify(m).slice(1)),
+    }));
+    this.inbox.appendMessages(deliveries, [{ conv: last.conv, seq: last.seq }]);
   }
 }

@@ -1,4 +1,4 @@
-import type { FannedMark, InboxEntry, InboxStore } from '../ports/inbox-store.js';
+import type { FannedMark, InboxEntry, InboxStore, MessageFanout } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
 
@@ -14,11 +14,28 @@ export interface PendingEntry {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** A durable message to put in its recipients' inboxes. */
+export interface MessageDelivery {
+  conv: string;
+  seq: number;
+  ts: number;
+  recipients: readonly string[];
+  /** The message event's JSON after `…"inbox":N,`, encoded once for every recipient. */
+  frameTail: Buffer;
+}
+
+const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
+
 interface Batch {
   entries: InboxEntry[];
+  fanouts: MessageFanout[];
+  /** Entries in `entries` and `fanouts` together (the size bound). */
+  size: number;
   frames: { user: string; frame: OutboundFrame }[];
   fanned: FannedMark[];
 }
+
+const emptyBatch = (): Batch => ({ entries: [], fanouts: [], size: 0, frames: [], fanned: [] });
 
 /** Entries per inbox commit before a new batch starts (a 512-member group message is one call). */
 const MAX_ENTRIES_PER_COMMIT = 8192;
@@ -38,7 +55,7 @@ const RETRY_MS = [50, 200, 1000, 5000];
 export class InboxWriter {
   private readonly heads = new Map<string, number>();
   private readonly loading = new Map<string, Promise<void>>();
-  private open: Batch = { entries: [], frames: [], fanned: [] };
+  private open: Batch = emptyBatch();
   /** Batches that reached the size bound, waiting their turn. */
   private readonly full: Batch[] = [];
   private inFlight = false;
@@ -79,11 +96,8 @@ export class InboxWriter {
   append(pending: readonly PendingEntry[], fanned: readonly FannedMark[] = []): void {
     // Start a new batch past the size bound (keeping each call whole, so a message's entries and
     // its fan-out mark always commit together): one commit never grows without limit.
-    if (this.open.entries.length >= MAX_ENTRIES_PER_COMMIT) {
-      this.full.push(this.open);
-      this.open = { entries: [], frames: [], fanned: [] };
-    }
-    const b = this.open;
+    const b = this.batchWithRoom();
+    b.size += pending.length;
     for (const p of pending) {
       const n = (this.heads.get(p.user) ?? 0) + 1;
       this.heads.set(p.user, n);
@@ -92,6 +106,40 @@ export class InboxWriter {
     }
     for (const f of fanned) b.fanned.push(f);
     this.schedule();
+  }
+
+  /**
+   * Numbers a durable message for each of its recipients (heads must be loaded), without an
+   * object per recipient; `fanned` marks go into the same commit.
+   */
+  appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void {
+    const b = this.batchWithRoom();
+    for (const m of messages) {
+      const inboxes = new Array<number>(m.recipients.length);
+      for (let i = 0; i < m.recipients.length; i++) {
+        const user = m.recipients[i]!;
+        const n = (this.heads.get(user) ?? 0) + 1;
+        this.heads.set(user, n);
+        inboxes[i] = n;
+        b.frames.push({ user, frame: new SharedTailFrame(`${MESSAGE_FRAME_HEAD}${n},`, m.frameTail) });
+      }
+      b.fanouts.push({ conv: m.conv, seq: m.seq, ts: m.ts, users: m.recipients, inboxes });
+      b.size += m.recipients.length;
+    }
+    for (const f of fanned) b.fanned.push(f);
+    this.schedule();
+  }
+
+  /**
+   * The open batch, or a new one when it reached the size bound (each call stays whole, so a
+   * message's entries and its fan-out mark always commit together).
+   */
+  private batchWithRoom(): Batch {
+    if (this.open.size >= MAX_ENTRIES_PER_COMMIT) {
+      this.full.push(this.open);
+      this.open = emptyBatch();
+    }
+    return this.open;
   }
 
   /** Resolves when everything handed in so far is stored and delivered. */
@@ -120,23 +168,20 @@ export class InboxWriter {
     let b = this.full.shift();
     if (!b) {
       b = this.open;
-      if (b.entries.length === 0 && b.fanned.length === 0) {
+      if (b.size === 0 && b.fanned.length === 0) {
         for (const w of this.idleWaiters.splice(0)) w();
         return;
       }
-      this.open = { entries: [], frames: [], fanned: [] };
+      this.open = emptyBatch();
     }
     this.inFlight = true;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.store.append(b.entries, b.fanned);
+        await this.store.append(b.entries, b.fanned, b.fanouts);
         break;
       } catch (err) {
         const delay = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
-        this.log.error(
-          { err: String(err), entries: b.entries.length, attempt },
-          'inbox append failed; retrying',
-        );
+        this.log.error({ err: String(err), entries: b.size, attempt }, 'inbox append failed; retrying');
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -19,6 +19,36 @@ export interface FannedMark {
   seq: number;
 }
 
+/**
+ * One message's inbox entries for many recipients, without an object per recipient (a group
+ * message reaches up to 512 inboxes): recipient `users[i]` gets number `inboxes[i]`.
+ */
+export interface MessageFanout {
+  conv: string;
+  seq: number;
+  ts: number;
+  users: readonly string[];
+  inboxes: readonly number[];
+}
+
+/** Expands fan-outs into plain message entries (for adapters that store entries one by one). */
+export function fanoutEntries(fanouts: readonly MessageFanout[]): InboxEntry[] {
+  const out: InboxEntry[] = [];
+  for (const f of fanouts) {
+    for (let i = 0; i < f.users.length; i++) {
+      out.push({
+        user: f.users[i]!,
+        inbox: f.inboxes[i]!,
+        ts: f.ts,
+        type: 'message',
+        conv: f.conv,
+        seq: f.seq,
+      });
+    }
+  }
+  return out;
+}
+
 /** One row of a user's chat list. */
 export interface UserConversation {
   conv: string;
@@ -32,10 +62,15 @@ export interface UserConversation {
  */
 export interface InboxStore {
   /**
-   * Stores entries and fan-out marks in one durable step; resolves once durable. Entries of one
-   * user arrive in inbox order without gaps after the stored head.
+   * Stores entries, fan-outs (message entries in compact form, stored after `entries`) and fan-out
+   * marks in one durable step; resolves once durable. Entries of one user arrive in inbox order
+   * without gaps after the stored head.
    */
-  append(entries: readonly InboxEntry[], fanned: readonly FannedMark[]): Promise<void>;
+  append(
+    entries: readonly InboxEntry[],
+    fanned: readonly FannedMark[],
+    fanouts?: readonly MessageFanout[],
+  ): Promise<void>;
   /** The highest inbox number ever stored for `user` (0 when none); never decreases, even after pruning. */
   head(user: string): Promise<number>;
   /** Entries with inbox > after, ascending, at most `limit`. */

@@ -5,7 +5,13 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
-import type { FannedMark, InboxEntry, InboxStore, UserConversation } from '../../ports/inbox-store.js';
+import {
+  type FannedMark,
+  fanoutEntries,
+  type InboxEntry,
+  type InboxStore,
+  type UserConversation,
+} from '../../ports/inbox-store.js';
 import type { MessageStore, PageQuery, StoredMessage, UnfannedRange } from '../../ports/message-store.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 
@@ -77,7 +83,8 @@ export class MemoryStore {
           .map((c) => ({ conv: c.meta.conv, fannedSeq: c.fannedSeq, lastSeq: c.meta.lastSeq })),
     };
     this.inbox = {
-      append: async (rows, fanned) => this.appendInbox(rows, fanned),
+      append: async (rows, fanned, fanouts = []) =>
+        this.appendInbox([...rows, ...fanoutEntries(fanouts)], fanned),
       head: async (user) => this.inboxes.get(user)?.head ?? 0,
       read: async (user, after, limit) => {
         const u = this.inboxes.get(user);

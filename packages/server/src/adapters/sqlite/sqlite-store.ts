@@ -8,7 +8,13 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
-import type { FannedMark, InboxEntry, InboxStore, UserConversation } from '../../ports/inbox-store.js';
+import type {
+  FannedMark,
+  InboxEntry,
+  InboxStore,
+  MessageFanout,
+  UserConversation,
+} from '../../ports/inbox-store.js';
 import type {
   ConversationHead,
   MessageStore,
@@ -138,8 +144,12 @@ export class SqliteStore {
     };
 
     this.inbox = {
-      append: async (rows: readonly InboxEntry[], fanned: readonly FannedMark[]) => {
-        await writer.write({ op: 'inbox', rows, fanned });
+      append: async (
+        rows: readonly InboxEntry[],
+        fanned: readonly FannedMark[],
+        fanouts: readonly MessageFanout[] = [],
+      ) => {
+        await writer.write({ op: 'inbox', rows, fanned, fanouts });
       },
       head: async (user: string) => inboxHead(q, user),
       read: async (user: string, after: number, limit: number) =>

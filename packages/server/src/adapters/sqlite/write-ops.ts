@@ -1,5 +1,5 @@
 import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
-import type { FannedMark, InboxEntry } from '../../ports/inbox-store.js';
+import type { FannedMark, InboxEntry, MessageFanout } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 
 /**
@@ -8,7 +8,12 @@ import type { StoredMessage } from '../../ports/message-store.js';
  */
 export type WriteOp =
   | { op: 'messages'; rows: readonly StoredMessage[]; effects: readonly GroupEffect[] }
-  | { op: 'inbox'; rows: readonly InboxEntry[]; fanned: readonly FannedMark[] }
+  | {
+      op: 'inbox';
+      rows: readonly InboxEntry[];
+      fanned: readonly FannedMark[];
+      fanouts: readonly MessageFanout[];
+    }
   | { op: 'watermarks'; rows: readonly Watermark[] }
   | { op: 'prune'; beforeTs: number; max: number }
   | { op: 'settings'; user: string; readReceipts: boolean; lastSeen: 'everyone' | 'nobody' }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
-import type { FannedMark, InboxEntry } from '../../ports/inbox-store.js';
+import type { FannedMark, InboxEntry, MessageFanout } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import type { WriteOp } from './write-ops.js';
 
@@ -99,8 +99,7 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
       writeMessages(s, op.rows, op.effects);
       return op.rows.length;
     case 'inbox':
-      writeInbox(s, op.rows, op.fanned);
-      return op.rows.length;
+      return writeInbox(s, op.rows, op.fanned, op.fanouts ?? []);
     case 'watermarks':
       writeWatermarks(s, op.rows);
       return op.rows.length;
@@ -177,18 +176,32 @@ function applyEffect(s: WriteStatements, e: GroupEffect): void {
   }
 }
 
-function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {
+function writeInbox(
+  s: WriteStatements,
+  rows: readonly InboxEntry[],
+  fanned: readonly FannedMark[],
+  fanouts: readonly MessageFanout[],
+): number {
   // One chat-list update per (user, conversation) per batch, with the latest activity.
-  const touched = new Map<string, InboxEntry>();
+  const touched = new Map<string, { user: string; conv: string; ts: number }>();
   // Numbers at or below a user's pruned mark were stored and pruned already: never again.
   const pruned = new Map<string, number>();
-  for (const e of rows) {
-    let mark = pruned.get(e.user);
+  const prunedMark = (user: string): number => {
+    let mark = pruned.get(user);
     if (mark === undefined) {
-      mark = (s.prunedUptoOf.get(e.user) as { pruned_upto: number } | undefined)?.pruned_upto ?? 0;
-      pruned.set(e.user, mark);
+      mark = (s.prunedUptoOf.get(user) as { pruned_upto: number } | undefined)?.pruned_upto ?? 0;
+      pruned.set(user, mark);
     }
-    if (e.inbox <= mark) continue;
+    return mark;
+  };
+  const touch = (user: string, conv: string, ts: number) => {
+    const key = `${user}\u0000${conv}`;
+    const prev = touched.get(key);
+    if (!prev) touched.set(key, { user, conv, ts });
+    else if (prev.ts < ts) prev.ts = ts;
+  };
+  for (const e of rows) {
+    if (e.inbox <= prunedMark(e.user)) continue;
     const receipt = e.type === 'receipt';
     const inserted = s.insertInbox.run(
       e.user,
@@ -201,14 +214,22 @@ function writeInbox(s: WriteStatements, rows: readonly InboxEntry[], fanned: rea
       receipt ? e.kind : null,
     ).changes;
     // A re-appended (user, inbox) is a no-op, for the chat list too.
-    if (e.type === 'message' && inserted > 0) {
-      const key = `${e.user}\u0000${e.conv}`;
-      const prev = touched.get(key);
-      if (!prev || prev.ts <= e.ts) touched.set(key, e);
-    }
+    if (e.type === 'message' && inserted > 0) touch(e.user, e.conv, e.ts);
   }
-  for (const e of touched.values()) s.touchUserConversation.run(e.user, e.conv, e.ts);
+  let count = rows.length;
+  for (const f of fanouts) {
+    for (let i = 0; i < f.users.length; i++) {
+      const user = f.users[i]!;
+      const n = f.inboxes[i]!;
+      if (n <= prunedMark(user)) continue;
+      if (s.insertInbox.run(user, n, f.ts, 'message', f.conv, f.seq, null, null).changes > 0)
+        touch(user, f.conv, f.ts);
+    }
+    count += f.users.length;
+  }
+  for (const t of touched.values()) s.touchUserConversation.run(t.user, t.conv, t.ts);
   for (const f of fanned) s.markFanned.run(f.seq, f.conv);
+  return count;
 }
 
 /**
