@@ -6,6 +6,6 @@ import { parseConv } from '@parley/protocol';
  */
 export function directMembers(conv: string): string[] | null {
   const p = parseConv(conv);
-  if (!p || p.kind !== 'direct') return null;
+  if (p?.kind !== 'direct') return null;
   return p.a === p.b ? [p.a] : [p.a, p.b];
 }
