@@ -1,0 +1,87 @@
+// The conversation writer against a store that fails: a failed append answers its sends with the
+// store's error (never ok), and the next batch continues from the durable head, without gaps.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MemoryStore } from '../adapters/memory/memory-store.js';
+import { silentLogger } from '../ports/logger.js';
+import type { StoredMessage } from '../ports/message-store.js';
+import { ParleyError } from './errors.js';
+import { type SendRequest, Sequencer } from './sequencer.js';
+
+function setup(failAppends: number) {
+  const store = new MemoryStore();
+  let failures = failAppends;
+  const committed: StoredMessage[] = [];
+  const messages = {
+    ...store.messages,
+    append: async (rows: readonly StoredMessage[]) => {
+      if (failures > 0) {
+        failures--;
+        throw new ParleyError('unavailable', 'store unavailable');
+      }
+      await store.messages.append(rows);
+    },
+  };
+  const sequencer = new Sequencer(
+    messages,
+    store.conversations,
+    { isBlocked: async () => false },
+    { now: () => 1_000 },
+    silentLogger,
+    (batch) => committed.push(...batch),
+    { maxGroupSize: 512 },
+  );
+  return { store, sequencer, committed };
+}
+
+const send = (cmid: string): SendRequest => ({
+  conv: 'dm:a:b',
+  from: 'a',
+  from_device: 'd',
+  cmid,
+  kind: 'text',
+  body: cmid,
+});
+
+test('a failed append rejects its sends with unavailable and leaves no gap in seq', async () => {
+  const { store, sequencer, committed } = setup(1);
+  const first = await sequencer.submit(send('m1')).then(
+    () => 'ok',
+    (e: ParleyError) => e.code,
+  );
+  assert.equal(first, 'unavailable');
+  const second = await sequencer.submit(send('m2'));
+  assert.deepEqual(
+    [second.seq, second.dup],
+    [1, false],
+    'the next message takes seq 1: the failed one left no hole',
+  );
+  const retry = await sequencer.submit(send('m1'));
+  assert.deepEqual([retry.seq, retry.dup], [2, false], 'a retry of the failed send is stored once, now');
+  const again = await sequencer.submit(send('m1'));
+  assert.deepEqual([again.seq, again.dup], [2, true]);
+  const page = await store.messages.page('dm:a:b', { limit: 10 });
+  assert.deepEqual(
+    page.map((m) => [m.seq, m.cmid]),
+    [
+      [1, 'm2'],
+      [2, 'm1'],
+    ],
+  );
+  assert.deepEqual(
+    committed.map((m) => m.seq),
+    [1, 2],
+    'only durable messages reach the fan-out',
+  );
+});
+
+test('sends queued behind a failing append are answered, not lost, and later ones proceed', async () => {
+  const { sequencer } = setup(1);
+  const results = await Promise.allSettled(['x1', 'x2', 'x3'].map((c) => sequencer.submit(send(c))));
+  // The first batch (x1) fails; x2 and x3 queued behind it form the next batch, which succeeds.
+  assert.equal(results[0]!.status, 'rejected');
+  assert.deepEqual(
+    results.slice(1).map((r) => (r.status === 'fulfilled' ? r.value.seq : r.status)),
+    [1, 2],
+  );
+});
