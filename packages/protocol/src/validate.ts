@@ -714,6 +714,46 @@ const NOT_OBJECT = 'frame must be a JSON object';
 /** Echoes at most this many chars of an unknown `type` in the error message. */
 const MAX_ECHOED_TYPE = 32;
 
+/** Validators of the ops whose frames must carry an `id`. */
+const WITH_ID = new Map<string, (o: Obj, id: string, L: Limits) => ClientFrame | null>([
+  ['send', vSend],
+  ['sync', vSync],
+  ['history', vHistory],
+  ['conversations', vConversations],
+  ['presence_sub', vPresenceSub],
+  ['presence_unsub', vPresenceUnsub],
+  ['connect', vConnect],
+  ['receipts', vReceipts],
+  ['to_device', vToDevice],
+  ['create_group', vCreateGroup],
+  ['add_members', vAddMembers],
+  ['remove_members', vRemoveMembers],
+  ['leave', vLeave],
+  ['update_group', vUpdateGroup],
+  ['set_role', vSetRole],
+  ['group_info', vGroupInfo],
+  ['settings', vSettings],
+  ['block', vBlock],
+  ['unblock', vUnblock],
+  ['push_register', vPushRegister],
+  ['push_unregister', (_o, id) => ({ type: 'push_unregister', id }) satisfies PushUnregisterFrame],
+  ['keys_upload', vKeysUpload],
+  ['keys_claim', vKeysClaim],
+  ['keys_count', (_o, id) => ({ type: 'keys_count', id }) satisfies KeysCountFrame],
+  ['devices', (_o, id) => ({ type: 'devices', id }) satisfies DevicesFrame],
+  ['revoke_device', vRevokeDevice],
+  ['media_upload', vMediaUpload],
+  ['media_download', vMediaDownload],
+]);
+
+/** Validators of the ops whose `id` may be left out (then no reply is sent). */
+const OPTIONAL_ID = new Map<string, (o: Obj, id: string | undefined, L: Limits) => ClientFrame | null>([
+  ['receipt', vReceipt],
+  ['typing', vTyping],
+  ['ping', (_o, id) => vPing(id)],
+  ['to_device_ack', vToDeviceAck],
+]);
+
 /**
  * Validates an already-parsed client frame (e.g. from a binary codec, or JSON parsed elsewhere).
  * Returns a NEW frame holding only the known fields, with defaults filled in (`limit`), or an
@@ -739,116 +779,21 @@ export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIM
   }
   const type = o.type;
   let frame: ClientFrame | null;
-  // Ordered by expected frequency.
-  switch (type) {
-    case 'send':
-      frame = id === undefined ? noId() : vSend(o, id, limits);
-      break;
-    case 'receipt':
-      frame = vReceipt(o, id);
-      break;
-    case 'typing':
-      frame = vTyping(o, id);
-      break;
-    case 'ping':
-      frame = vPing(id);
-      break;
-    case 'to_device_ack':
-      frame = vToDeviceAck(o, id);
-      break;
-    case 'sync':
-      frame = id === undefined ? noId() : vSync(o, id, limits);
-      break;
-    case 'history':
-      frame = id === undefined ? noId() : vHistory(o, id, limits);
-      break;
-    case 'conversations':
-      frame = id === undefined ? noId() : vConversations(o, id, limits);
-      break;
-    case 'presence_sub':
-      frame = id === undefined ? noId() : vPresenceSub(o, id, limits);
-      break;
-    case 'presence_unsub':
-      frame = id === undefined ? noId() : vPresenceUnsub(o, id, limits);
-      break;
-    case 'connect':
-      frame = id === undefined ? noId() : vConnect(o, id, limits);
-      break;
-    case 'receipts':
-      frame = id === undefined ? noId() : vReceipts(o, id);
-      break;
-    case 'to_device':
-      frame = id === undefined ? noId() : vToDevice(o, id, limits);
-      break;
-    case 'create_group':
-      frame = id === undefined ? noId() : vCreateGroup(o, id, limits);
-      break;
-    case 'add_members':
-      frame = id === undefined ? noId() : vAddMembers(o, id, limits);
-      break;
-    case 'remove_members':
-      frame = id === undefined ? noId() : vRemoveMembers(o, id, limits);
-      break;
-    case 'leave':
-      frame = id === undefined ? noId() : vLeave(o, id);
-      break;
-    case 'update_group':
-      frame = id === undefined ? noId() : vUpdateGroup(o, id, limits);
-      break;
-    case 'set_role':
-      frame = id === undefined ? noId() : vSetRole(o, id);
-      break;
-    case 'group_info':
-      frame = id === undefined ? noId() : vGroupInfo(o, id);
-      break;
-    case 'settings':
-      frame = id === undefined ? noId() : vSettings(o, id);
-      break;
-    case 'block':
-      frame = id === undefined ? noId() : vBlock(o, id);
-      break;
-    case 'unblock':
-      frame = id === undefined ? noId() : vUnblock(o, id);
-      break;
-    case 'push_register':
-      frame = id === undefined ? noId() : vPushRegister(o, id);
-      break;
-    case 'push_unregister':
-      frame = id === undefined ? noId() : ({ type: 'push_unregister', id } satisfies PushUnregisterFrame);
-      break;
-    case 'keys_upload':
-      frame = id === undefined ? noId() : vKeysUpload(o, id);
-      break;
-    case 'keys_claim':
-      frame = id === undefined ? noId() : vKeysClaim(o, id);
-      break;
-    case 'keys_count':
-      frame = id === undefined ? noId() : ({ type: 'keys_count', id } satisfies KeysCountFrame);
-      break;
-    case 'devices':
-      frame = id === undefined ? noId() : ({ type: 'devices', id } satisfies DevicesFrame);
-      break;
-    case 'revoke_device':
-      frame = id === undefined ? noId() : vRevokeDevice(o, id);
-      break;
-    case 'media_upload':
-      frame = id === undefined ? noId() : vMediaUpload(o, id);
-      break;
-    case 'media_download':
-      frame = id === undefined ? noId() : vMediaDownload(o, id);
-      break;
-    default: {
-      let message: string;
-      if (typeof type === 'string') {
-        const shown = type.length > MAX_ECHOED_TYPE ? `${type.slice(0, MAX_ECHOED_TYPE)}…` : type;
-        message = `unknown type ${JSON.stringify(shown)}`;
-      } else {
-        message = absent(type) ? '"type" is required' : '"type" must be a string';
-      }
-      return id === undefined
-        ? { ok: false, code: 'bad_request', message }
-        : { ok: false, id, code: 'bad_request', message };
+  const needsId = typeof type === 'string' ? WITH_ID.get(type) : undefined;
+  const optionalId = needsId || typeof type !== 'string' ? undefined : OPTIONAL_ID.get(type);
+  if (needsId) frame = id === undefined ? noId() : needsId(o, id, limits);
+  else if (optionalId) frame = optionalId(o, id, limits);
+  else {
+    let message: string;
+    if (typeof type === 'string') {
+      const shown = type.length > MAX_ECHOED_TYPE ? `${type.slice(0, MAX_ECHOED_TYPE)}…` : type;
+      message = `unknown type ${JSON.stringify(shown)}`;
+    } else {
+      message = absent(type) ? '"type" is required' : '"type" must be a string';
     }
+    return id === undefined
+      ? { ok: false, code: 'bad_request', message }
+      : { ok: false, id, code: 'bad_request', message };
   }
   if (frame === null) {
     return id === undefined
