@@ -24,9 +24,11 @@ const body = 'x'.repeat(Number(values.body));
 const dir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
 let commits = 0;
 let rowsCommitted = 0;
-const store = new SqliteStore(join(dir, 'bench.db'), (info) => {
-  commits++;
-  rowsCommitted += info.rows;
+const store = new SqliteStore(join(dir, 'bench.db'), {
+  onCommit: (info) => {
+    commits++;
+    rowsCommitted += info.rows;
+  },
 });
 const loop = monitorEventLoopDelay({ resolution: 1 });
 

@@ -40,11 +40,11 @@ export interface Core {
  */
 export function createCore(config: Config, deps: { log: Logger; clock: Clock; metrics: Metrics }): Core {
   const { log, clock, metrics } = deps;
-  const store = new SqliteStore(
-    join(config.dataDir, DB_FILE),
-    (info) => metrics.commit(info),
-    config.commitDelayMs,
-  );
+  const store = new SqliteStore(join(config.dataDir, DB_FILE), {
+    onCommit: (info) => metrics.commit(info),
+    commitDelayMs: config.commitDelayMs,
+    onFailure: (reason) => log.error({ reason }, 'store failed: writes answer unavailable until restart'),
+  });
   // The router is the session registry, built last; live delivery goes through this late binding.
   let sessions: SessionRegistry | null = null;
   const router: Router = { deliver: (user, frame) => sessions?.deliver(user, frame) };
@@ -97,6 +97,10 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
     log.child({ stage: 'presence' }),
     config.maxPresenceSubscriptions,
   );
+  metrics.watch({
+    pendingWrites: () => store.pendingWrites,
+    conversationsInMemory: () => sequencer.conversationsInMemory,
+  });
   sessions = new SessionRegistry(
     chat,
     presence,

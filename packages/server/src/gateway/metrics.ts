@@ -83,6 +83,26 @@ export class Metrics {
     });
   }
 
+  /** Reports gauges of the core's state on every scrape. */
+  watch(sources: { pendingWrites: () => number; conversationsInMemory: () => number }): void {
+    new Gauge({
+      name: 'parley_store_pending_writes',
+      help: 'Store write operations queued or in flight',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.pendingWrites());
+      },
+    });
+    new Gauge({
+      name: 'parley_conversations_in_memory',
+      help: 'Conversations whose writer state is in memory',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.conversationsInMemory());
+      },
+    });
+  }
+
   /** Records one store commit. */
   commit(info: { ops: number; rows: number; commitMs: number }): void {
     this.storeBatchOps.observe(info.ops);

@@ -270,9 +270,11 @@ describe('SqliteStore: the embedded engine', () => {
     const total = 2_000;
     const commits: Parameters<CommitObserver>[0][] = [];
     let committedOps = 0;
-    const store = new SqliteStore(newPath(), (info) => {
-      commits.push(info);
-      committedOps += info.ops;
+    const store = new SqliteStore(newPath(), {
+      onCommit: (info) => {
+        commits.push(info);
+        committedOps += info.ops;
+      },
     });
     try {
       let resolved = 0;
@@ -315,7 +317,7 @@ describe('SqliteStore: the embedded engine', () => {
 
   test('writes from the three ports issued together share one commit', async () => {
     const commits: number[] = [];
-    const store = new SqliteStore(newPath(), (info) => commits.push(info.ops));
+    const store = new SqliteStore(newPath(), { onCommit: (info) => commits.push(info.ops) });
     try {
       const conv = 'g:together';
       await Promise.all([

@@ -110,10 +110,13 @@ export class SqliteStore {
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
 
-  constructor(path: string, onCommit?: CommitObserver, commitDelayMs = 0) {
+  constructor(
+    path: string,
+    options: { onCommit?: CommitObserver; commitDelayMs?: number; onFailure?: (reason: string) => void } = {},
+  ) {
     this.db = openAndMigrate(path).db;
     this.db.pragma('query_only = ON');
-    this.writer = new WriterClient(path, onCommit, commitDelayMs);
+    this.writer = new WriterClient(path, options.onCommit, options.commitDelayMs ?? 0, options.onFailure);
     const q = prepareReads(this.db);
     const writer = this.writer;
 

@@ -61,6 +61,8 @@ export class WriterClient {
     private readonly onCommit: CommitObserver = () => {},
     /** How long a write waits for others to join its commit when the writer is idle (0: commit at once). */
     private readonly commitDelayMs = 0,
+    /** Told once, with the reason, when the writer fails closed. */
+    private readonly onFailure: (reason: string) => void = () => {},
   ) {
     this.worker = spawnWriter(path);
     this.worker.on('message', (msg: WriteResult | { closed: true }) => this.onMessage(msg));
@@ -161,7 +163,10 @@ export class WriterClient {
   }
 
   private fail(reason: string): void {
-    if (this.failure === null) this.failure = reason;
+    if (this.failure === null) {
+      this.failure = reason;
+      this.onFailure(reason);
+    }
     const err = new ParleyError('unavailable', 'store unavailable');
     for (const q of this.queue) q.reject(err);
     this.queue = [];
@@ -169,10 +174,5 @@ export class WriterClient {
       for (const q of this.inFlight.items) q.reject(err);
       this.inFlight = null;
     }
-  }
-
-  /** Why the writer failed, for logs and readiness. */
-  get failureReason(): string | null {
-    return this.failure;
   }
 }
