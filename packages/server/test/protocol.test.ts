@@ -345,6 +345,9 @@ describe('HTTP', () => {
       'parley_store_batch_operations_bucket',
       'parley_store_commit_seconds_bucket',
       'parley_event_loop_delay_max_seconds',
+      'parley_store_pending_writes',
+      'parley_conversations_in_memory',
+      'parley_process_resident_memory_bytes',
     ]) {
       assert.ok(metrics.includes(name), name);
     }
