@@ -152,6 +152,23 @@ export function isMediaId(x: unknown): x is string {
  * enforce byte limits such as `maxBodyBytes` that the server's storage and fan-out depend on.
  */
 export function utf8Length(s: string): number {
+  return countUtf8(s, Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Whether s takes more than max bytes as UTF-8; `utf8Length(s) > max`, but it counts only when
+ * it must. A UTF-16 code unit takes 1 to 3 bytes, so `s.length > max` is already too long and
+ * `s.length * 3 <= max` cannot be; only the range between is counted, stopping early.
+ */
+export function utf8LengthExceeds(s: string, max: number): boolean {
+  const n = s.length;
+  if (n > max) return true;
+  if (n * 3 <= max) return false;
+  return countUtf8(s, max) > max;
+}
+
+/** UTF-8 bytes of s, counting stopped as soon as they pass `stopAbove`. */
+function countUtf8(s: string, stopAbove: number): number {
   const n = s.length;
   let bytes = n;
   for (let i = 0; i < n; i++) {
@@ -167,33 +184,7 @@ export function utf8Length(s: string): number {
       }
       bytes += 2;
     }
+    if (bytes > stopAbove) return bytes;
   }
   return bytes;
-}
-
-/**
- * Whether s takes more than max bytes as UTF-8; `utf8Length(s) > max`, but it counts only when
- * it must. A UTF-16 code unit takes 1 to 3 bytes, so `s.length > max` is already too long and
- * `s.length * 3 <= max` cannot be; only the range between is counted, stopping early.
- */
-export function utf8LengthExceeds(s: string, max: number): boolean {
-  const n = s.length;
-  if (n > max) return true;
-  if (n * 3 <= max) return false;
-  let bytes = n;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) {
-      bytes += 1;
-    } else {
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
-        const d = s.charCodeAt(i + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) i++;
-      }
-      bytes += 2;
-    }
-    if (bytes > max) return true;
-  }
-  return false;
 }
