@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { afterEach, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { ParleyError } from '../src/index.js';
-import { FakeServer, sleep, waitUntil } from './fake-server.js';
-import { makeClient } from './helpers.js';
+import { sleep, waitUntil } from './fake-server.js';
+import { withFakeServer } from './helpers.js';
 
-let server: FakeServer;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  await server.stop();
-});
-
-function client(opts: Parameters<typeof makeClient>[1] = {}) {
-  const made = makeClient(server, opts);
-  cleanups.push(() => made.client.close());
-  return made;
-}
+const fx = withFakeServer();
+const client = (opts: Parameters<typeof fx.client>[0] = {}) => fx.client(opts);
 
 test('state machine: disconnected → connecting → syncing → connected; drop → connecting → connected; close → closed', async () => {
-  server.append(3);
+  fx.server.append(3);
   const { client: c, log } = client();
   assert.equal(c.state, 'disconnected');
   assert.equal(c.userId, undefined);
@@ -31,18 +17,18 @@ test('state machine: disconnected → connecting → syncing → connected; drop
   assert.equal(result.user, 'alice');
   assert.equal(result.inbox_head, 3);
   assert.equal(c.userId, 'alice');
-  assert.equal(server.conns[0]?.protocol, 'parley.v1.json', 'offers the JSON subprotocol');
-  const connectFrame = server.framesOf('connect')[0]?.frame;
+  assert.equal(fx.server.conns[0]?.protocol, 'parley.v1.json', 'offers the JSON subprotocol');
+  const connectFrame = fx.server.framesOf('connect')[0]?.frame;
   assert.equal(connectFrame?.token, 'token-1');
   assert.equal(connectFrame?.device, 'laptop-1');
   assert.match(String(connectFrame?.client), /^parley-js\//);
-  assert.equal(server.received[0]?.frame.type, 'connect', 'connect is the first frame');
+  assert.equal(fx.server.received[0]?.frame.type, 'connect', 'connect is the first frame');
   await c.whenSynced();
   assert.equal(c.state, 'connected');
 
-  server.dropAll();
-  await waitUntil(() => server.conns.length === 2 && c.state === 'connected', 2000, 'reconnect');
-  assert.equal(server.framesOf('connect').length, 2);
+  fx.server.dropAll();
+  await waitUntil(() => fx.server.conns.length === 2 && c.state === 'connected', 2000, 'reconnect');
+  assert.equal(fx.server.framesOf('connect').length, 2);
   await c.close();
   assert.equal(c.state, 'closed');
   assert.deepEqual(log.states, [
@@ -61,23 +47,23 @@ test('state machine: disconnected → connecting → syncing → connected; drop
     ],
   );
   assert.equal(log.disconnects[0]?.code, 1006);
-  await waitUntil(() => server.openConns.length === 0, 1000, 'socket closed by close()');
+  await waitUntil(() => fx.server.openConns.length === 0, 1000, 'socket closed by close()');
 });
 
 test('connect() rejects with closed when close() comes first; no socket is reopened after close()', async () => {
-  server.onConnect = () => 'ignore';
+  fx.server.onConnect = () => 'ignore';
   const { client: c } = client();
   const p = c.connect();
-  await waitUntil(() => server.framesOf('connect').length === 1);
+  await waitUntil(() => fx.server.framesOf('connect').length === 1);
   await c.close();
   await assert.rejects(p, (e: ParleyError) => e.code === 'closed');
   await sleep(80);
-  assert.equal(server.conns.length, 1);
+  assert.equal(fx.server.conns.length, 1);
 });
 
 test('reconnect delays follow full-jitter backoff and reset after a successful connect', async () => {
   let n = 0;
-  server.onConnect = () => (++n <= 3 || n === 5 ? { close: 1011 } : 'ok');
+  fx.server.onConnect = () => (++n <= 3 || n === 5 ? { close: 1011 } : 'ok');
   const { client: c, log } = client({
     minReconnectDelayMs: 10,
     maxReconnectDelayMs: 25,
@@ -89,7 +75,7 @@ test('reconnect delays follow full-jitter backoff and reset after a successful c
     [9, 19, 24],
     'floor(0.999 * min(max, min * 2^attempt))',
   );
-  server.dropAll();
+  fx.server.dropAll();
   await waitUntil(() => log.connected === 2, 2000, 'second connect');
   assert.deepEqual(
     log.disconnects.slice(3).map((d) => d.delayMs),
@@ -100,7 +86,7 @@ test('reconnect delays follow full-jitter backoff and reset after a successful c
 
 test('4401: the token is fetched again (refresh: true) and the client reconnects with it', async () => {
   const requests: boolean[] = [];
-  server.onConnect = (frame) => (frame.token === 'tok-3' ? { error: 'unauthorized' } : 'ok');
+  fx.server.onConnect = (frame) => (frame.token === 'tok-3' ? { error: 'unauthorized' } : 'ok');
   const { client: c, log } = client({
     tokenProvider: ({ refresh }) => {
       requests.push(refresh);
@@ -108,19 +94,19 @@ test('4401: the token is fetched again (refresh: true) and the client reconnects
     },
   });
   await c.connect();
-  assert.equal(server.conns[0]?.token, 'tok-1');
-  server.closeAll(4401, 'token expired');
+  assert.equal(fx.server.conns[0]?.token, 'tok-1');
+  fx.server.closeAll(4401, 'token expired');
   await waitUntil(() => log.connected === 2, 2000, 'reconnect after 4401');
-  assert.equal(server.conns[1]?.token, 'tok-2');
+  assert.equal(fx.server.conns[1]?.token, 'tok-2');
   assert.deepEqual(requests, [false, true]);
   assert.equal(log.disconnects[0]?.reason, 'token_invalid');
   assert.equal(log.disconnects[0]?.code, 4401);
 
   // An `unauthorized` connect reply is handled the same way.
-  server.dropAll();
+  fx.server.dropAll();
   await waitUntil(() => log.connected === 3, 2000, 'reconnect after unauthorized');
   assert.deepEqual(requests, [false, true, false, true]);
-  assert.equal(server.conns[3]?.token, 'tok-4');
+  assert.equal(fx.server.conns[3]?.token, 'tok-4');
   assert.ok(log.errors.some((e) => e instanceof ParleyError && e.code === 'unauthorized'));
 });
 
@@ -139,45 +125,45 @@ test('a failing tokenProvider is retried with backoff', async () => {
     log.disconnects.map((d) => d.reason),
     ['token_provider_failed', 'token_provider_failed'],
   );
-  assert.equal(server.conns.length, 1, 'no socket opened without a token');
+  assert.equal(fx.server.conns.length, 1, 'no socket opened without a token');
 });
 
 test('4409 replaced: state closed, no reconnect, pending work rejected', async () => {
-  server.onRequest = () => null; // never replies
+  fx.server.onRequest = () => null; // never replies
   const { client: c, log } = client();
   await c.connect();
   const pending = c.history('dm:alice:bob');
-  await waitUntil(() => server.framesOf('history').length === 1);
-  server.closeAll(4409, 'replaced');
+  await waitUntil(() => fx.server.framesOf('history').length === 1);
+  fx.server.closeAll(4409, 'replaced');
   await assert.rejects(pending, (e: ParleyError) => e.code === 'closed');
   assert.equal(c.state, 'closed');
   assert.deepEqual(log.disconnects.at(-1), { code: 4409, reason: 'replaced', willReconnect: false });
   await sleep(100); // > maxReconnectDelayMs
-  assert.equal(server.conns.length, 1, 'never reconnected');
+  assert.equal(fx.server.conns.length, 1, 'never reconnected');
   await assert.rejects(c.send('dm:alice:bob', 'x'), (e: ParleyError) => e.code === 'closed');
   // The application may take over again explicitly.
   await c.connect();
-  assert.equal(server.conns.length, 2);
+  assert.equal(fx.server.conns.length, 2);
 });
 
 test('4400 and 1008 stop the client; 4429 reconnects only after a long delay', async () => {
   for (const code of [4400, 1008]) {
     const { client: c, log } = client();
     await c.connect();
-    const before = server.conns.length;
-    server.closeAll(code);
+    const before = fx.server.conns.length;
+    fx.server.closeAll(code);
     await waitUntil(() => c.state === 'closed', 1000, `stop on ${code}`);
     assert.equal(log.disconnects.at(-1)?.willReconnect, false);
     await sleep(60);
-    assert.equal(server.conns.length, before, `no reconnect after ${code}`);
+    assert.equal(fx.server.conns.length, before, `no reconnect after ${code}`);
   }
 
   const { client: c, log } = client({ minReconnectDelayMs: 1, maxReconnectDelayMs: 200, random: () => 0 });
   await c.connect();
   const closedAt = Date.now();
-  server.closeAll(4429);
+  fx.server.closeAll(4429);
   await waitUntil(() => log.connected === 2, 2000, 'reconnect after 4429');
-  const last = server.conns.at(-1);
+  const last = fx.server.conns.at(-1);
   assert.ok(
     last && last.openedAt - closedAt >= 95,
     `waited ${last && last.openedAt - closedAt} ms (>= max/2)`,
@@ -192,25 +178,25 @@ test('reconnect event: the client reconnects after after_ms by itself, even with
   c.on('reconnect_requested', (e) => requested.push(e.after_ms));
   await c.connect();
   const t0 = Date.now();
-  server.push({ type: 'reconnect', after_ms: 150, reason: 'drain' });
+  fx.server.push({ type: 'reconnect', after_ms: 150, reason: 'drain' });
   await waitUntil(() => log.connected === 2, 2000, 'reconnect after drain');
-  const waited = (server.conns[1]?.openedAt ?? 0) - t0;
+  const waited = (fx.server.conns[1]?.openedAt ?? 0) - t0;
   assert.ok(waited >= 140, `reconnected after ${waited} ms, not before after_ms`);
   assert.ok(waited < 600, `reconnected after ${waited} ms`);
   assert.deepEqual(requested, [150]);
   assert.equal(log.disconnects[0]?.reason, 'server_restart');
-  assert.ok(server.conns[0]?.closedAt !== undefined, 'the client closed the draining connection');
+  assert.ok(fx.server.conns[0]?.closedAt !== undefined, 'the client closed the draining connection');
 });
 
 test('reconnect event then 1012 before after_ms: the client still waits until after_ms', async () => {
   const { client: c, log } = client();
   await c.connect();
   const t0 = Date.now();
-  server.push({ type: 'reconnect', after_ms: 200, reason: 'drain' });
+  fx.server.push({ type: 'reconnect', after_ms: 200, reason: 'drain' });
   await sleep(30);
-  server.closeAll(1012, 'restart');
+  fx.server.closeAll(1012, 'restart');
   await waitUntil(() => log.connected === 2, 2000, 'reconnect');
-  const waited = (server.conns[1]?.openedAt ?? 0) - t0;
+  const waited = (fx.server.conns[1]?.openedAt ?? 0) - t0;
   assert.ok(waited >= 190, `waited ${waited} ms`);
   assert.equal(log.disconnects[0]?.code, 1012);
   assert.equal(log.disconnects[0]?.reason, 'server_restart');
@@ -219,26 +205,26 @@ test('reconnect event then 1012 before after_ms: the client still waits until af
 
 test('connect timeout: no connect reply within requestTimeoutMs → new attempt', async () => {
   let n = 0;
-  server.onConnect = () => (++n === 1 ? 'ignore' : 'ok');
+  fx.server.onConnect = () => (++n === 1 ? 'ignore' : 'ok');
   const { client: c, log } = client({ requestTimeoutMs: 120 });
   const t0 = Date.now();
   await c.connect();
   assert.ok(Date.now() - t0 >= 110);
-  assert.equal(server.conns.length, 2);
+  assert.equal(fx.server.conns.length, 2);
   assert.equal(log.disconnects[0]?.reason, 'connect_timeout');
 });
 
 test('heartbeat: pings every heartbeat_ms; an unanswered ping ends the connection', async () => {
-  server.heartbeatMs = 30;
+  fx.server.heartbeatMs = 30;
   let answer = true;
-  server.onRequest = (frame) => (frame.type === 'ping' && !answer ? null : { server_time: 1 });
+  fx.server.onRequest = (frame) => (frame.type === 'ping' && !answer ? null : { server_time: 1 });
   const { client: c, log } = client({ requestTimeoutMs: 100 });
   await c.connect();
   await sleep(130);
-  const pings = server.framesOf('ping').length;
+  const pings = fx.server.framesOf('ping').length;
   assert.ok(pings >= 2, `${pings} pings`);
   assert.ok(
-    server.framesOf('ping').every((r) => typeof r.frame.id === 'string'),
+    fx.server.framesOf('ping').every((r) => typeof r.frame.id === 'string'),
     'heartbeat pings carry an id',
   );
   answer = false;
@@ -247,11 +233,11 @@ test('heartbeat: pings every heartbeat_ms; an unanswered ping ends the connectio
 });
 
 test('close() rejects in-flight and queued requests, and a closed client rejects new ones', async () => {
-  server.onRequest = () => null;
+  fx.server.onRequest = () => null;
   const { client: c } = client();
   await c.connect();
   const inflight = c.groupInfo('g:abc');
-  await waitUntil(() => server.framesOf('group_info').length === 1);
+  await waitUntil(() => fx.server.framesOf('group_info').length === 1);
   await c.close();
   await assert.rejects(inflight, (e: ParleyError) => e.code === 'closed');
   await assert.rejects(c.ping(), (e: ParleyError) => e.code === 'closed');

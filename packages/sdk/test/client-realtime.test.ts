@@ -1,36 +1,22 @@
 // Receipt coalescing, the typing rate limit and controller, presence bookkeeping and the typed
 // group/settings helpers, against the fake server with short intervals.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { type ParleyError, type PresenceEvent, parseSystemMessage } from '../src/index.js';
-import { FakeErrorReply, FakeServer, type Frame, sleep, waitUntil } from './fake-server.js';
-import { makeClient } from './helpers.js';
+import { FakeErrorReply, type Frame, sleep, waitUntil } from './fake-server.js';
+import { withFakeServer } from './helpers.js';
 
-let server: FakeServer;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  await server.stop();
-});
-
-function client(opts: Parameters<typeof makeClient>[1] = {}) {
-  const made = makeClient(server, opts);
-  cleanups.push(() => made.client.close());
-  return made;
-}
+const fx = withFakeServer();
+const client = (opts: Parameters<typeof fx.client>[0] = {}) => fx.client(opts);
 
 /** Appends one message to the fake inbox and pushes it live. */
 function live(extra: Partial<Frame>): void {
-  server.append(1, { live: true, extra: () => extra });
+  fx.server.append(1, { live: true, extra: () => extra });
 }
 
 /** The receipt frames received, without their type. */
 function receipts(): { conv: unknown; kind: unknown; seq: unknown }[] {
-  return server
+  return fx.server
     .framesOf('receipt')
     .map((r) => ({ conv: r.frame.conv, kind: r.frame.kind, seq: r.frame.seq }));
 }
@@ -49,9 +35,9 @@ test('delivered receipts are sent automatically for others’ messages, coalesce
     { conv: 'g:1', kind: 'delivered', seq: 9 },
     { conv: 'dm:alice:bob', kind: 'delivered', seq: 6 },
   ]);
-  const [first, , last] = server.framesOf('receipt');
+  const [first, , last] = fx.server.framesOf('receipt');
   assert.ok(last!.at - first!.at >= 70, `second write waited for the interval (${last!.at - first!.at} ms)`);
-  for (const r of server.framesOf('receipt')) assert.equal(r.frame.id, undefined, 'fire-and-forget');
+  for (const r of fx.server.framesOf('receipt')) assert.equal(r.frame.id, undefined, 'fire-and-forget');
 });
 
 test('autoDeliveredReceipts: false sends none; markDelivered still works', async () => {
@@ -67,10 +53,10 @@ test('autoDeliveredReceipts: false sends none; markDelivered still works', async
 });
 
 test('a sync replaying 300 messages writes at most two delivered receipts per conversation', async () => {
-  server.append(300, {
+  fx.server.append(300, {
     extra: (i) => ({ conv: i % 2 === 1 ? 'g:a' : 'g:b', seq: Math.ceil(i / 2), from: 'bob' }),
   });
-  server.syncPageCap = 50;
+  fx.server.syncPageCap = 50;
   const { client: c, log } = client({ receiptIntervalMs: 200 });
   await c.connect();
   await c.whenSynced();
@@ -116,7 +102,7 @@ test('receipts asked for while disconnected are kept (highest only) and written 
   await c.connect();
   c.markRead('g:1', 1);
   await waitUntil(() => receipts().length === 1);
-  server.dropAll();
+  fx.server.dropAll();
   await waitUntil(() => log.disconnects.length === 1);
   c.markRead('g:1', 3); // within the interval of the first: its timer fires while offline
   c.markRead('g:1', 5);
@@ -126,7 +112,7 @@ test('receipts asked for while disconnected are kept (highest only) and written 
   await waitUntil(() => log.connected === 2);
   await waitUntil(() => receipts().length === 3);
   await sleep(40);
-  const frames = server.framesOf('receipt');
+  const frames = fx.server.framesOf('receipt');
   assert.deepEqual(
     frames.map((r) => [r.conn, r.frame.conv, r.frame.kind, r.frame.seq]),
     [
@@ -144,12 +130,12 @@ test('a receipt written on a connection that died before any later reply is writ
   await c.ping(); // its reply proves the server read the receipt written before it
   c.markRead('g:2', 6); // nothing confirms this one
   await waitUntil(() => receipts().length === 2);
-  server.dropAll();
+  fx.server.dropAll();
   await waitUntil(() => log.connected === 2);
   await waitUntil(() => receipts().length === 3);
   await sleep(40);
   assert.deepEqual(
-    server.framesOf('receipt').map((r) => [r.conn, r.frame.conv, r.frame.seq]),
+    fx.server.framesOf('receipt').map((r) => [r.conn, r.frame.conv, r.frame.seq]),
     [
       [0, 'g:1', 4],
       [0, 'g:2', 6],
@@ -187,10 +173,10 @@ test('typing: at most one start per conversation per interval, dropped locally; 
   assert.deepEqual(calls, [true, false, true, true, true, true, false]);
   await sleep(110);
   assert.equal(c.typing('g:1', 'start'), true, 'a new interval');
-  await waitUntil(() => server.framesOf('typing').length === 6);
+  await waitUntil(() => fx.server.framesOf('typing').length === 6);
   await sleep(20);
   assert.deepEqual(
-    server.framesOf('typing').map((r) => `${r.frame.conv}:${r.frame.state}`),
+    fx.server.framesOf('typing').map((r) => `${r.frame.conv}:${r.frame.state}`),
     ['g:1:start', 'g:2:start', 'g:1:stop', 'g:1:stop', 'g:1:start', 'g:1:start'],
   );
 });
@@ -201,24 +187,24 @@ test('typingController sends start on input and stop by itself after idleMs', as
   const tc = c.typingController('g:1', { idleMs: 60 });
   assert.deepEqual([tc.input(), tc.input(), tc.input()], [true, false, false]);
   assert.equal(tc.active, true);
-  await waitUntil(() => server.framesOf('typing').length === 2);
-  const [start, stop] = server.framesOf('typing');
+  await waitUntil(() => fx.server.framesOf('typing').length === 2);
+  const [start, stop] = fx.server.framesOf('typing');
   assert.equal(stop?.frame.state, 'stop');
   assert.ok(stop!.at - start!.at >= 50, `stop after the idle time (${stop!.at - start!.at} ms)`);
   assert.equal(tc.active, false);
   assert.equal(tc.stop(), false, 'no second stop');
   assert.equal(tc.input(), true, 'the stop reset the interval');
   assert.equal(tc.stop(), true);
-  await waitUntil(() => server.framesOf('typing').length === 4);
+  await waitUntil(() => fx.server.framesOf('typing').length === 4);
   await sleep(80);
   assert.deepEqual(
-    server.framesOf('typing').map((r) => r.frame.state),
+    fx.server.framesOf('typing').map((r) => r.frame.state),
     ['start', 'stop', 'start', 'stop'],
   );
 });
 
 test('group changes resolve with { conv, seq?, ts? }; settings with both fields; block/unblock with nothing', async () => {
-  server.onRequest = (frame) => {
+  fx.server.onRequest = (frame) => {
     switch (frame.type) {
       case 'create_group':
         return { conv: 'g:NEW', extra: true };
@@ -245,9 +231,9 @@ test('group changes resolve with { conv, seq?, ts? }; settings with both fields;
     assert.equal('seq' in r, false, 'no seq when nothing changed');
   }
   assert.deepEqual(await c.settings({ last_seen: 'nobody' }), { read_receipts: false, last_seen: 'nobody' });
-  assert.deepEqual(server.framesOf('settings')[0]?.frame, {
+  assert.deepEqual(fx.server.framesOf('settings')[0]?.frame, {
     type: 'settings',
-    id: server.framesOf('settings')[0]?.frame.id,
+    id: fx.server.framesOf('settings')[0]?.frame.id,
     last_seen: 'nobody',
   });
   assert.equal(await c.block('mallory'), undefined);
@@ -255,7 +241,7 @@ test('group changes resolve with { conv, seq?, ts? }; settings with both fields;
 });
 
 test('presence: a refused subscription is dropped, unchanged statuses emit nothing, renewals cover the rest', async () => {
-  server.onRequest = (frame) => {
+  fx.server.onRequest = (frame) => {
     if (frame.type !== 'presence_sub') return {};
     const users = frame.users as string[];
     if (users.includes('too-many')) return new FakeErrorReply({ code: 'too_large' });
@@ -268,16 +254,16 @@ test('presence: a refused subscription is dropped, unchanged statuses emit nothi
   await c.subscribePresence(['bob']);
   await assert.rejects(c.subscribePresence(['too-many', 'bob']), (e: ParleyError) => e.code === 'too_large');
   assert.deepEqual(c.presenceSubscriptions, ['bob'], 'bob stays, the refused user is dropped');
-  server.push({ type: 'presence', user: 'bob', status: 'online' }); // unchanged
-  server.push({ type: 'presence', user: 'bob', status: 'offline', last_seen: 42 });
+  fx.server.push({ type: 'presence', user: 'bob', status: 'online' }); // unchanged
+  fx.server.push({ type: 'presence', user: 'bob', status: 'offline', last_seen: 42 });
   await waitUntil(() => presence.length === 2);
   assert.deepEqual(
     presence.map((p) => p.status),
     ['online', 'offline'],
   );
   assert.deepEqual(c.presence('bob'), { user: 'bob', status: 'offline', last_seen: 42 });
-  server.dropAll();
+  fx.server.dropAll();
   await waitUntil(() => log.connected === 2 && presence.length === 3);
-  assert.deepEqual(server.framesOf('presence_sub').at(-1)?.frame.users, ['bob']);
+  assert.deepEqual(fx.server.framesOf('presence_sub').at(-1)?.frame.users, ['bob']);
   assert.equal(c.presence('bob')?.status, 'online');
 });

@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { type AnyServerEvent, ParleyClient, type ParleyError, type PresenceEvent } from '../src/index.js';
-import { FakeServer, type Frame, sleep, waitUntil } from './fake-server.js';
-import { makeClient } from './helpers.js';
+import { type Frame, sleep, waitUntil } from './fake-server.js';
+import { withFakeServer } from './helpers.js';
 
-let server: FakeServer;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  await server.stop();
-});
-
-function client(opts: Parameters<typeof makeClient>[1] = {}) {
-  const made = makeClient(server, opts);
-  cleanups.push(() => made.client.close());
-  return made;
-}
+const fx = withFakeServer();
+const client = (opts: Parameters<typeof fx.client>[0] = {}) => fx.client(opts);
 
 /** The frame without its request id. */
 function bare(frame: Frame | undefined): Frame {
@@ -29,7 +15,7 @@ function bare(frame: Frame | undefined): Frame {
 }
 
 test('request helpers write the protocol frames and resolve with the result fields only', async () => {
-  server.onRequest = (frame) => {
+  fx.server.onRequest = (frame) => {
     switch (frame.type) {
       case 'history':
         return { messages: [{ conv: frame.conv, seq: 9 }], more: true };
@@ -64,18 +50,18 @@ test('request helpers write the protocol frames and resolve with the result fiel
     [() => c.request('keys_count'), { type: 'keys_count' }],
   ];
   for (const [call, expected] of calls) {
-    const before = server.received.length;
+    const before = fx.server.received.length;
     await call();
-    assert.deepEqual(bare(server.received[before]?.frame), expected);
+    assert.deepEqual(bare(fx.server.received[before]?.frame), expected);
   }
   const r = (await c.request('devices')) as Frame;
   assert.deepEqual(r, { echoed: 'devices' }, 'no type, id or ok in results');
-  const ids = server.received.map((x) => x.frame.id).filter((id) => id !== undefined);
+  const ids = fx.server.received.map((x) => x.frame.id).filter((id) => id !== undefined);
   assert.equal(new Set(ids).size, ids.length, 'request ids are unique per client');
 });
 
 test('a request made before connect waits for the connection; one that outlives its timeout rejects', async () => {
-  server.onRequest = (frame) => (frame.type === 'receipts' ? null : { done: 1 });
+  fx.server.onRequest = (frame) => (frame.type === 'receipts' ? null : { done: 1 });
   const { client: c } = client({ requestTimeoutMs: 150 });
   const early = c.leave('g:1');
   await sleep(20);
@@ -87,26 +73,26 @@ test('a request made before connect waits for the connection; one that outlives 
 });
 
 test('a request in flight when the connection drops rejects with disconnected (not retried)', async () => {
-  server.onRequest = () => null;
+  fx.server.onRequest = () => null;
   const { client: c, log } = client();
   await c.connect();
   const p = c.createGroup('x', []);
-  await waitUntil(() => server.framesOf('create_group').length === 1);
-  server.dropAll();
+  await waitUntil(() => fx.server.framesOf('create_group').length === 1);
+  fx.server.dropAll();
   await assert.rejects(p, (e: ParleyError) => e.code === 'disconnected');
   await waitUntil(() => log.connected === 2);
   await sleep(20);
-  assert.equal(server.framesOf('create_group').length, 1);
+  assert.equal(fx.server.framesOf('create_group').length, 1);
 });
 
 test('error replies reject with the server code and retry_after_ms', async () => {
-  server.onRequest = () => null;
+  fx.server.onRequest = () => null;
   const { client: c } = client();
   await c.connect();
   const p = c.history('g:nope');
-  await waitUntil(() => server.framesOf('history').length === 1);
-  const id = server.framesOf('history')[0]?.frame.id;
-  server.conns[0]?.ws.send(
+  await waitUntil(() => fx.server.framesOf('history').length === 1);
+  const id = fx.server.framesOf('history')[0]?.frame.id;
+  fx.server.conns[0]?.ws.send(
     JSON.stringify({
       type: 'reply',
       id,
@@ -127,11 +113,11 @@ test('receipts are fire-and-forget frames without id; while offline the highest 
   c.markDelivered('dm:alice:bob', 4);
   c.markRead('dm:alice:bob', 2);
   await c.connect();
-  await waitUntil(() => server.framesOf('receipt').length === 2);
+  await waitUntil(() => fx.server.framesOf('receipt').length === 2);
   c.markRead('g:1', 8);
-  await waitUntil(() => server.framesOf('receipt').length === 3);
+  await waitUntil(() => fx.server.framesOf('receipt').length === 3);
   assert.deepEqual(
-    server.framesOf('receipt').map((r) => r.frame),
+    fx.server.framesOf('receipt').map((r) => r.frame),
     [
       { type: 'receipt', conv: 'dm:alice:bob', kind: 'delivered', seq: 5 },
       { type: 'receipt', conv: 'dm:alice:bob', kind: 'read', seq: 2 },
@@ -141,7 +127,7 @@ test('receipts are fire-and-forget frames without id; while offline the highest 
 });
 
 test('presence subscriptions are renewed after a reconnect; presence changes of subscribed users and typing are emitted', async () => {
-  server.onRequest = (frame) =>
+  fx.server.onRequest = (frame) =>
     frame.type === 'presence_sub'
       ? { presence: (frame.users as string[]).map((user) => ({ user, status: 'online' })) }
       : {};
@@ -160,14 +146,14 @@ test('presence subscriptions are renewed after a reconnect; presence changes of 
   });
   await c.unsubscribePresence(['carol']);
   assert.equal(c.presence('carol'), undefined, 'unsubscribed users are forgotten');
-  server.push({ type: 'presence', user: 'carol', status: 'offline', last_seen: 4 });
-  server.push({ type: 'presence', user: 'bob', status: 'offline', last_seen: 5 });
-  server.push({ type: 'typing', conv: 'g:1', user: 'bob', state: 'start' });
+  fx.server.push({ type: 'presence', user: 'carol', status: 'offline', last_seen: 4 });
+  fx.server.push({ type: 'presence', user: 'bob', status: 'offline', last_seen: 5 });
+  fx.server.push({ type: 'typing', conv: 'g:1', user: 'bob', state: 'start' });
   await waitUntil(() => presence.length === 3 && typing.length === 1);
   assert.deepEqual(c.presence('bob'), { user: 'bob', status: 'offline', last_seen: 5 });
-  server.dropAll();
+  fx.server.dropAll();
   await waitUntil(() => log.connected === 2 && presence.length === 4);
-  const subs = server.framesOf('presence_sub');
+  const subs = fx.server.framesOf('presence_sub');
   assert.equal(subs.length, 2);
   assert.equal(subs[1]?.conn, 1);
   assert.deepEqual(subs[1]?.frame.users, ['bob']);
@@ -190,17 +176,17 @@ test('typing is sent only while connected; directConv uses the connected user id
   c.on('event', (e) => other.push(e));
   await c.connect();
   assert.equal(c.typing('g:1', 'start'), true);
-  await waitUntil(() => server.framesOf('typing').length === 1);
-  assert.deepEqual(server.framesOf('typing')[0]?.frame, { type: 'typing', conv: 'g:1', state: 'start' });
+  await waitUntil(() => fx.server.framesOf('typing').length === 1);
+  assert.deepEqual(fx.server.framesOf('typing')[0]?.frame, { type: 'typing', conv: 'g:1', state: 'start' });
   assert.equal(c.directConv('bob'), 'dm:alice:bob');
   assert.equal(c.directConv('aaron'), 'dm:aaron:alice');
-  server.push({ type: 'to_device', qid: 1, from: 'bob', from_device: 'p', body: 'x' });
+  fx.server.push({ type: 'to_device', qid: 1, from: 'bob', from_device: 'p', body: 'x' });
   await waitUntil(() => other.length === 1);
   assert.equal(other[0]?.type, 'to_device');
 });
 
 test('the constructor validates its options and needs a WebSocket class in Node 20', () => {
-  const base = { url: server.url, device: 'd', tokenProvider: () => 't', WebSocket };
+  const base = { url: fx.server.url, device: 'd', tokenProvider: () => 't', WebSocket };
   assert.throws(() => new ParleyClient({ ...base, url: '' }), TypeError);
   assert.throws(() => new ParleyClient({ ...base, device: '' }), TypeError);
   const { WebSocket: _ws, ...noWs } = base;

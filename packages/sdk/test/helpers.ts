@@ -1,5 +1,6 @@
 /** Test helpers: a client wired to a fake server with short timers, and an event log. */
 
+import { afterEach, beforeEach } from 'node:test';
 import { WebSocket } from 'ws';
 import {
   type DisconnectInfo,
@@ -8,7 +9,7 @@ import {
   type ParleyClientOptions,
   type ResyncRequired,
 } from '../src/index.js';
-import type { FakeServer } from './fake-server.js';
+import { FakeServer } from './fake-server.js';
 
 export interface EventLog {
   states: string[];
@@ -65,4 +66,34 @@ export function range(from: number, to: number): number[] {
   const out: number[] = [];
   for (let i = from; i <= to; i++) out.push(i);
   return out;
+}
+
+/**
+ * A fresh fake server for every test of the file, and a `client()` bound to it whose clients are
+ * closed after the test. Call once at the top level of a test file.
+ */
+export function withFakeServer(): {
+  readonly server: FakeServer;
+  client(opts?: Partial<ParleyClientOptions>): { client: ParleyClient; log: EventLog };
+} {
+  let current: FakeServer | null = null;
+  const cleanups: (() => Promise<void>)[] = [];
+  beforeEach(async () => {
+    current = await FakeServer.start();
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+    await current?.stop();
+  });
+  return {
+    get server() {
+      if (!current) throw new Error('the fake server starts before each test');
+      return current;
+    },
+    client(opts = {}) {
+      const made = makeClient(this.server, opts);
+      cleanups.push(() => made.client.close());
+      return made;
+    },
+  };
 }
