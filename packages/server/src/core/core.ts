@@ -65,15 +65,13 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
     },
     { maxGroupSize: config.maxGroupSize },
   );
-  // Receipts tell only current members, which the chat layer knows (bound once it exists).
-  let chatRef: Chat | null = null;
   const receipts = new ReceiptService(
     store.conversations,
     store.messages,
     inboxWriter,
     users,
     recent,
-    (conv, user) => chatRef!.isMember(conv, user),
+    (conv, user) => sequencer.isMember(conv, user),
     clock,
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
@@ -88,7 +86,6 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
     router,
     clock,
   });
-  chatRef = chat;
   const presence = new PresenceService(
     new MemoryPresence(),
     users,

@@ -239,13 +239,6 @@ export class Chat {
     return this.d.inbox.head(user);
   }
 
-  /** Whether `user` is a current member of `conv` (receipts tell only members). */
-  async isMember(conv: string, user: string): Promise<boolean> {
-    const direct = directMembers(conv);
-    if (direct) return direct.includes(user);
-    return (await this.d.sequencer.group(conv))?.members.has(user) ?? false;
-  }
-
   /** Throws `forbidden` unless `user` is a current member of `conv`. */
   private async access(user: string, conv: string): Promise<Access> {
     const direct = directMembers(conv);

@@ -129,6 +129,13 @@ export class Sequencer {
     return c.group;
   }
 
+  /** Whether `user` is a current member of `conv` (a direct conversation's members are in its id). */
+  async isMember(conv: string, user: string): Promise<boolean> {
+    const c = this.conversation(conv);
+    if (c.direct) return c.direct.includes(user);
+    return (await this.group(conv))?.members.has(user) ?? false;
+  }
+
   /** The last durable seq of `conv` when its writer has it in memory (no I/O), else undefined. */
   lastSeq(conv: string): number | undefined {
     const c = this.logs.get(conv);
