@@ -168,3 +168,17 @@ render() {
     die "unreplaced placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
   fi
 }
+
+# Exits the calling start script when the engine already runs and answers; stops one that runs
+# but does not answer, so it is started afresh.
+skip_if_running() {
+  local name="$1" port="$2" dir="$ENGINES_DIR/$1"
+  if engine_pid "$name" >/dev/null && "$dir/check.sh" >/dev/null 2>&1; then
+    log "$name: already running (pid $(engine_pid "$name")) on 127.0.0.1:$port"
+    exit 0
+  fi
+  if engine_pid "$name" >/dev/null; then
+    log "$name: process running but not answering; restarting it"
+    "$dir/stop.sh"
+  fi
+}

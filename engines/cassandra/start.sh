@@ -9,14 +9,7 @@ LIBS="$ENGINES_CACHE/cassandra/libs-$(content_key "$HERE/pom.xml")"
 LOG="$RUN/cassandra.log"
 HEAP="${PARLEY_CASSANDRA_HEAP:-1G}"
 
-if engine_pid cassandra >/dev/null && "$HERE/check.sh" >/dev/null 2>&1; then
-  log "cassandra: already running (pid $(engine_pid cassandra)) on 127.0.0.1:$CASSANDRA_PORT"
-  exit 0
-fi
-if engine_pid cassandra >/dev/null; then
-  log "cassandra: process running but not answering; restarting it"
-  "$HERE/stop.sh"
-fi
+skip_if_running cassandra "$CASSANDRA_PORT"
 
 [[ -x "$JAVA" ]] || die "cassandra: Java 17 not found (set PARLEY_JAVA)"
 java_major="$("$JAVA" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')"

@@ -10,14 +10,7 @@ KAFKA_DATA="$RUN/data"
 LOG="$RUN/kafka.log"
 HEAP="${PARLEY_KAFKA_HEAP:-512m}"
 
-if engine_pid kafka >/dev/null && "$HERE/check.sh" >/dev/null 2>&1; then
-  log "kafka: already running (pid $(engine_pid kafka)) on 127.0.0.1:$KAFKA_PORT"
-  exit 0
-fi
-if engine_pid kafka >/dev/null; then
-  log "kafka: process running but not answering; restarting it"
-  "$HERE/stop.sh"
-fi
+skip_if_running kafka "$KAFKA_PORT"
 
 [[ -x "$JAVA" ]] || die "kafka: Java 17 not found (set PARLEY_JAVA)"
 maven_libs "$HERE/pom.xml" "$LIBS"

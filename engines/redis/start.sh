@@ -8,14 +8,7 @@ HERE="$ENGINES_DIR/redis"
 RUN="$ENGINES_RUN/redis"
 LOG="$RUN/redis.log"
 
-if engine_pid redis >/dev/null && "$HERE/check.sh" >/dev/null 2>&1; then
-  log "redis: already running (pid $(engine_pid redis)) on 127.0.0.1:$REDIS_PORT"
-  exit 0
-fi
-if engine_pid redis >/dev/null; then
-  log "redis: process running but not answering; restarting it"
-  "$HERE/stop.sh"
-fi
+skip_if_running redis "$REDIS_PORT"
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   apt_install redis-server redis-tools

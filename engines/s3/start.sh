@@ -12,14 +12,7 @@ BIN_DIR="$ENGINES_CACHE/s3/versitygw-$VERSITYGW_VERSION"
 BIN="$BIN_DIR/versitygw"
 LOG="$RUN/s3.log"
 
-if engine_pid s3 >/dev/null && "$HERE/check.sh" >/dev/null 2>&1; then
-  log "s3: already running (pid $(engine_pid s3)) on http://127.0.0.1:$S3_PORT"
-  exit 0
-fi
-if engine_pid s3 >/dev/null; then
-  log "s3: process running but not answering; restarting it"
-  "$HERE/stop.sh"
-fi
+skip_if_running s3 "$S3_PORT"
 
 if [[ ! -x "$BIN" ]]; then
   command -v go >/dev/null || die "s3: go not found (needed to build versitygw)"
