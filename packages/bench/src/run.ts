@@ -11,6 +11,7 @@ import { type CommandInput, LoadCluster } from './coordinator.js';
 import type { LoadCommand, ReceiptMode, Stream } from './ipc.js';
 import type { BenchResult, PhaseResult, SummaryRow } from './model.js';
 import type { BenchOptions } from './options.js';
+import { ProcSampler, type TreeSample } from './proc-sampler.js';
 import { launchParley, launchRelay } from './server-launcher.js';
 import { type ExpectedDeliveries, PhaseRecorder } from './stats.js';
 import { metricsUrlFor, Target } from './target.js';
@@ -55,6 +56,8 @@ export class Run {
   readonly targets: Target[] = [];
   readonly secret: string;
   cluster!: LoadCluster;
+  /** The load processes' own CPU, so a report can say what the generator cost on shared cores. */
+  generator!: ProcSampler;
   sourceAddrs: string[] = [];
 
   private constructor(
@@ -90,6 +93,7 @@ export class Run {
       },
       opts.quiet,
     );
+    run.generator = new ProcSampler(run.cluster.pids, false);
     return run;
   }
 
@@ -160,6 +164,7 @@ export class Run {
     await this.cluster.flush();
     const rec = new PhaseRecorder(name, target.kind, epochNow(), expected);
     const s0 = target.sampleNow();
+    const g0 = this.generator.sample();
     if (target.sampler) target.sampler.peakRssBytes = 0;
     this.cluster.setPhase(rec, { label: name, metric });
     let extra: Partial<PhaseResult> | undefined;
@@ -171,9 +176,9 @@ export class Run {
     }
     rec.endedAt = epochNow();
     const s1 = target.sampleNow();
+    rec.facts.generator_cpu_pct = cpuPercent(g0, this.generator.sample());
     if (s0 && s1 && s1.at > s0.at) {
-      rec.facts.server_cpu_pct =
-        Math.round(((s1.cpuSeconds - s0.cpuSeconds) / ((s1.at - s0.at) / 1000)) * 1000) / 10;
+      rec.facts.server_cpu_pct = cpuPercent(s0, s1);
       rec.facts.server_rss_start_bytes = s0.rssBytes;
       rec.facts.server_rss_end_bytes = s1.rssBytes;
       rec.facts.server_rss_peak_bytes = Math.max(target.sampler?.peakRssBytes ?? 0, s1.rssBytes);
@@ -306,12 +311,20 @@ export class Run {
     target: Target,
     streams: Stream[][],
     fanout: number,
-  ): Promise<{ max: number; sustained: number; saturated: boolean; generatorBound: boolean }> {
+  ): Promise<{
+    max: number;
+    sustained: number;
+    saturated: boolean;
+    generatorBound: boolean;
+    /** The probe step that found the maximum (the first that fell short, or the last). */
+    atMax: PhaseResult | undefined;
+  }> {
     let rate = this.opts.probeRate;
     let best = 0;
     let sustained = 0;
     let saturated = false;
     let generatorBound = false;
+    let atMax: PhaseResult | undefined;
     for (let step = 0; step < this.opts.probeSteps; step++) {
       const r = await this.loadPhase({
         name: `${label} probe ${Math.round(rate)}/s`,
@@ -325,6 +338,7 @@ export class Run {
       });
       const achieved = (r.rates.delivered_per_s ?? 0) / fanout;
       r.facts.probe = true;
+      if (achieved >= best) atMax = r;
       best = Math.max(best, achieved);
       const lag = r.latency.lag?.p99 ?? 0;
       this.log(`${label}: offered ${Math.round(rate)}/s, achieved ${Math.round(achieved)} msgs/s`);
@@ -345,7 +359,7 @@ export class Run {
       this.notes.push(
         `${label}: at saturation the load generator lagged its schedule by > 100 ms (p99): the maximum found may be the generator's, not the server's`,
       );
-    return { max: best, sustained, saturated, generatorBound };
+    return { max: best, sustained, saturated, generatorBound, atMax };
   }
 
   /** Adds a headline row. */
@@ -405,4 +419,10 @@ export class Run {
 /** Rounds to one decimal. */
 export function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** CPU used between two samples of a process tree, in % of one core (one decimal). */
+function cpuPercent(a: TreeSample, b: TreeSample): number {
+  const seconds = (b.at - a.at) / 1000;
+  return seconds > 0 ? Math.round(((b.cpuSeconds - a.cpuSeconds) / seconds) * 1000) / 10 : 0;
 }

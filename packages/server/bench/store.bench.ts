@@ -1,7 +1,9 @@
 // Durable commit rate of the embedded store: many concurrent appends (as from many sequencers),
 // group-committed by the writer thread with synchronous=FULL. Prints messages/s, commits (fsyncs)/s
-// and the longest main-thread event-loop stall while committing.
-//   npm run bench:store -- [--seconds 10] [--concurrency 256] [--body 100]
+// the store's CPU per message (all threads) and the longest main-thread event-loop stall.
+// `--inbox 2` also stores each message's fan-out as the server does for a 1:1 message (an inbox
+// entry for each of the two users and the fan-out mark, in a second commit after the message's).
+//   npm run bench:store -- [--seconds 10] [--concurrency 256] [--body 100] [--inbox 0|2]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,11 +17,13 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '256' },
     body: { type: 'string', default: '100' },
+    inbox: { type: 'string', default: '0' },
   },
 });
 const seconds = Number(values.seconds);
 const concurrency = Number(values.concurrency);
 const body = 'x'.repeat(Number(values.body));
+const withInbox = Number(values.inbox) > 0;
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
 let commits = 0;
@@ -35,11 +39,13 @@ const loop = monitorEventLoopDelay({ resolution: 1 });
 let stored = 0;
 let running = true;
 const started = performance.now();
+const cpuStart = process.cpuUsage();
 loop.enable();
 // Each worker is one conversation's sequencer: one append in flight at a time, as in the server.
 await Promise.all(
   Array.from({ length: concurrency }, async (_, w) => {
-    const conv = `dm:bench${w}:peer`;
+    const conv = `dm:bench${w}:peer${w}`;
+    const users = [`bench${w}`, `peer${w}`];
     let seq = 0;
     while (running) {
       seq++;
@@ -54,12 +60,16 @@ await Promise.all(
         body,
       };
       await store.messages.append([m]);
+      // One inbox number per user per message: each worker owns its two users' inboxes.
+      if (withInbox)
+        await store.inbox.append([], [{ conv, seq }], [{ conv, seq, ts: m.ts, users, inboxes: [seq, seq] }]);
       stored++;
       if (performance.now() - started > seconds * 1000) running = false;
     }
   }),
 );
 const elapsed = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuStart);
 loop.disable();
 await store.close();
 rmSync(dir, { recursive: true, force: true });
@@ -67,9 +77,11 @@ const row = {
   seconds: Number(elapsed.toFixed(1)),
   concurrency,
   body_bytes: body.length,
+  inbox_entries_per_message: withInbox ? 2 : 0,
   messages_per_s: Math.round(stored / elapsed),
   commits_per_s: Math.round(commits / elapsed),
-  messages_per_commit: Number((rowsCommitted / commits).toFixed(1)),
+  rows_per_commit: Number((rowsCommitted / commits).toFixed(1)),
+  cpu_us_per_message: Number(((cpu.user + cpu.system) / stored).toFixed(1)),
   max_event_loop_stall_ms: Number((loop.max / 1e6).toFixed(2)),
   p99_event_loop_delay_ms: Number((loop.percentile(99) / 1e6).toFixed(2)),
 };

@@ -86,6 +86,7 @@ export async function direct(run: Run, relayOnly: boolean): Promise<void> {
     relayMax = found.max;
     run.row('relay max throughput (achieved when overloaded)', Math.round(relayMax), 'msgs/s');
     run.row('relay highest offered rate it kept up with', Math.round(found.sustained), 'msgs/s');
+    cpuPerMessageRow(run, 'relay at its max', found.atMax);
     if (relayOnly) {
       const rate = o.rate ?? Math.max(1, relayMax / 2);
       latencyRows(run, 'relay', await measured(run, 'relay', relay, streams, rate));
@@ -102,6 +103,7 @@ export async function direct(run: Run, relayOnly: boolean): Promise<void> {
     parleyMax = found.max;
     run.row('parley max throughput (achieved when overloaded)', Math.round(parleyMax), 'msgs/s');
     run.row('parley highest offered rate it kept up with', Math.round(found.sustained), 'msgs/s');
+    cpuPerMessageRow(run, 'parley at its max', found.atMax);
     if (relayMax > 0) run.row('parley / relay throughput', round1((parleyMax / relayMax) * 100), '%');
   }
   const rate = o.rate ?? (parleyMax > 0 ? parleyMax / 2 : 1000);
@@ -124,6 +126,24 @@ export async function direct(run: Run, relayOnly: boolean): Promise<void> {
       `${m.metrics_store_commits_per_s}, ${m.metrics_store_ops_per_commit_mean}`,
     );
   if (m.server_cpu_pct !== undefined) run.row('server CPU', m.server_cpu_pct, '% of a core');
+  cpuPerMessageRow(run, 'parley', main);
   if (m.metrics_event_loop_stall_max_ms !== undefined)
     run.row('server longest event-loop stall', m.metrics_event_loop_stall_max_ms, 'ms');
+}
+
+/**
+ * Server and load-generator CPU per delivered message in a phase: on shared cores the two add up
+ * to at most the machine, so these say what bounds a maximum (and whose cost it is).
+ */
+function cpuPerMessageRow(run: Run, label: string, phase: PhaseResult | undefined): void {
+  const delivered = phase?.rates.delivered_per_s ?? 0;
+  const server = phase?.facts.server_cpu_pct;
+  const generator = phase?.facts.generator_cpu_pct;
+  if (!phase || delivered <= 0 || typeof server !== 'number' || typeof generator !== 'number') return;
+  const us = (pct: number): number => Math.round((pct / 100 / delivered) * 1e6 * 10) / 10;
+  run.row(
+    `${label}: CPU per message, server / load generator`,
+    `${us(server)} / ${us(generator)} (${server} % / ${generator} % of a core)`,
+    'µs',
+  );
 }
