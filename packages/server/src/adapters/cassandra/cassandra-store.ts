@@ -1,0 +1,711 @@
+import { type Client, types } from 'cassandra-driver';
+import type {
+  ConversationMeta,
+  ConversationStore,
+  GroupEffect,
+  MemberRecord,
+  Watermark,
+} from '../../ports/conversation-store.js';
+import {
+  fanoutEntries,
+  type InboxEntry,
+  type InboxStore,
+  type UserConversation,
+} from '../../ports/inbox-store.js';
+import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
+import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
+import { BUCKET_SIZE, bucketOf, keyspaceName } from './schema.js';
+
+/** Options of the Cassandra store. */
+export interface CassandraStoreOptions {
+  /** Keyspace created by `parley migrate`. */
+  keyspace: string;
+  /** Consistency of reads and writes (default LOCAL_QUORUM; see docs/operations.md). */
+  consistency?: number;
+  /** Consistency of the Paxos phase of conditional writes (default LOCAL_SERIAL). */
+  serialConsistency?: number;
+  /** Inbox entries expire this long after they are written (the retention), in seconds. */
+  inboxTtlSeconds?: number;
+  /** Wall clock in microseconds, for the ordered write timestamps of group changes. */
+  nowMicros?: () => number;
+}
+
+/** A write of a seq that another writer already used with different content: this writer is fenced. */
+export class SeqConflictError extends Error {
+  constructor(conv: string, seq: number) {
+    super(`seq ${seq} of ${conv} is already taken by another message: this writer no longer owns ${conv}`);
+    this.name = 'SeqConflictError';
+  }
+}
+
+type Row = types.Row;
+type Query = { query: string; params: unknown[] };
+
+/** Independent writes in flight at once per call (the driver pipelines them over its connections). */
+const WRITE_CONCURRENCY = 64;
+
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const long = (n: number) => types.Long.fromNumber(n);
+
+/**
+ * The store ports on Cassandra (cluster mode). The message log is the source of truth and is
+ * written first, with a conditional batch per (conversation, bucket): a seq is taken once, and a
+ * writer that lost ownership of a conversation (a zombie sequencer) gets `SeqConflictError`
+ * instead of overwriting. The derived rows (dedup, head, group changes) follow in a logged batch;
+ * if a writer dies between the two steps, the next `head()` of the conversation finds the
+ * messages beyond the recorded head and finishes their derived rows (roll-forward), which is why
+ * a sequencer always loads the head before writing.
+ *
+ * Fan-out marks and `unfanned` are not kept here: in cluster mode a message's fan-out is driven by
+ * the fan-out topic, whose consumed offsets are the record of what was fanned out.
+ */
+export class CassandraStore {
+  readonly messages: MessageStore;
+  readonly inbox: InboxStore;
+  readonly conversations: ConversationStore;
+  readonly users: UserStore;
+  private readonly ks: string;
+  private readonly consistency: number;
+  private readonly serialConsistency: number;
+  private readonly inboxTtl: number;
+  private readonly nowMicros: () => number;
+  private lastMicros = 0;
+
+  constructor(
+    private readonly client: Client,
+    options: CassandraStoreOptions,
+  ) {
+    this.ks = keyspaceName(options.keyspace);
+    this.consistency = options.consistency ?? types.consistencies.localQuorum;
+    this.serialConsistency = options.serialConsistency ?? types.consistencies.localSerial;
+    this.inboxTtl = options.inboxTtlSeconds ?? 30 * 24 * 3600;
+    this.nowMicros = options.nowMicros ?? (() => Date.now() * 1000);
+    this.messages = {
+      append: (rows, effects = []) => this.appendMessages(rows, effects),
+      head: (conv) => this.head(conv),
+      findByCmid: async (conv, from, cmid) => {
+        const r = await this.one(
+          `SELECT seq, ts FROM ${this.ks}.message_cmids WHERE conv = ? AND sender = ? AND cmid = ?`,
+          [conv, from, cmid],
+        );
+        return r ? { seq: num(r.seq), ts: num(r.ts) } : null;
+      },
+      page: (conv, query) => this.page(conv, query),
+      getMany: (refs) =>
+        Promise.all(
+          refs.map(async (ref) => {
+            const r = await this.one(
+              `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq = ?`,
+              [ref.conv, bucketOf(ref.seq), long(ref.seq)],
+            );
+            return r ? toMessage(r) : undefined;
+          }),
+        ),
+      senders: (conv, after, upto, max) => this.senders(conv, after, upto, max),
+      unfanned: async () => {
+        throw new Error(
+          'CassandraStore keeps no fan-out marks: cluster mode recovers fan-out from the fan-out topic',
+        );
+      },
+    };
+    this.inbox = {
+      append: (entries, _fanned, fanouts = []) => this.appendInbox([...entries, ...fanoutEntries(fanouts)]),
+      head: (user) => this.inboxHead(user),
+      read: (user, after, limit) => this.readInbox(user, after, limit),
+      floor: (user) => this.inboxFloor(user),
+      prune: async () => {
+        throw new Error(
+          'CassandraStore inbox entries expire by TTL (the retention): there is nothing to prune',
+        );
+      },
+      conversations: async (user, limit, beforeTs): Promise<UserConversation[]> => {
+        const rows = await this.all(
+          `SELECT conv, last_ts FROM ${this.ks}.user_conversations WHERE user = ?`,
+          [user],
+        );
+        return rows
+          .map((r) => ({ conv: r.conv as string, lastTs: num(r.last_ts) }))
+          .filter((c) => beforeTs === undefined || c.lastTs < beforeTs)
+          .sort((a, b) => b.lastTs - a.lastTs || (a.conv < b.conv ? -1 : 1))
+          .slice(0, limit);
+      },
+    };
+    this.conversations = {
+      get: async (conv): Promise<ConversationMeta | null> => {
+        const r = await this.one(`SELECT * FROM ${this.ks}.conversations WHERE conv = ?`, [conv]);
+        if (!r || r.last_seq === null) return null;
+        const meta: ConversationMeta = {
+          conv,
+          kind: r.kind === 'group' || !conv.startsWith('dm:') ? 'group' : 'direct',
+          createdTs: num(r.created_ts),
+          lastSeq: num(r.last_seq),
+          lastTs: num(r.last_ts),
+        };
+        if (r.name !== null) meta.name = r.name as string;
+        return meta;
+      },
+      members: async (conv) => (await this.memberRows(conv)).map(toMember).sort(byJoinThenUser),
+      watermarks: async (conv, users) => {
+        const rows = await this.all(
+          `SELECT user, delivered, read FROM ${this.ks}.watermarks WHERE conv = ?`,
+          [conv],
+        );
+        return rows
+          .map((r) => ({ conv, user: r.user as string, delivered: num(r.delivered), read: num(r.read) }))
+          .filter((w) => users === undefined || users.includes(w.user))
+          .sort((a, b) => (a.user < b.user ? -1 : 1));
+      },
+      mergeWatermarks: (rows) => this.mergeWatermarks(rows),
+    };
+    this.users = {
+      settings: async (user): Promise<UserSettings> => {
+        const r = await this.one(
+          `SELECT read_receipts, last_seen FROM ${this.ks}.user_settings WHERE user = ?`,
+          [user],
+        );
+        if (!r) return { ...DEFAULT_SETTINGS };
+        return {
+          readReceipts: r.read_receipts !== false,
+          lastSeen: r.last_seen === 'nobody' ? 'nobody' : 'everyone',
+        };
+      },
+      saveSettings: async (user, s) => {
+        await this.run(
+          `INSERT INTO ${this.ks}.user_settings (user, read_receipts, last_seen) VALUES (?, ?, ?)`,
+          [user, s.readReceipts, s.lastSeen],
+        );
+      },
+      blocked: async (user) =>
+        (await this.all(`SELECT other FROM ${this.ks}.blocks WHERE user = ?`, [user])).map(
+          (r) => r.other as string,
+        ),
+      setBlocked: async (user, other, blocked) => {
+        await this.run(
+          blocked
+            ? `INSERT INTO ${this.ks}.blocks (user, other) VALUES (?, ?)`
+            : `DELETE FROM ${this.ks}.blocks WHERE user = ? AND other = ?`,
+          [user, other],
+        );
+      },
+      lastSeen: async (users) => {
+        const out = new Map<string, number>();
+        const rows = await Promise.all(
+          users.map((u) => this.one(`SELECT ts FROM ${this.ks}.last_seen WHERE user = ?`, [u])),
+        );
+        rows.forEach((r, i) => {
+          if (r && r.ts !== null) out.set(users[i]!, num(r.ts));
+        });
+        return out;
+      },
+      saveLastSeen: async (user, ts) => {
+        await this.run(`INSERT INTO ${this.ks}.last_seen (user, ts) VALUES (?, ?)`, [user, long(ts)]);
+      },
+    };
+  }
+
+  /** Closes the driver's connections. */
+  async close(): Promise<void> {
+    await this.client.shutdown();
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  private async appendMessages(
+    rows: readonly StoredMessage[],
+    effects: readonly GroupEffect[],
+  ): Promise<void> {
+    const effectAt = new Map<string, GroupEffect[]>();
+    for (const e of effects) {
+      const k = `${e.conv}\u0000${e.seq}`;
+      effectAt.set(k, [...(effectAt.get(k) ?? []), e]);
+    }
+    // Step 1: take the seqs, one conditional batch per (conv, bucket) partition.
+    const partitions = new Map<string, StoredMessage[]>();
+    for (const m of rows) {
+      const k = `${m.conv}\u0000${bucketOf(m.seq)}`;
+      partitions.set(k, [...(partitions.get(k) ?? []), m]);
+    }
+    const fresh = new Set<StoredMessage>();
+    await Promise.all(
+      [...partitions.values()].flatMap(chunkBySize).map(async (part) => {
+        for (const m of await this.insertLog(part, effectAt)) fresh.add(m);
+      }),
+    );
+    // Step 2: the rows derived from the log (idempotent), group changes only for new messages.
+    await this.writeDerived(rows, fresh, effectAt);
+  }
+
+  /** Inserts one partition's messages if their seqs are free; returns those newly stored. */
+  private async insertLog(
+    part: StoredMessage[],
+    effectAt: Map<string, GroupEffect[]>,
+  ): Promise<StoredMessage[]> {
+    let todo = part;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (todo.length === 0) return [];
+      const queries = todo.map((m) => ({
+        query: `INSERT INTO ${this.ks}.messages (conv, bucket, seq, ts, sender, device, cmid, kind, body, reply_to, media, effect)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+        params: [
+          m.conv,
+          bucketOf(m.seq),
+          long(m.seq),
+          long(m.ts),
+          m.from,
+          m.from_device,
+          m.cmid,
+          m.kind,
+          m.body,
+          m.reply_to === undefined ? null : long(m.reply_to),
+          m.media ?? null,
+          effectsJson(effectAt.get(`${m.conv}\u0000${m.seq}`)),
+        ],
+      }));
+      const options = {
+        prepare: true,
+        consistency: this.consistency,
+        serialConsistency: this.serialConsistency,
+      };
+      const rs =
+        queries.length === 1
+          ? await this.client.execute(queries[0]!.query, queries[0]!.params, options)
+          : await this.client.batch(queries, options);
+      if (rs.wasApplied()) return todo;
+      // Some seq is taken: the same message (a retry: not new) or another one (this writer is fenced).
+      const existing = await this.all(
+        `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq IN ?`,
+        [todo[0]!.conv, bucketOf(todo[0]!.seq), todo.map((m) => long(m.seq))],
+      );
+      const bySeq = new Map(existing.map((r) => [num(r.seq), r]));
+      const missing: StoredMessage[] = [];
+      for (const m of todo) {
+        const r = bySeq.get(m.seq);
+        if (!r) missing.push(m);
+        else if (!sameMessage(toMessage(r), m)) throw new SeqConflictError(m.conv, m.seq);
+      }
+      todo = missing;
+    }
+    throw new Error(`could not store ${todo.length} messages of ${todo[0]!.conv}: contention`);
+  }
+
+  /**
+   * The rows derived from appended messages: dedup rows, group changes (one logged batch per
+   * conversation, so a change is applied whole), and last the heads, so a recorded head never
+   * runs ahead of finished derived rows (the roll-forward in `head()` relies on it).
+   */
+  private async writeDerived(
+    rows: readonly StoredMessage[],
+    fresh: ReadonlySet<StoredMessage>,
+    effectAt: Map<string, GroupEffect[]>,
+  ): Promise<void> {
+    await this.concurrently(
+      rows.map((m) => ({
+        query: `INSERT INTO ${this.ks}.message_cmids (conv, sender, cmid, seq, ts) VALUES (?, ?, ?, ?, ?)`,
+        params: [m.conv, m.from, m.cmid, long(m.seq), long(m.ts)],
+      })),
+    );
+    const changed = rows.filter((m) => fresh.has(m) && effectAt.has(`${m.conv}\u0000${m.seq}`));
+    for (const conv of new Set(changed.map((m) => m.conv))) {
+      const list = changed
+        .filter((m) => m.conv === conv)
+        .flatMap((m) => effectAt.get(`${m.conv}\u0000${m.seq}`)!);
+      const queries = await this.effectQueries(conv, list);
+      if (queries.length > 0)
+        await this.client.batch(queries, { prepare: true, logged: true, consistency: this.consistency });
+    }
+    const heads = new Map<string, { seq: number; ts: number; firstTs?: number }>();
+    for (const m of rows) {
+      const h = heads.get(m.conv) ?? { seq: 0, ts: 0 };
+      h.seq = Math.max(h.seq, m.seq);
+      h.ts = Math.max(h.ts, m.ts);
+      if (m.seq === 1) h.firstTs = m.ts;
+      heads.set(m.conv, h);
+    }
+    const headQueries: Query[] = [];
+    for (const [conv, h] of heads) {
+      headQueries.push(
+        {
+          query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET last_seq = ? WHERE conv = ?`,
+          params: [long(h.seq), long(h.seq), conv],
+        },
+        {
+          query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET last_ts = ? WHERE conv = ?`,
+          params: [long(h.ts), long(h.ts), conv],
+        },
+      );
+      // Written with the lowest timestamp: a group's create (written later, ordered) always wins.
+      if (h.firstTs !== undefined)
+        headQueries.push({
+          query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET created_ts = ? WHERE conv = ?`,
+          params: [long(1), long(h.firstTs), conv],
+        });
+    }
+    await this.concurrently(headQueries);
+  }
+
+  /**
+   * The writes of a conversation's group changes, in order: each gets a later write timestamp than
+   * the one before, so two changes to the same cell in one batch resolve as they happened.
+   */
+  private async effectQueries(conv: string, list: readonly GroupEffect[]): Promise<Query[]> {
+    const known = new Set((await this.memberRows(conv)).map((r) => r.user as string));
+    const out: Query[] = [];
+    const at = () => long(this.nextMicros());
+    const join = (user: string, role: string, seq: number) => {
+      known.add(user);
+      out.push({
+        query: `INSERT INTO ${this.ks}.members (conv, user, role, joined_seq, removed_seq, name_at_removal, members_at_removal)
+                VALUES (?, ?, ?, ?, null, null, null) USING TIMESTAMP ?`,
+        params: [conv, user, role, long(seq), at()],
+      });
+    };
+    for (const e of list) {
+      switch (e.type) {
+        case 'create':
+          out.push({
+            query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET kind = 'group', name = ?, created_ts = ? WHERE conv = ?`,
+            params: [at(), e.name, long(e.createdTs), conv],
+          });
+          for (const m of e.members) join(m.user, m.role, e.seq);
+          break;
+        case 'join':
+          for (const u of e.users) join(u, 'member', e.seq);
+          break;
+        case 'remove':
+          for (const u of e.users) {
+            if (!known.has(u)) continue;
+            out.push({
+              query: `UPDATE ${this.ks}.members USING TIMESTAMP ? SET removed_seq = ?, name_at_removal = ?, members_at_removal = ?
+                      WHERE conv = ? AND user = ?`,
+              params: [at(), long(e.seq), e.name ?? null, e.members ?? null, conv, u],
+            });
+          }
+          break;
+        case 'role':
+          if (known.has(e.user))
+            out.push({
+              query: `UPDATE ${this.ks}.members USING TIMESTAMP ? SET role = ? WHERE conv = ? AND user = ?`,
+              params: [at(), e.role, conv, e.user],
+            });
+          break;
+        case 'rename':
+          out.push({
+            query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET name = ? WHERE conv = ?`,
+            params: [at(), e.name, conv],
+          });
+          break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The durable head: the recorded one, then any messages beyond it (a writer died between the
+   * log write and the derived rows), whose derived rows are finished here before answering.
+   */
+  private async head(conv: string): Promise<ConversationHead | null> {
+    const r = await this.one(`SELECT last_seq, last_ts FROM ${this.ks}.conversations WHERE conv = ?`, [conv]);
+    const recorded = num(r?.last_seq);
+    const beyond: StoredMessage[] = [];
+    for (let b = bucketOf(recorded + 1); ; b++) {
+      const rows = await this.all(
+        `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq > ?`,
+        [conv, b, long(recorded)],
+      );
+      if (rows.length === 0) break;
+      beyond.push(...rows.map(toMessage));
+    }
+    if (beyond.length > 0) {
+      const effectAt = new Map<string, GroupEffect[]>();
+      const rows = await Promise.all(
+        beyond.map((m) =>
+          this.one(`SELECT effect FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq = ?`, [
+            conv,
+            bucketOf(m.seq),
+            long(m.seq),
+          ]),
+        ),
+      );
+      rows.forEach((row, i) => {
+        if (row?.effect)
+          effectAt.set(`${conv}\u0000${beyond[i]!.seq}`, JSON.parse(row.effect as string) as GroupEffect[]);
+      });
+      await this.writeDerived(beyond, new Set(beyond), effectAt);
+      const last = beyond[beyond.length - 1]!;
+      return { lastSeq: last.seq, lastTs: Math.max(last.ts, num(r?.last_ts)) };
+    }
+    return recorded > 0 ? { lastSeq: recorded, lastTs: num(r?.last_ts) } : null;
+  }
+
+  private async page(conv: string, q: PageQuery): Promise<StoredMessage[]> {
+    const floor = Math.max(1, q.floor ?? 1);
+    if (q.limit <= 0) return [];
+    if (q.after !== undefined) {
+      const from = Math.max(q.after + 1, floor);
+      const before = q.before ?? Number.MAX_SAFE_INTEGER;
+      const out: StoredMessage[] = [];
+      for (let b = bucketOf(from); out.length < q.limit; b++) {
+        const rows = await this.all(
+          `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq >= ? AND seq < ? LIMIT ?`,
+          [conv, b, long(from), long(before), q.limit - out.length],
+        );
+        if (rows.length === 0) break;
+        out.push(...rows.map(toMessage));
+      }
+      return out;
+    }
+    let top = q.before !== undefined ? q.before - 1 : ((await this.head(conv))?.lastSeq ?? 0);
+    const out: StoredMessage[] = [];
+    for (let b = bucketOf(top); b >= 0 && top >= floor && out.length < q.limit; b--) {
+      const rows = await this.all(
+        `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq >= ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
+        [conv, b, long(floor), long(top), q.limit - out.length],
+      );
+      out.push(...rows.map(toMessage));
+      top = b * BUCKET_SIZE - 1;
+    }
+    return out.reverse();
+  }
+
+  private async senders(conv: string, after: number, upto: number, max: number): Promise<string[]> {
+    const out = new Set<string>();
+    for (let b = bucketOf(after + 1); b <= bucketOf(upto) && out.size < max; b++) {
+      const rows = await this.all(
+        `SELECT sender, kind FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq > ? AND seq <= ?`,
+        [conv, b, long(after), long(upto)],
+      );
+      for (const r of rows) {
+        if (out.size >= max) break;
+        if (r.kind !== 'system') out.add(r.sender as string);
+      }
+    }
+    return [...out];
+  }
+
+  private memberRows(conv: string): Promise<Row[]> {
+    return this.all(`SELECT * FROM ${this.ks}.members WHERE conv = ?`, [conv]);
+  }
+
+  private async mergeWatermarks(rows: readonly Watermark[]): Promise<void> {
+    const queries: Query[] = [];
+    for (const w of rows) {
+      for (const field of ['delivered', 'read'] as const) {
+        if (w[field] <= 0) continue;
+        queries.push({
+          query: `UPDATE ${this.ks}.watermarks USING TIMESTAMP ? SET ${field} = ? WHERE conv = ? AND user = ?`,
+          params: [long(w[field]), long(w[field]), w.conv, w.user],
+        });
+      }
+    }
+    await this.concurrently(queries);
+  }
+
+  // ---- inbox ----------------------------------------------------------------------------------
+
+  /**
+   * Stores inbox entries above each user's stored head (numbers at or below it are stored already:
+   * a retried append, whose first write stands), then moves the heads, so a head never covers an
+   * entry that is not written.
+   */
+  private async appendInbox(entries: readonly InboxEntry[]): Promise<void> {
+    const users = [...new Set(entries.map((e) => e.user))];
+    const stored = new Map(await Promise.all(users.map(async (u) => [u, await this.inboxHead(u)] as const)));
+    const heads = new Map<string, number>();
+    const queries: Query[] = [];
+    for (const e of entries) {
+      if (e.inbox <= stored.get(e.user)!) continue;
+      heads.set(e.user, Math.max(heads.get(e.user) ?? 0, e.inbox));
+      const receipt = e.type === 'receipt' ? e : undefined;
+      queries.push({
+        query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
+        params: [
+          e.user,
+          bucketOf(e.inbox),
+          long(e.inbox),
+          long(e.ts),
+          e.type,
+          e.conv,
+          long(e.seq),
+          receipt?.actor ?? null,
+          receipt?.kind ?? null,
+          this.inboxTtl,
+        ],
+      });
+      if (e.type === 'message')
+        queries.push({
+          query: `UPDATE ${this.ks}.user_conversations USING TIMESTAMP ? SET last_ts = ? WHERE user = ? AND conv = ?`,
+          params: [long(e.ts), long(e.ts), e.user, e.conv],
+        });
+    }
+    await this.concurrently(queries);
+    await this.concurrently(
+      [...heads].map(([user, head]) => ({
+        query: `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET head = ? WHERE user = ?`,
+        params: [long(head), long(head), user],
+      })),
+    );
+  }
+
+  private async inboxHead(user: string): Promise<number> {
+    const r = await this.one(`SELECT head FROM ${this.ks}.inbox_heads WHERE user = ?`, [user]);
+    return num(r?.head);
+  }
+
+  private async readInbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
+    const head = await this.inboxHead(user);
+    const out: InboxEntry[] = [];
+    // Expired buckets may precede live ones, so walk every bucket up to the head's.
+    for (let b = bucketOf(after + 1); b <= bucketOf(head) && out.length < limit; b++) {
+      const rows = await this.all(
+        `SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox > ? LIMIT ?`,
+        [user, b, long(after), limit - out.length],
+      );
+      out.push(...rows.map((r) => toEntry(user, r)));
+    }
+    return out;
+  }
+
+  private async inboxFloor(user: string): Promise<number> {
+    const r = await this.one(`SELECT head, floor_bucket FROM ${this.ks}.inbox_heads WHERE user = ?`, [user]);
+    const head = num(r?.head);
+    const hint = num(r?.floor_bucket);
+    for (let b = hint; b <= bucketOf(head); b++) {
+      const first = await this.one(
+        `SELECT inbox FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? LIMIT 1`,
+        [user, b],
+      );
+      if (first) {
+        if (b > hint)
+          await this.run(
+            `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET floor_bucket = ? WHERE user = ?`,
+            [long(b), b, user],
+          );
+        return num(first.inbox);
+      }
+    }
+    return head + 1;
+  }
+
+  // ---- driver helpers -------------------------------------------------------------------------
+
+  private nextMicros(): number {
+    this.lastMicros = Math.max(this.lastMicros + 1, this.nowMicros());
+    return this.lastMicros;
+  }
+
+  private async run(query: string, params: unknown[]): Promise<void> {
+    await this.client.execute(query, params, { prepare: true, consistency: this.consistency });
+  }
+
+  private async one(query: string, params: unknown[]): Promise<Row | undefined> {
+    return (
+      (await this.client.execute(query, params, { prepare: true, consistency: this.consistency })).first() ??
+      undefined
+    );
+  }
+
+  private async all(query: string, params: unknown[]): Promise<Row[]> {
+    // Bounded queries (one bucket, one small partition), read with automatic paging all the same.
+    const rows: Row[] = [];
+    let pageState: string | undefined;
+    do {
+      const rs = await this.client.execute(query, params, {
+        prepare: true,
+        consistency: this.consistency,
+        fetchSize: 1000,
+        ...(pageState === undefined ? {} : { pageState }),
+      });
+      rows.push(...rs.rows);
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+    return rows;
+  }
+
+  /** Runs independent writes, at most `WRITE_CONCURRENCY` in flight; rejects on the first failure. */
+  private async concurrently(queries: readonly Query[]): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      while (next < queries.length) {
+        const q = queries[next++]!;
+        await this.run(q.query, q.params);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queries.length) }, lane));
+  }
+}
+
+/** Bytes of message text per conditional batch (Cassandra refuses batches over 50 KiB by default). */
+const BATCH_BYTES = 32 * 1024;
+
+/** Splits one partition's messages into batches of at most `BATCH_BYTES` (a larger message goes alone). */
+function chunkBySize(part: StoredMessage[]): StoredMessage[][] {
+  const out: StoredMessage[][] = [];
+  let chunk: StoredMessage[] = [];
+  let bytes = 0;
+  for (const m of part) {
+    const size = 200 + m.body.length * 3 + m.cmid.length + m.from.length;
+    if (chunk.length > 0 && bytes + size > BATCH_BYTES) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
+}
+
+function toMessage(r: Row): StoredMessage {
+  const m: StoredMessage = {
+    conv: r.conv as string,
+    seq: num(r.seq),
+    ts: num(r.ts),
+    from: r.sender as string,
+    from_device: r.device as string,
+    cmid: r.cmid as string,
+    kind: r.kind as string,
+    body: r.body as string,
+  };
+  if (r.reply_to !== null && r.reply_to !== undefined) m.reply_to = num(r.reply_to);
+  if (Array.isArray(r.media) && r.media.length > 0) m.media = [...(r.media as string[])];
+  return m;
+}
+
+function sameMessage(a: StoredMessage, b: StoredMessage): boolean {
+  return a.from === b.from && a.cmid === b.cmid && a.kind === b.kind && a.body === b.body && a.ts === b.ts;
+}
+
+function effectsJson(list: GroupEffect[] | undefined): string | null {
+  return list && list.length > 0 ? JSON.stringify(list) : null;
+}
+
+function toEntry(user: string, r: Row): InboxEntry {
+  const base = { user, inbox: num(r.inbox), ts: num(r.ts), conv: r.conv as string, seq: num(r.seq) };
+  if (r.type === 'receipt')
+    return {
+      ...base,
+      type: 'receipt',
+      actor: r.actor as string,
+      kind: r.receipt_kind as 'delivered' | 'read',
+    };
+  return { ...base, type: 'message' };
+}
+
+function toMember(r: Row): MemberRecord {
+  const m: MemberRecord = {
+    conv: r.conv as string,
+    user: r.user as string,
+    role: r.role === 'admin' ? 'admin' : 'member',
+    joinedSeq: num(r.joined_seq),
+  };
+  if (r.removed_seq !== null) m.removedSeq = num(r.removed_seq);
+  if (r.name_at_removal !== null) m.nameAtRemoval = r.name_at_removal as string;
+  if (r.members_at_removal !== null) m.membersAtRemoval = num(r.members_at_removal);
+  return m;
+}
+
+function byJoinThenUser(a: MemberRecord, b: MemberRecord): number {
+  return a.joinedSeq - b.joinedSeq || (a.user < b.user ? -1 : a.user > b.user ? 1 : 0);
+}

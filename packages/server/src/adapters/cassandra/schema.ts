@@ -1,0 +1,87 @@
+/**
+ * The Cassandra keyspace of Parley's cluster mode: tables, their partitioning, and the idempotent
+ * migration `parley migrate` runs.
+ *
+ * Every partition is bounded: a conversation's log and a user's inbox are split into buckets of
+ * `BUCKET_SIZE` consecutive numbers, so no partition grows past ~1,000 rows whatever a
+ * conversation's or a user's age. Every query reads one partition (or one bucket after another).
+ *
+ * Max-registers (a conversation's last seq, an inbox head, receipt watermarks, chat-list activity)
+ * are written with the value as the cell's write timestamp (`USING TIMESTAMP`): Cassandra keeps
+ * the cell with the highest timestamp, so a late or retried write can never move one back, without
+ * a read before the write.
+ * @module
+ */
+import type { Client } from 'cassandra-driver';
+
+/** Consecutive seqs (or inbox numbers) per partition of the log (or of an inbox). */
+export const BUCKET_SIZE = 1000;
+
+/** The bucket of a seq or inbox number. */
+export const bucketOf = (n: number): number => Math.floor(n / BUCKET_SIZE);
+
+/** How the keyspace is replicated: `parley migrate` creates it so; changing it later is an ALTER. */
+export type Replication =
+  | { class: 'SimpleStrategy'; replication_factor: number }
+  | { class: 'NetworkTopologyStrategy'; [datacenter: string]: number | string };
+
+const TABLES = [
+  // A conversation's log. `effect` holds the group change a system message records (JSON), so the
+  // derived tables can be rebuilt from the log if a writer died between the two write steps.
+  `CREATE TABLE IF NOT EXISTS messages (
+     conv text, bucket int, seq bigint, ts bigint, sender text, device text, cmid text, kind text,
+     body text, reply_to bigint, media list<text>, effect text,
+     PRIMARY KEY ((conv, bucket), seq))`,
+  // Idempotent send: one small partition per (conv, sender, cmid).
+  `CREATE TABLE IF NOT EXISTS message_cmids (
+     conv text, sender text, cmid text, seq bigint, ts bigint,
+     PRIMARY KEY ((conv, sender, cmid)))`,
+  // Conversation metadata; last_seq/last_ts are max-registers (written USING TIMESTAMP value).
+  `CREATE TABLE IF NOT EXISTS conversations (
+     conv text PRIMARY KEY, kind text, name text, created_ts bigint, last_seq bigint, last_ts bigint)`,
+  `CREATE TABLE IF NOT EXISTS members (
+     conv text, user text, role text, joined_seq bigint, removed_seq bigint,
+     name_at_removal text, members_at_removal int,
+     PRIMARY KEY ((conv), user))`,
+  // Receipt watermarks: delivered and read are max-registers.
+  `CREATE TABLE IF NOT EXISTS watermarks (
+     conv text, user text, delivered bigint, read bigint,
+     PRIMARY KEY ((conv), user))`,
+  // A user's inbox, in buckets; rows carry a TTL of the retention.
+  `CREATE TABLE IF NOT EXISTS inbox (
+     user text, bucket int, inbox bigint, ts bigint, type text, conv text, seq bigint,
+     actor text, receipt_kind text,
+     PRIMARY KEY ((user, bucket), inbox))`,
+  // Per-user inbox state: head (max-register, never expires) and the first bucket that may still
+  // hold entries (a hint that only moves forward).
+  `CREATE TABLE IF NOT EXISTS inbox_heads (user text PRIMARY KEY, head bigint, floor_bucket int)`,
+  // The chat list: one row per conversation, last_ts a max-register; sorted when read.
+  `CREATE TABLE IF NOT EXISTS user_conversations (
+     user text, conv text, last_ts bigint,
+     PRIMARY KEY ((user), conv))`,
+  `CREATE TABLE IF NOT EXISTS user_settings (user text PRIMARY KEY, read_receipts boolean, last_seen text)`,
+  `CREATE TABLE IF NOT EXISTS blocks (user text, other text, PRIMARY KEY ((user), other))`,
+  `CREATE TABLE IF NOT EXISTS last_seen (user text PRIMARY KEY, ts bigint)`,
+];
+
+/** CQL's quoting of a keyspace name (only [a-z0-9_] are accepted). */
+export function keyspaceName(name: string): string {
+  if (!/^[a-z][a-z0-9_]{0,47}$/.test(name)) throw new Error(`invalid keyspace name: ${name}`);
+  return name;
+}
+
+/**
+ * Creates the keyspace (with `replication`, when it does not exist yet) and every table; safe to
+ * run again. Uses a client connected without a keyspace.
+ */
+export async function migrateCassandra(
+  client: Client,
+  keyspace: string,
+  replication: Replication,
+): Promise<void> {
+  const ks = keyspaceName(keyspace);
+  const repl = JSON.stringify(replication).replaceAll('"', "'");
+  await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${repl}`);
+  for (const table of TABLES)
+    await client.execute(table.replace('CREATE TABLE IF NOT EXISTS ', `CREATE TABLE IF NOT EXISTS ${ks}.`));
+}
