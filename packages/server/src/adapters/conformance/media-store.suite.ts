@@ -19,7 +19,7 @@ function send(
   override: Record<string, string> = {},
 ): Promise<Response> {
   const init: RequestInit = { method: req.method, headers: { ...req.headers, ...override } };
-  if (body !== undefined) init.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body !== undefined) init.body = new Uint8Array(body);
   return fetch(req.url, init);
 }
 
