@@ -1,0 +1,168 @@
+import { type Consumer, type EachBatchPayload, Kafka, logLevel, type Producer } from 'kafkajs';
+import type {
+  ConsumedRecord,
+  LogMessage,
+  LogSubscription,
+  PartitionedLog,
+  PartitionHandler,
+} from '../../ports/partitioned-log.js';
+import { partitionFor } from '../memory/memory-log.js';
+
+/** How to reach the brokers and how a member behaves in its group. */
+export interface KafkaLogOptions {
+  brokers: string[];
+  clientId: string;
+  /** A member that sends no heartbeat for this long loses its partitions (ms, default 10,000). */
+  sessionTimeoutMs?: number;
+  /** Heartbeat period (ms, default 1,000). */
+  heartbeatIntervalMs?: number;
+}
+
+/**
+ * The partitioned log on Apache Kafka (kafkajs). Publishing uses one idempotent producer with
+ * `acks=all`: a publish resolves once every in-sync replica has the records (with
+ * `min.insync.replicas` ≥ 2 in production, durable on two brokers). The partition of a key is
+ * computed here, by the same function as the in-process log's, and set on each record, so every
+ * Parley process agrees on it whatever a client library's default partitioner is.
+ *
+ * A member hands each fetched batch of a partition to the handler and commits the partition's
+ * offset only after the handler resolved: records are handled at least once, and the next owner
+ * of the partition starts after the handled ones. kafkajs runs one batch per partition at a time,
+ * in offset order, and its eager rebalance stops every member's batches before partitions move.
+ */
+export class KafkaLog implements PartitionedLog {
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private connected: Promise<void> | null = null;
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly subscriptions = new Set<LogSubscription>();
+
+  constructor(private readonly options: KafkaLogOptions) {
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+  }
+
+  async publish(topic: string, messages: readonly LogMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.connect();
+    const count = await this.partitions(topic);
+    await this.producer.send({
+      topic,
+      acks: -1,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, partition: partitionFor(m.key, count) })),
+    });
+  }
+
+  async partitionOf(topic: string, key: string): Promise<number> {
+    return partitionFor(key, await this.partitions(topic));
+  }
+
+  async consume(topic: string, group: string, handler: PartitionHandler): Promise<LogSubscription> {
+    const consumer = this.kafka.consumer({
+      groupId: group,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: this.options.heartbeatIntervalMs ?? 1_000,
+      maxWaitTimeInMs: 100,
+    });
+    const member = new Member(topic, consumer, handler);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => member.assign(e.payload.memberAssignment[topic] ?? []));
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 64,
+      eachBatch: (payload) => member.batch(payload),
+    });
+    const sub: LogSubscription = {
+      close: async () => {
+        this.subscriptions.delete(sub);
+        await member.stop();
+      },
+    };
+    this.subscriptions.add(sub);
+    return sub;
+  }
+
+  /** Leaves every group and disconnects the producer. */
+  async close(): Promise<void> {
+    for (const s of [...this.subscriptions]) await s.close();
+    await this.producer.disconnect();
+  }
+
+  private connect(): Promise<void> {
+    this.connected ??= this.producer.connect();
+    return this.connected;
+  }
+
+  private async partitions(topic: string): Promise<number> {
+    let n = this.partitionCounts.get(topic);
+    if (n === undefined) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        n = meta.topics[0]?.partitions.length ?? 0;
+      } finally {
+        await admin.disconnect();
+      }
+      if (n === 0) throw new Error(`no such topic: ${topic} (create it with parley migrate)`);
+      this.partitionCounts.set(topic, n);
+    }
+    return n;
+  }
+}
+
+/** One member of a group: its owned partitions, announced to the handler in order. */
+class Member {
+  private owned = new Set<number>();
+  private changes: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly topic: string,
+    private readonly consumer: Consumer,
+    private readonly handler: PartitionHandler,
+  ) {}
+
+  /** A new assignment: revokes what moved away, then announces what arrived. */
+  assign(partitions: readonly number[]): void {
+    const next = new Set(partitions);
+    this.changes = this.changes.then(async () => {
+      const gone = [...this.owned].filter((p) => !next.has(p));
+      const added = [...next].filter((p) => !this.owned.has(p));
+      this.owned = next;
+      if (gone.length > 0) await this.handler.onRevoked(gone);
+      if (added.length > 0) await this.handler.onAssigned(added);
+    });
+  }
+
+  /** Hands a fetched batch to the handler, then commits past it (if the partition is still ours). */
+  async batch({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    await this.changes;
+    if (!this.owned.has(batch.partition) || !isRunning() || isStale() || batch.messages.length === 0) return;
+    const records: ConsumedRecord[] = batch.messages.map((m) => ({
+      partition: batch.partition,
+      offset: BigInt(m.offset),
+      key: m.key?.toString() ?? '',
+      value: m.value ?? Buffer.alloc(0),
+    }));
+    await this.handler.onRecords(batch.partition, records);
+    // Moves this member's fetch position past the batch; the commit makes it the group's.
+    resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
+    const next = (BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n).toString();
+    await this.consumer.commitOffsets([{ topic: this.topic, partition: batch.partition, offset: next }]);
+  }
+
+  /** Leaves the group (kafkajs finishes the batches in progress first), then revokes everything. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.changes;
+    const owned = [...this.owned];
+    this.owned = new Set();
+    if (owned.length > 0) await this.handler.onRevoked(owned);
+  }
+}
