@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
+import { migrateCluster } from './cluster/migrate.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DB_FILE } from './core/core.js';
@@ -21,6 +22,11 @@ commands:
                               mint a client token with the configured HS256 secret
                               (or the development secret in the data directory)
   migrate                     create or upgrade the embedded store's schema, then exit
+  migrate-cluster --cassandra HOST:PORT[,…] --kafka HOST:PORT[,…] [--cassandra-dc DC]
+                  [--keyspace parley] [--replication-factor 3] [--partitions 64]
+                  [--topic-prefix parley.] [--retention-days 7]
+                              create the cluster mode's Cassandra keyspace and tables and its
+                              Kafka topics (idempotent), then exit
 
 options:
   --config FILE               JSON config file (environment variables PARLEY_* override it)
@@ -38,6 +44,14 @@ async function main(argv: string[]): Promise<number> {
       device: { type: 'string' },
       ttl: { type: 'string', default: '1h' },
       workers: { type: 'string' },
+      cassandra: { type: 'string' },
+      'cassandra-dc': { type: 'string', default: 'datacenter1' },
+      keyspace: { type: 'string', default: 'parley' },
+      'replication-factor': { type: 'string', default: '3' },
+      kafka: { type: 'string' },
+      partitions: { type: 'string', default: '64' },
+      'topic-prefix': { type: 'string', default: 'parley.' },
+      'retention-days': { type: 'string', default: '7' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -46,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
+  if (command === 'migrate-cluster') return migrateClusterCommand(values);
   const overrides = values.workers !== undefined ? { workers: Number(values.workers) } : {};
   const config = loadConfig({
     ...(values.config ? { file: values.config } : {}),
@@ -70,6 +85,41 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
+}
+
+async function migrateClusterCommand(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const list = (v: unknown) => (typeof v === 'string' && v !== '' ? v.split(',') : []);
+  const int = (name: string) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer`);
+    return n;
+  };
+  const contactPoints = list(values.cassandra);
+  const brokers = list(values.kafka);
+  if (contactPoints.length === 0 || brokers.length === 0) {
+    console.error('parley migrate-cluster: --cassandra and --kafka are required');
+    return 2;
+  }
+  const rf = int('replication-factor');
+  const report = await migrateCluster({
+    cassandra: {
+      contactPoints,
+      localDataCenter: String(values['cassandra-dc']),
+      keyspace: String(values.keyspace),
+      replicationFactor: rf,
+    },
+    kafka: {
+      brokers,
+      topicPrefix: String(values['topic-prefix']),
+      partitions: int('partitions'),
+      replicationFactor: rf,
+      retentionMs: int('retention-days') * 24 * 3600 * 1000,
+    },
+  });
+  console.log(
+    `keyspace ${report.keyspace} ready; topics created: ${report.topicsCreated.join(', ') || 'none'}; already there: ${report.topicsExisting.join(', ') || 'none'}`,
+  );
+  return 0;
 }
 
 async function token(

@@ -1,0 +1,94 @@
+/**
+ * `parley migrate-cluster`: creates what cluster mode needs on the real engines, idempotently —
+ * the Cassandra keyspace and tables, and the Kafka topics of the stages.
+ * @module
+ */
+import { Client } from 'cassandra-driver';
+import { Kafka, logLevel } from 'kafkajs';
+import { migrateCassandra, type Replication } from '../adapters/cassandra/schema.js';
+
+/** The stages' topics: what each is keyed by is what gives its consumers single ownership. */
+export const TOPICS = {
+  /** Sends and group changes, keyed by conversation: one sequencer per conversation. */
+  ingress: 'ingress',
+  /** Inbox work, keyed by recipient user: one inbox writer per user. */
+  fanout: 'fanout',
+  /** Push notifications to send, keyed by user. */
+  push: 'push',
+} as const;
+
+/** What `migrate-cluster` needs to know. */
+export interface ClusterMigration {
+  cassandra: {
+    contactPoints: string[];
+    localDataCenter: string;
+    keyspace: string;
+    replicationFactor: number;
+  };
+  kafka: {
+    brokers: string[];
+    topicPrefix: string;
+    partitions: number;
+    replicationFactor: number;
+    retentionMs: number;
+  };
+}
+
+/** What was created (existing things are left as they are). */
+export interface MigrationReport {
+  keyspace: string;
+  topicsCreated: string[];
+  topicsExisting: string[];
+}
+
+/** Creates the keyspace, tables and topics that do not exist yet. */
+export async function migrateCluster(m: ClusterMigration): Promise<MigrationReport> {
+  const cassandra = new Client({
+    contactPoints: m.cassandra.contactPoints,
+    localDataCenter: m.cassandra.localDataCenter,
+  });
+  try {
+    const replication: Replication = {
+      class: 'NetworkTopologyStrategy',
+      [m.cassandra.localDataCenter]: m.cassandra.replicationFactor,
+    };
+    await migrateCassandra(cassandra, m.cassandra.keyspace, replication);
+  } finally {
+    await cassandra.shutdown();
+  }
+  const admin = new Kafka({
+    clientId: 'parley-migrate',
+    brokers: m.kafka.brokers,
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const names = Object.values(TOPICS).map((t) => `${m.kafka.topicPrefix}${t}`);
+    const missing = names.filter((n) => !existing.has(n));
+    const rf = m.kafka.replicationFactor;
+    if (missing.length > 0)
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: m.kafka.partitions,
+          replicationFactor: rf,
+          configEntries: [
+            // acks=all then means "on every in-sync replica, and at least this many".
+            { name: 'min.insync.replicas', value: String(rf >= 3 ? 2 : 1) },
+            { name: 'retention.ms', value: String(m.kafka.retentionMs) },
+            // A replica that fell behind never becomes leader: no acknowledged record is lost.
+            { name: 'unclean.leader.election.enable', value: 'false' },
+          ],
+        })),
+      });
+    return {
+      keyspace: m.cassandra.keyspace,
+      topicsCreated: missing,
+      topicsExisting: names.filter((n) => existing.has(n)),
+    };
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,105 @@
+// `parley migrate-cluster` against the real engines: creates the keyspace, tables and topics,
+// and running it again changes nothing.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Client } from 'cassandra-driver';
+import { Kafka, logLevel } from 'kafkajs';
+import { requireEngine } from './engines.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const cassandra = requireEngine('cassandra', 'parley migrate-cluster against real Cassandra and Kafka');
+const kafka =
+  cassandra === undefined ? undefined : requireEngine('kafka', 'parley migrate-cluster against real Kafka');
+
+if (cassandra !== undefined && kafka !== undefined) {
+  test('migrate-cluster creates the keyspace, its tables and the topics, and is idempotent', async () => {
+    const id = randomBytes(3).toString('hex');
+    const keyspace = `parley_migrate_${id}`;
+    const prefix = `parley-migrate-${id}.`;
+    const dc = process.env.PARLEY_TEST_CASSANDRA_DC ?? 'datacenter1';
+    const args = [
+      'migrate-cluster',
+      '--cassandra',
+      cassandra,
+      '--cassandra-dc',
+      dc,
+      '--keyspace',
+      keyspace,
+      '--replication-factor',
+      '1',
+      '--kafka',
+      kafka,
+      '--partitions',
+      '6',
+      '--topic-prefix',
+      prefix,
+    ];
+    const parley = () =>
+      run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { PATH: process.env.PATH ?? '' } });
+    const first = await parley();
+    assert.match(
+      first.stdout,
+      new RegExp(`topics created: ${prefix}ingress, ${prefix}fanout, ${prefix}push`),
+    );
+    const second = await parley();
+    assert.match(second.stdout, /topics created: none/);
+
+    const client = new Client({ contactPoints: [cassandra], localDataCenter: dc });
+    const admin = new Kafka({ clientId: 't', brokers: [kafka], logLevel: logLevel.NOTHING }).admin();
+    try {
+      const tables = await client.execute(
+        'SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?',
+        [keyspace],
+      );
+      assert.deepEqual(tables.rows.map((r) => r.table_name).sort(), [
+        'blocks',
+        'conversations',
+        'inbox',
+        'inbox_heads',
+        'last_seen',
+        'members',
+        'message_cmids',
+        'messages',
+        'user_conversations',
+        'user_settings',
+        'watermarks',
+      ]);
+      const ks = await client.execute(
+        'SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?',
+        [keyspace],
+      );
+      assert.equal(ks.first()?.replication[dc], '1');
+      await admin.connect();
+      const meta = await admin.fetchTopicMetadata({
+        topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`],
+      });
+      for (const t of meta.topics) assert.equal(t.partitions.length, 6, t.name);
+      const configs = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          {
+            type: 2,
+            name: `${prefix}ingress`,
+            configNames: ['min.insync.replicas', 'unclean.leader.election.enable'],
+          },
+        ],
+      });
+      const entries = Object.fromEntries(
+        configs.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]),
+      );
+      assert.deepEqual(entries, { 'min.insync.replicas': '1', 'unclean.leader.election.enable': 'false' });
+    } finally {
+      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
+      await client.shutdown();
+      await admin
+        .deleteTopics({ topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`] })
+        .catch(() => {});
+      await admin.disconnect();
+    }
+  });
+}
