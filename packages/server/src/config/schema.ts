@@ -52,6 +52,10 @@ export const configSchema = z.strictObject({
   maxOutboundBytes: positiveInt.default(4 * 1024 * 1024),
   /** Malformed frames tolerated per connection per minute before closing it with 4400. */
   maxBadFramesPerMinute: positiveInt.default(20),
+  /** Messages and group changes one user may send per second, over all devices (`rate_limited` beyond). */
+  sendRatePerSecond: positiveInt.default(100),
+  /** How many of them may come at once before the rate applies (the token bucket's size). */
+  sendBurst: positiveInt.default(1000),
   /**
    * How long a write waits for others to join its commit when the store is idle: trades that
    * much latency for fewer, larger commits (less CPU and fsync per message). 0 commits at once.
@@ -95,6 +99,8 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   maxConnectionsPerUser: { env: 'PARLEY_MAX_CONNECTIONS_PER_USER', parse: 'int' },
   maxOutboundBytes: { env: 'PARLEY_MAX_OUTBOUND_BYTES', parse: 'int' },
   maxBadFramesPerMinute: { env: 'PARLEY_MAX_BAD_FRAMES_PER_MINUTE', parse: 'int' },
+  sendRatePerSecond: { env: 'PARLEY_SEND_RATE_PER_SECOND', parse: 'int' },
+  sendBurst: { env: 'PARLEY_SEND_BURST', parse: 'int' },
   commitDelayMs: { env: 'PARLEY_COMMIT_DELAY_MS', parse: 'int' },
   inboxRetentionMs: { env: 'PARLEY_INBOX_RETENTION_MS', parse: 'int' },
   inboxPruneIntervalMs: { env: 'PARLEY_INBOX_PRUNE_INTERVAL_MS', parse: 'int' },

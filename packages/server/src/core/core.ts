@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { MemoryPresence } from '../adapters/memory/memory-presence.js';
+import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import { SqliteStore } from '../adapters/sqlite/sqlite-store.js';
 import type { Config } from '../config/schema.js';
 import { Chat } from '../domain/chat.js';
@@ -85,6 +86,8 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
     users,
     router,
     clock,
+    limiter: new MemoryRateLimiter(() => clock.now()),
+    sendLimit: { ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst },
   });
   const presence = new PresenceService(
     new MemoryPresence(),

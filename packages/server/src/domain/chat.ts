@@ -12,6 +12,7 @@ import type { Clock } from '../ports/clock.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { InboxEntry, InboxStore } from '../ports/inbox-store.js';
 import type { MessageStore } from '../ports/message-store.js';
+import type { RateLimit, RateLimiter } from '../ports/rate-limiter.js';
 import type { Router } from '../ports/router.js';
 import type { UserSettings } from '../ports/user-store.js';
 import { badRequest, ParleyError } from './errors.js';
@@ -37,6 +38,9 @@ export interface ChatDeps {
   users: UserDirectory;
   router: Router;
   clock: Clock;
+  /** Per-user buckets for sends and group changes. */
+  limiter: RateLimiter;
+  sendLimit: RateLimit;
 }
 
 /** What a user may see of a conversation: from `floor` on (their joined seq in a group). */
@@ -59,6 +63,12 @@ export class Chat {
 
   constructor(private readonly d: ChatDeps) {}
 
+  /** Takes one token of the user's send bucket, or fails with `rate_limited` and the wait. */
+  private async limited(user: string): Promise<void> {
+    const wait = await this.d.limiter.take(`send:${user}`, 1, this.d.sendLimit);
+    if (wait > 0) throw new ParleyError('rate_limited', `too many messages; retry in ${wait} ms`, wait);
+  }
+
   /**
    * Sends a message; resolves once it is durable. Sending also marks everything before it read.
    * A direct conversation's participants are known from its id, so the message reaches its
@@ -68,17 +78,20 @@ export class Chat {
   send(req: SendRequest): Promise<SendOutcome> {
     const direct = directMembers(req.conv);
     if (direct && !direct.includes(req.from)) return Promise.reject(cannotWrite(req.conv));
-    return this.d.sequencer.submit(req).then((outcome) => {
-      if (!outcome.dup) {
-        void this.d.receipts.submit(req.conv, {
-          user: req.from,
-          kind: 'read',
-          seq: outcome.seq,
-          implicit: true,
-        });
-      }
-      return outcome;
-    });
+    // The bucket answers in order, so pipelined sends still reach the writer in the order sent.
+    return this.limited(req.from)
+      .then(() => this.d.sequencer.submit(req))
+      .then((outcome) => {
+        if (!outcome.dup) {
+          void this.d.receipts.submit(req.conv, {
+            user: req.from,
+            kind: 'read',
+            seq: outcome.seq,
+            implicit: true,
+          });
+        }
+        return outcome;
+      });
   }
 
   /** Creates a group with the creator as its admin; resolves once its first system message is durable. */
@@ -94,6 +107,7 @@ export class Chat {
    * actor just left).
    */
   async changeGroup(user: string, device: string, conv: string, op: GroupOp): Promise<ChangeOutcome> {
+    await this.limited(user);
     const outcome = await this.d.sequencer.change(conv, user, device, op);
     const leaving = op.op === 'leave' || (op.op === 'remove' && op.users.includes(user));
     if (outcome.seq !== null && !leaving) {
