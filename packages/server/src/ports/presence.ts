@@ -18,6 +18,11 @@ export interface PresencePort {
   disconnected(user: string, device: string, connection: string, ts: number): Promise<boolean>;
   /** The users among `users` with at least one live device. */
   online(users: readonly string[]): Promise<Set<string>>;
+  /**
+   * The live connections of `users`, deployment-wide: user → device → connection (users with no
+   * live device are absent). What routes a live frame to the processes holding a user's devices.
+   */
+  connections(users: readonly string[]): Promise<Map<string, Map<string, string>>>;
   /** Every online↔offline transition, wherever it happened. */
   onChange(listener: (change: PresenceChange) => void): void;
 }

@@ -87,6 +87,23 @@ export function presencePortSuite(
         assert.deepEqual(await h().presence.online([u]), new Set([u]));
       });
 
+      check('connections lists each live device with its current connection', async () => {
+        const u = user();
+        const other = user();
+        const phone = connection();
+        const laptop = connection();
+        const newer = connection();
+        await h().presence.connected(u, 'phone', phone, 100);
+        await h().presence.connected(u, 'laptop', laptop, 110);
+        await h().presence.connected(u, 'phone', newer, 120);
+        await h().presence.disconnected(u, 'laptop', laptop, 130);
+        const got = await h().presence.connections([u, other]);
+        assert.deepEqual([...got.keys()], [u]);
+        assert.deepEqual(got.get(u), new Map([['phone', newer]]));
+        await h().presence.disconnected(u, 'phone', newer, 140);
+        assert.deepEqual(await h().presence.connections([u]), new Map());
+      });
+
       check('disconnected reports true only when the last device goes', async () => {
         const u = user();
         const phone = connection();
@@ -264,6 +281,15 @@ export function presencePortSuite(
           assert.deepEqual(await peer.online([u]), new Set());
         },
       );
+
+      checkWithPeer('connections made through one instance are listed by another', async (peer) => {
+        const u = user();
+        const c = connection();
+        await h().presence.connected(u, 'phone', c, 100);
+        assert.deepEqual(await peer.connections([u]), new Map([[u, new Map([['phone', c]])]]));
+        await h().presence.disconnected(u, 'phone', c, 110);
+        assert.deepEqual(await peer.connections([u]), new Map());
+      });
 
       checkWithPeer('changes made through one instance reach the listeners of another', async (peer) => {
         const u = user();

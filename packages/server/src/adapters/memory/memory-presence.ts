@@ -31,6 +31,15 @@ export class MemoryPresence implements PresencePort {
     return new Set(users.filter((u) => (this.devices.get(u)?.size ?? 0) > 0));
   }
 
+  async connections(users: readonly string[]): Promise<Map<string, Map<string, string>>> {
+    const out = new Map<string, Map<string, string>>();
+    for (const u of users) {
+      const d = this.devices.get(u);
+      if (d && d.size > 0) out.set(u, new Map(d));
+    }
+    return out;
+  }
+
   onChange(listener: (change: PresenceChange) => void): void {
     this.listeners.push(listener);
   }

@@ -207,6 +207,25 @@ export class RedisPresence implements PresencePort {
     return out;
   }
 
+  async connections(users: readonly string[]): Promise<Map<string, Map<string, string>>> {
+    const out = new Map<string, Map<string, string>>();
+    if (users.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const u of users) pipeline.hgetall(this.keys(u).devices);
+    const replies = (await pipeline.exec()) ?? [];
+    const now = this.now();
+    replies.forEach(([err, fields], i) => {
+      if (err) throw err;
+      const live = new Map<string, string>();
+      for (const [device, value] of Object.entries(fields as Record<string, string>)) {
+        if (expiresAt(value) > now)
+          live.set(device, value.slice(0, value.lastIndexOf('|', value.lastIndexOf('|') - 1)));
+      }
+      if (live.size > 0) out.set(users[i]!, live);
+    });
+    return out;
+  }
+
   onChange(listener: (change: PresenceChange) => void): void {
     this.listeners.push(listener);
   }

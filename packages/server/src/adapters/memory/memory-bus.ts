@@ -1,0 +1,29 @@
+import type { MessageBus } from '../../ports/message-bus.js';
+
+/** The message bus of one process (tests of the cluster stages; `--workers` has its own IPC). */
+export class MemoryBus implements MessageBus {
+  private readonly channels = new Map<string, Set<(m: string) => void>>();
+
+  async publish(channel: string, message: string): Promise<void> {
+    const handlers = this.channels.get(channel);
+    if (!handlers) return;
+    // Delivered asynchronously, as a real bus does, but in order.
+    queueMicrotask(() => {
+      for (const h of handlers) h(message);
+    });
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>> {
+    let handlers = this.channels.get(channel);
+    if (!handlers) {
+      handlers = new Set();
+      this.channels.set(channel, handlers);
+    }
+    const wrapped = (m: string) => handler(m);
+    handlers.add(wrapped);
+    return async () => {
+      handlers.delete(wrapped);
+      if (handlers.size === 0) this.channels.delete(channel);
+    };
+  }
+}
