@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createClusterCore } from './cluster/cluster-core.js';
 import type { Config } from './config/schema.js';
 import { createCore } from './core/core.js';
 import { resolveKeys, TokenVerifier } from './gateway/auth.js';
@@ -30,9 +31,11 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
   const metrics = new Metrics();
   const keys = resolveKeys(config);
   const verifier = new TokenVerifier(keys, config);
-  const core = createCore(config, { log, clock, metrics });
-  const gateway = new Gateway({ config, id: 'local', core: core.api, verifier, clock, log, metrics });
-  core.sessions.attach('local', gateway);
+  const core = config.cassandra
+    ? createClusterCore(config, { log, clock, metrics })
+    : createCore(config, { log, clock, metrics });
+  const gateway = new Gateway({ config, id: core.gatewayId, core: core.api, verifier, clock, log, metrics });
+  core.sessions.attach(core.gatewayId, gateway);
 
   let ready = false;
   let stopping = false;

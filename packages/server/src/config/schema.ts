@@ -67,6 +67,26 @@ export const configSchema = z.strictObject({
   inboxPruneIntervalMs: positiveInt.default(3600 * 1000),
   /** Whether to expose /metrics. */
   metrics: z.boolean().default(true),
+  /**
+   * Cluster mode: Cassandra contact points (`host:port`). When set, the server runs on the real
+   * engines below instead of the embedded store (`parley migrate-cluster` creates their schema).
+   */
+  cassandra: z.array(z.string().min(1)).optional(),
+  /** Cluster mode: the Cassandra datacenter this process is in. */
+  cassandraDc: z.string().min(1).default('datacenter1'),
+  /** Cluster mode: the keyspace. */
+  keyspace: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,47}$/)
+    .default('parley'),
+  /** Cluster mode: Kafka bootstrap brokers (`host:port`). */
+  kafka: z.array(z.string().min(1)).optional(),
+  /** Cluster mode: the prefix of the stage topics. */
+  topicPrefix: z.string().default('parley.'),
+  /** Cluster mode: Redis URL (presence, rate limits, the bus between processes). */
+  redisUrl: z.string().min(1).optional(),
+  /** Cluster mode: which stages this process runs (default all). */
+  roles: z.array(z.enum(['gateway', 'sequencer', 'fanout'])).default(['gateway', 'sequencer', 'fanout']),
 });
 
 /** The validated configuration with every default filled in. */
@@ -105,4 +125,11 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   inboxRetentionMs: { env: 'PARLEY_INBOX_RETENTION_MS', parse: 'int' },
   inboxPruneIntervalMs: { env: 'PARLEY_INBOX_PRUNE_INTERVAL_MS', parse: 'int' },
   metrics: { env: 'PARLEY_METRICS', parse: 'bool' },
+  cassandra: { env: 'PARLEY_CASSANDRA', parse: 'list' },
+  cassandraDc: { env: 'PARLEY_CASSANDRA_DC', parse: 'string' },
+  keyspace: { env: 'PARLEY_KEYSPACE', parse: 'string' },
+  kafka: { env: 'PARLEY_KAFKA', parse: 'list' },
+  topicPrefix: { env: 'PARLEY_TOPIC_PREFIX', parse: 'string' },
+  redisUrl: { env: 'PARLEY_REDIS_URL', parse: 'string' },
+  roles: { env: 'PARLEY_ROLES', parse: 'list' },
 };

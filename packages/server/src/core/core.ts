@@ -15,7 +15,7 @@ import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Router } from '../ports/router.js';
-import type { CoreApi } from './api.js';
+import type { CoreApi, GatewayLink } from './api.js';
 import { SessionRegistry } from './sessions.js';
 
 /** The file of the embedded store inside the data directory. */
@@ -25,7 +25,9 @@ export const DB_FILE = 'parley.db';
 export interface Core {
   api: CoreApi;
   /** Gateways attach here to receive live frames. */
-  sessions: SessionRegistry;
+  sessions: { attach(gateway: string, link: GatewayLink): void };
+  /** The id the gateway of this process uses (unique in a cluster). */
+  gatewayId: string;
   /** Redoes fan-out interrupted by a crash; run before serving. */
   start(): Promise<void>;
   /** Waits for fan-out and inbox writes, then closes the store. */
@@ -39,7 +41,10 @@ export interface Core {
  * inbox writer, receipts, users, presence and the session registry, wired along the message path
  * (sequencer → store → fan-out → inbox writer → router → gateways).
  */
-export function createCore(config: Config, deps: { log: Logger; clock: Clock; metrics: Metrics }): Core {
+export function createCore(
+  config: Config,
+  deps: { log: Logger; clock: Clock; metrics: Metrics },
+): Omit<Core, 'sessions'> & { sessions: SessionRegistry } {
   const { log, clock, metrics } = deps;
   const store = new SqliteStore(join(config.dataDir, DB_FILE), {
     onCommit: (info) => metrics.commit(info),
@@ -119,6 +124,7 @@ export function createCore(config: Config, deps: { log: Logger; clock: Clock; me
   return {
     api: { chat, sessions },
     sessions,
+    gatewayId: 'local',
     async start() {
       await fanout.recover();
     },

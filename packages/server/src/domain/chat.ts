@@ -21,10 +21,10 @@ import { directMembers } from './membership.js';
 import type { ReceiptService } from './receipts.js';
 import {
   type ChangeOutcome,
+  type ConversationWriter,
   cannotWrite,
   type SendOutcome,
   type SendRequest,
-  type Sequencer,
 } from './sequencer.js';
 import type { UserDirectory } from './users.js';
 
@@ -33,7 +33,7 @@ export interface ChatDeps {
   messages: MessageStore;
   inbox: InboxStore;
   conversations: ConversationStore;
-  sequencer: Sequencer;
+  sequencer: ConversationWriter;
   receipts: ReceiptService;
   users: UserDirectory;
   router: Router;

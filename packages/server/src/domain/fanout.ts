@@ -2,7 +2,7 @@ import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
 import { membersAt } from './group-rules.js';
-import type { InboxWriter, MessageDelivery } from './inbox-writer.js';
+import type { InboxAppender, MessageDelivery } from './inbox-writer.js';
 import { directMembers } from './membership.js';
 
 /**
@@ -18,7 +18,7 @@ export class Fanout {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly inbox: InboxWriter,
+    private readonly inbox: InboxAppender,
     private readonly messages: MessageStore,
     private readonly conversations: ConversationStore,
     private readonly log: Logger,

@@ -44,6 +44,19 @@ const MAX_ENTRIES_PER_COMMIT = 8192;
 const RETRY_MS = [50, 200, 1000, 5000];
 
 /**
+ * Where the stages that produce inbox events (fan-out, receipts) hand them: the in-process
+ * `InboxWriter`, or in cluster mode the fan-out topic, whose consumer owning the user writes them.
+ */
+export interface InboxAppender {
+  headsLoaded(users: Iterable<string>): boolean;
+  ensureHeads(users: Iterable<string>): Promise<void>;
+  append(pending: readonly PendingEntry[], fanned?: readonly FannedMark[]): void;
+  appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void;
+  /** Resolves when everything handed in so far is stored (and, in process, delivered). */
+  idle(): Promise<void>;
+}
+
+/**
  * The single writer of every user's inbox in this process: numbers each user's events 1, 2, 3, …
  * in the order they are handed in, stores them (group-committed, one append in flight at a time,
  * so a user's stored inbox never has a hole), and only then hands the frames to the router: a
@@ -52,7 +65,7 @@ const RETRY_MS = [50, 200, 1000, 5000];
  * Callers must hand in events in their final order, each call after the previous one returned;
  * `ensureHeads` loads the users' current heads first (the only asynchronous step).
  */
-export class InboxWriter {
+export class InboxWriter implements InboxAppender {
   private readonly heads = new Map<string, number>();
   private readonly loading = new Map<string, Promise<void>>();
   private open: Batch = emptyBatch();
@@ -72,6 +85,11 @@ export class InboxWriter {
   headsLoaded(users: Iterable<string>): boolean {
     for (const u of users) if (!this.heads.has(u)) return false;
     return true;
+  }
+
+  /** Drops the cached heads of the users `which` selects (their inboxes moved to another writer). */
+  forget(which: (user: string) => boolean): void {
+    for (const user of [...this.heads.keys()]) if (which(user)) this.heads.delete(user);
   }
 
   /** Loads the current inbox heads of `users` from the store. */

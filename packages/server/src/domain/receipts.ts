@@ -2,7 +2,7 @@ import type { Clock } from '../ports/clock.js';
 import type { ConversationStore, Watermark } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';
-import type { InboxWriter, PendingEntry } from './inbox-writer.js';
+import type { InboxAppender, PendingEntry } from './inbox-writer.js';
 import type { RecentSenders } from './recent-senders.js';
 import type { UserDirectory } from './users.js';
 
@@ -44,7 +44,7 @@ export class ReceiptService {
   constructor(
     private readonly store: ConversationStore,
     private readonly messages: MessageStore,
-    private readonly inbox: InboxWriter,
+    private readonly inbox: InboxAppender,
     private readonly users: UserDirectory,
     /** Recent senders per conversation, fed by the conversation writers. */
     private readonly recent: RecentSenders,

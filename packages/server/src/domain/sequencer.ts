@@ -68,6 +68,23 @@ interface ConversationLog {
   pending: Map<string, Promise<SendOutcome>>;
 }
 
+/**
+ * What the chat operations need of a conversation's writer: the in-process `Sequencer`, or in
+ * cluster mode a proxy to the process that owns the conversation.
+ */
+export interface ConversationWriter {
+  /** Queues a message; resolves when it is durable (or was already stored). */
+  submit(req: SendRequest): Promise<SendOutcome>;
+  /** Applies a group change by `actor`; resolves once its system message is durable. */
+  change(conv: string, actor: string, device: string, op: GroupOp): Promise<ChangeOutcome>;
+  /** A group's current state (null: no such group). */
+  group(conv: string): Promise<GroupState | null>;
+  /** Whether `user` is a current member of `conv`. */
+  isMember(conv: string, user: string): Promise<boolean>;
+  /** The last durable seq of `conv` when known without I/O, else undefined. */
+  lastSeq(conv: string): number | undefined;
+}
+
 /** How a conversation is named to someone who may not write to it: the same words whatever the reason. */
 export const cannotWrite = (conv: string) => new ParleyError('forbidden', `not a member of ${conv}`);
 
@@ -83,7 +100,7 @@ export const cannotWrite = (conv: string) => new ParleyError('forbidden', `not a
  * step. One append per conversation is in flight at a time, so a failed write can never leave a
  * later seq stored after a missing one; new submissions queue meanwhile and join the next batch.
  */
-export class Sequencer {
+export class Sequencer implements ConversationWriter {
   private readonly logs = new Map<string, ConversationLog>();
 
   constructor(
@@ -142,6 +159,18 @@ export class Sequencer {
     return c?.loaded ? c.lastSeq : undefined;
   }
 
+  /**
+   * Drops the state of the conversations `which` selects (their ownership moved elsewhere); a
+   * conversation with work in flight is dropped once it is idle. Its state reloads from the store.
+   */
+  forget(which: (conv: string) => boolean): void {
+    for (const [conv, c] of this.logs) {
+      if (!which(conv)) continue;
+      if (!c.draining && c.queue.length === 0 && c.pending.size === 0) this.logs.delete(conv);
+      else c.loaded = false;
+    }
+  }
+
   /** Conversations with state in memory (for metrics and tests). */
   get conversationsInMemory(): number {
     return this.logs.size;
@@ -191,23 +220,7 @@ export class Sequencer {
     c.lastSeq = head?.lastSeq ?? 0;
     c.lastTs = head?.lastTs ?? 0;
     if (!c.direct) {
-      const [meta, records] = await Promise.all([
-        this.conversations.get(c.conv),
-        this.conversations.members(c.conv),
-      ]);
-      c.group =
-        meta?.kind === 'group'
-          ? {
-              conv: c.conv,
-              name: meta.name ?? '',
-              createdTs: meta.createdTs,
-              members: new Map(
-                records
-                  .filter((r) => r.removedSeq === undefined)
-                  .map((r) => [r.user, { role: r.role, joinedSeq: r.joinedSeq }] as const),
-              ),
-            }
-          : null;
+      c.group = await loadGroup(this.conversations, c.conv);
       c.recipients = c.group ? [...c.group.members.keys()] : [];
     }
     c.loaded = true;
@@ -363,5 +376,21 @@ function systemMessage(
     cmid: `${SYSTEM_CMID_PREFIX}${seq}`,
     kind: 'system',
     body: JSON.stringify(body),
+  };
+}
+
+/** A group's current state as stored (null: not a group): its metadata and active members. */
+export async function loadGroup(conversations: ConversationStore, conv: string): Promise<GroupState | null> {
+  const [meta, records] = await Promise.all([conversations.get(conv), conversations.members(conv)]);
+  if (meta?.kind !== 'group') return null;
+  return {
+    conv,
+    name: meta.name ?? '',
+    createdTs: meta.createdTs,
+    members: new Map(
+      records
+        .filter((r) => r.removedSeq === undefined)
+        .map((r) => [r.user, { role: r.role, joinedSeq: r.joinedSeq }] as const),
+    ),
   };
 }

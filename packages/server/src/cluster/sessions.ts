@@ -1,0 +1,168 @@
+import { CloseCode } from '@parley/protocol';
+import type { ConnectionRef, GatewayLink, SessionsApi } from '../core/api.js';
+import { ParleyError } from '../domain/errors.js';
+import type { PresenceService, PresenceSubscriber, PresenceView } from '../domain/presence.js';
+import type { InboxStore } from '../ports/inbox-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { MessageBus } from '../ports/message-bus.js';
+import type { PresencePort } from '../ports/presence.js';
+import type { OutboundFrame, Router } from '../ports/router.js';
+import type { GatewayCommand } from './wire.js';
+
+interface Live {
+  ref: ConnectionRef;
+  subscriber: PresenceSubscriber;
+}
+
+/** The bus channel of a gateway. */
+export const gatewayChannel = (gateway: string) => `gw:${gateway}`;
+
+/**
+ * The session registry of a cluster process: the devices connected here, and — through the
+ * presence table in Redis, which knows every device's connection deployment-wide — the routes to
+ * the others. A newer connection of a device replaces the older one wherever it is (4409), the
+ * per-user cap counts devices on every process (4429), and a live frame goes to each process
+ * holding one of the user's devices, over the bus.
+ */
+export class ClusterSessions implements SessionsApi, Router {
+  private readonly links = new Map<string, GatewayLink>();
+  private readonly devices = new Map<string, Map<string, Live>>();
+  private readonly subscriptions: Promise<() => Promise<void>>[] = [];
+
+  constructor(
+    private readonly presence: PresenceService,
+    private readonly table: PresencePort,
+    private readonly inbox: InboxStore,
+    private readonly bus: MessageBus,
+    private readonly maxConnectionsPerUser: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Attaches a gateway of this process and listens for commands addressed to it (see `ready`). */
+  attach(gateway: string, link: GatewayLink): void {
+    this.links.set(gateway, link);
+    this.subscriptions.push(
+      this.bus.subscribe(gatewayChannel(gateway), (text) => {
+        const c = JSON.parse(text) as GatewayCommand;
+        if (c.t === 'deliver') link.deliver(c.user, c.frame);
+        else if (c.t === 'send') link.send(c.conn, c.frame);
+        else link.close(c.conn, c.code, c.reason);
+      }),
+    );
+  }
+
+  /** Resolves once every attached gateway listens on the bus. */
+  async ready(): Promise<void> {
+    await Promise.all(this.subscriptions);
+  }
+
+  /** Stops listening for every gateway. */
+  async detachAll(): Promise<void> {
+    for (const off of await Promise.all(this.subscriptions.splice(0))) await off();
+    this.links.clear();
+  }
+
+  async open(ref: ConnectionRef): Promise<{ inboxHead: number }> {
+    const everywhere = (await this.table.connections([ref.user])).get(ref.user) ?? new Map<string, string>();
+    const previous = everywhere.get(ref.device);
+    if (previous === undefined && everywhere.size >= this.maxConnectionsPerUser)
+      throw new ParleyError(
+        'forbidden',
+        'too many connections for this user',
+        undefined,
+        CloseCode.TooManyConnections,
+      );
+    if (previous !== undefined && previous !== connKey(ref)) {
+      const [gateway, conn] = splitKey(previous);
+      this.command(gateway, {
+        t: 'close',
+        conn,
+        code: CloseCode.Replaced,
+        reason: 'replaced by a newer connection',
+      });
+    }
+    let mine = this.devices.get(ref.user);
+    if (!mine) {
+      mine = new Map();
+      this.devices.set(ref.user, mine);
+    }
+    const old = mine.get(ref.device);
+    if (old) this.presence.drop(old.subscriber);
+    mine.set(ref.device, {
+      ref,
+      subscriber: {
+        user: ref.user,
+        send: (frame) => {
+          this.links.get(ref.gateway)?.send(ref.conn, frame);
+          return true;
+        },
+      },
+    });
+    await this.presence.connected(ref.user, ref.device, connKey(ref));
+    return { inboxHead: await this.inbox.head(ref.user) };
+  }
+
+  async close(ref: ConnectionRef): Promise<void> {
+    const mine = this.devices.get(ref.user);
+    const live = mine?.get(ref.device);
+    if (live && connKey(live.ref) === connKey(ref)) {
+      mine!.delete(ref.device);
+      if (mine!.size === 0) this.devices.delete(ref.user);
+      this.presence.drop(live.subscriber);
+    }
+    await this.presence.disconnected(ref.user, ref.device, connKey(ref));
+  }
+
+  async subscribe(ref: ConnectionRef, users: readonly string[]): Promise<PresenceView[]> {
+    return this.presence.subscribe(this.live(ref).subscriber, users);
+  }
+
+  async unsubscribe(ref: ConnectionRef, users: readonly string[]): Promise<void> {
+    this.presence.unsubscribe(this.live(ref).subscriber, users);
+  }
+
+  /** Router port: sends the frame to every process holding one of the user's devices. */
+  deliver(user: string, frame: OutboundFrame): void {
+    void this.route(user, frame).catch((err) =>
+      this.log.warn({ err: String(err) }, 'live delivery failed (the device will sync)'),
+    );
+  }
+
+  private async route(user: string, frame: OutboundFrame): Promise<void> {
+    const conns = (await this.table.connections([user])).get(user);
+    if (!conns) return;
+    const gateways = new Set([...conns.values()].map((k) => splitKey(k)[0]));
+    for (const g of gateways) {
+      const local = this.links.get(g);
+      if (local) local.deliver(user, frame);
+      else this.command(g, { t: 'deliver', user, frame: frame.toString() });
+    }
+  }
+
+  private command(gateway: string, c: GatewayCommand): void {
+    const local = this.links.get(gateway);
+    if (local) {
+      if (c.t === 'close') local.close(c.conn, c.code, c.reason);
+      return;
+    }
+    void this.bus
+      .publish(gatewayChannel(gateway), JSON.stringify(c))
+      .catch((err) => this.log.warn({ err: String(err) }, 'gateway command not sent'));
+  }
+
+  private live(ref: ConnectionRef): Live {
+    const live = this.devices.get(ref.user)?.get(ref.device);
+    if (!live || connKey(live.ref) !== connKey(ref))
+      throw new ParleyError('unauthorized', 'connection is no longer registered');
+    return live;
+  }
+}
+
+function connKey(ref: ConnectionRef): string {
+  return `${ref.gateway}/${ref.conn}`;
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}

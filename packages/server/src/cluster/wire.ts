@@ -1,0 +1,64 @@
+/**
+ * What travels between the processes of a cluster: records on the stage topics and messages on
+ * the bus. Plain JSON; a record's key (conversation or user) is the log's partitioning key.
+ * @module
+ */
+import type { ErrorCode } from '@parley/protocol';
+import { ParleyError } from '../domain/errors.js';
+import type { GroupOp } from '../domain/group-rules.js';
+import type { PendingEntry } from '../domain/inbox-writer.js';
+import type { SendRequest } from '../domain/sequencer.js';
+
+/** A write for a conversation's owner (ingress topic, keyed by conversation). */
+export type IngressRecord = { rid: string; reply: string } & (
+  | { op: 'send'; req: SendRequest }
+  | { op: 'change'; conv: string; actor: string; device: string; change: GroupOp }
+);
+
+/** The owner's answer to an ingress record (bus channel `reply:<process>`). */
+export type ReplyMessage =
+  | { rid: string; ok: true; result: unknown }
+  | { rid: string; ok: false; code: ErrorCode; message: string; retryAfterMs?: number };
+
+/** One inbox event for its user's inbox writer (fanout topic, keyed by user). */
+export interface FanoutRecord {
+  user: string;
+  entry: PendingEntry['entry'];
+  head: string;
+  /** The frame tail, base64. */
+  tail: string;
+}
+
+/** A command for the gateway holding a connection (bus channel `gw:<gateway>`). */
+export type GatewayCommand =
+  | { t: 'deliver'; user: string; frame: string }
+  | { t: 'send'; conn: string; frame: string }
+  | { t: 'close'; conn: string; code: number; reason: string };
+
+export function toFanoutRecord(p: PendingEntry): FanoutRecord {
+  return { user: p.user, entry: p.entry, head: p.frameHead, tail: p.frameTail.toString('base64') };
+}
+
+export function fromFanoutRecord(r: FanoutRecord): PendingEntry {
+  return { user: r.user, entry: r.entry, frameHead: r.head, frameTail: Buffer.from(r.tail, 'base64') };
+}
+
+/** The reply for a failure: a domain error keeps its code; anything else is `unavailable`. */
+export function errorReply(rid: string, err: unknown): ReplyMessage {
+  if (err instanceof ParleyError) {
+    const r: ReplyMessage = { rid, ok: false, code: err.code, message: err.message };
+    if (err.retryAfterMs !== undefined) r.retryAfterMs = err.retryAfterMs;
+    return r;
+  }
+  return {
+    rid,
+    ok: false,
+    code: 'unavailable',
+    message: 'the conversation’s writer could not store it; retry',
+  };
+}
+
+/** Rebuilds the error a reply carries. */
+export function replyError(r: Extract<ReplyMessage, { ok: false }>): ParleyError {
+  return new ParleyError(r.code, r.message, r.retryAfterMs);
+}
