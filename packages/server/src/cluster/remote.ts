@@ -11,7 +11,6 @@ import {
   type SendRequest,
 } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
-import type { MessageBus } from '../ports/message-bus.js';
 import type { PartitionedLog } from '../ports/partitioned-log.js';
 import { type IngressRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';
 
