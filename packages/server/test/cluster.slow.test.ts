@@ -1,79 +1,37 @@
 // Cluster mode on the real engines: three `parley serve` processes (all roles) on one keyspace and
-// one set of topics, clients spread over them. 1:1 and group messages, receipts, presence and
-// typing cross processes; a device that reconnects to another process syncs what it missed.
+// one set of topics, clients spread over them, and HAProxy in front. 1:1 and group messages,
+// receipts, presence and typing cross processes; a device that reconnects to another process
+// syncs what it missed.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { mintToken } from '../src/gateway/auth.js';
-import { type ChildServer, spawnServer } from './child-server.js';
+import { clusterEngines, startCluster, type TestCluster } from './cluster-fixture.js';
 import { requireEngine } from './engines.js';
-import { TEST_SECRET, TestClient } from './helpers.js';
+import type { TestClient } from './helpers.js';
 
-const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const cassandra = requireEngine('cassandra', 'cluster mode: three processes on the real engines');
-const kafka = cassandra && requireEngine('kafka', 'cluster mode: three processes (Kafka)');
-const redis = kafka && requireEngine('redis', 'cluster mode: three processes (Redis)');
+const ready =
+  clusterEngines() !== undefined ||
+  (requireEngine(
+    'cassandra',
+    'cluster mode: three processes on the real engines (Cassandra, Kafka, Redis)',
+  ) &&
+    false);
 
-if (cassandra && kafka && redis) {
+if (ready) {
   describe('cluster mode: three processes', () => {
-    const id = randomBytes(3).toString('hex');
-    const dc = process.env.PARLEY_TEST_CASSANDRA_DC ?? 'datacenter1';
-    const env = {
-      PARLEY_JWT_SECRET: TEST_SECRET,
-      PARLEY_CASSANDRA: cassandra,
-      PARLEY_CASSANDRA_DC: dc,
-      PARLEY_KEYSPACE: `parley_cluster_${id}`,
-      PARLEY_KAFKA: kafka,
-      PARLEY_TOPIC_PREFIX: `parley-cluster-${id}.`,
-      PARLEY_REDIS_URL: redis,
-      PARLEY_DRAIN_MS: '0',
-    };
-    const servers: ChildServer[] = [];
+    let cluster: TestCluster;
+    let id = '';
     const clients: TestClient[] = [];
-    const secret = new TextEncoder().encode(TEST_SECRET);
-
     before(async () => {
-      await run(process.execPath, [
-        '--import',
-        'tsx',
-        CLI,
-        'migrate-cluster',
-        '--cassandra',
-        cassandra,
-        '--cassandra-dc',
-        dc,
-        '--keyspace',
-        env.PARLEY_KEYSPACE,
-        '--replication-factor',
-        '1',
-        '--kafka',
-        kafka,
-        '--partitions',
-        '6',
-        '--topic-prefix',
-        env.PARLEY_TOPIC_PREFIX,
-      ]);
-      for (let i = 0; i < 3; i++) servers.push(await spawnServer(env, 60_000));
-      // Let the consumer groups settle on all three members before measuring anything.
-      await new Promise((r) => setTimeout(r, 4_000));
+      cluster = await startCluster(3, { haproxy: true });
+      id = cluster.id;
     });
     after(async () => {
       for (const c of clients) c.close();
-      for (const s of servers) s.kill('SIGKILL');
+      await cluster.stop();
     });
-
-    const connect = async (server: number, user: string, device = 'd1') => {
-      const c = await TestClient.open(servers[server]!.url);
+    const connect = async (at: number | 'lb', user: string, device = 'd1') => {
+      const c = await cluster.connect(at, user, device);
       clients.push(c);
-      const r = await c.request(
-        { type: 'connect', token: await mintToken(secret, { user, ttlSeconds: 3600 }), device },
-        15_000,
-      );
-      assert.equal(r.ok, true, JSON.stringify(r));
       return c;
     };
     const u = (name: string) => `${name}-${id}`;
@@ -174,6 +132,28 @@ if (cassandra && kafka && redis) {
           [3, 'three'],
         ],
       );
+    });
+
+    test('through HAProxy: connections spread over the processes, and messages flow between them', async () => {
+      const users = Array.from({ length: 6 }, (_, i) => u(`lb${i}`));
+      const cs: TestClient[] = [];
+      for (const x of users) cs.push(await connect('lb', x));
+      for (let i = 0; i < 5; i += 2) {
+        const conv = `dm:${[users[i], users[i + 1]].sort().join(':')}`;
+        const r = await cs[i]!.request(
+          { type: 'send', conv, cmid: 'lb', kind: 'text', body: `pair ${i}` },
+          15_000,
+        );
+        assert.equal(r.ok, true, JSON.stringify(r));
+        const m = await cs[i + 1]!.nextEvent((f) => f.type === 'message' && f.conv === conv, 15_000);
+        assert.equal(m.body, `pair ${i}`);
+      }
+      // Round-robin put connections on every process (each one's own gauge says so).
+      for (const s of cluster.servers) {
+        const text = await (await fetch(`${s!.httpUrl}/metrics`)).text();
+        const open = Number(/^parley_connections (\d+)/m.exec(text)?.[1] ?? 0);
+        assert.ok(open >= 2, `a process holds ${open} connections`);
+      }
     });
   });
 }
