@@ -113,6 +113,18 @@ export class FanoutStage implements PartitionHandler {
 
   async onRecords(_partition: number, records: readonly ConsumedRecord[]): Promise<void> {
     const pending = records.map((r) => fromFanoutRecord(JSON.parse(r.value.toString()) as FanoutRecord));
+    // Another writer numbered some of these users' entries (it owned them while this member was
+    // paused, or is itself a paused former owner): start over from the store's state.
+    for (let attempt = 0; ; attempt++) {
+      await this.write(pending);
+      if (this.writer.takeConflicts() === 0) return;
+      this.seen.clear();
+      if (attempt >= 5)
+        throw new Error('inbox writes keep conflicting: this member no longer owns these inboxes');
+    }
+  }
+
+  private async write(pending: readonly PendingEntry[]): Promise<void> {
     const users = [...new Set(pending.map((p) => p.user))];
     await Promise.all(users.filter((u) => !this.seen.has(u)).map((u) => this.loadTail(u)));
     const fresh: PendingEntry[] = [];

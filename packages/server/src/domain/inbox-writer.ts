@@ -1,4 +1,10 @@
-import type { FannedMark, InboxEntry, InboxStore, MessageFanout } from '../ports/inbox-store.js';
+import {
+  type FannedMark,
+  InboxConflictError,
+  type InboxEntry,
+  type InboxStore,
+  type MessageFanout,
+} from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
 
@@ -74,6 +80,7 @@ export class InboxWriter implements InboxAppender {
   private inFlight = false;
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
+  private conflicts = 0;
 
   constructor(
     private readonly store: InboxStore,
@@ -160,6 +167,31 @@ export class InboxWriter implements InboxAppender {
     return this.open;
   }
 
+  /**
+   * How many appends since the last call met another writer's entries (a shared store only): those
+   * batches and everything queued after them were dropped, and every head forgotten; the caller
+   * must hand the same work in again, to be numbered after the store's current heads.
+   */
+  takeConflicts(): number {
+    const n = this.conflicts;
+    this.conflicts = 0;
+    return n;
+  }
+
+  /** Drops the numbered work (its numbers are taken elsewhere) and the heads it was numbered from. */
+  private dropAfterConflict(err: InboxConflictError): void {
+    this.log.warn(
+      { err: err.message },
+      'inbox numbers taken by another writer: dropping the batch and reloading heads',
+    );
+    this.conflicts++;
+    this.heads.clear();
+    this.full.length = 0;
+    this.open = emptyBatch();
+    this.inFlight = false;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
   /** Resolves when everything handed in so far is stored and delivered. */
   idle(): Promise<void> {
     if (
@@ -198,6 +230,10 @@ export class InboxWriter implements InboxAppender {
         await this.store.append(b.entries, b.fanned, b.fanouts);
         break;
       } catch (err) {
+        if (err instanceof InboxConflictError) {
+          this.dropAfterConflict(err);
+          return;
+        }
         const delay = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
         this.log.error({ err: String(err), entries: b.size, attempt }, 'inbox append failed; retrying');
         await new Promise((r) => setTimeout(r, delay));

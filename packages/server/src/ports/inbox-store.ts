@@ -49,6 +49,17 @@ export function fanoutEntries(fanouts: readonly MessageFanout[]): InboxEntry[] {
   return out;
 }
 
+/**
+ * An append met another entry under one of its numbers: another writer (one that lost the user's
+ * inbox) numbered it. The first write stands; the caller must reload the head and renumber.
+ */
+export class InboxConflictError extends Error {
+  constructor(user: string, inbox: number) {
+    super(`inbox ${inbox} of ${user} already holds another entry: this writer no longer owns the inbox`);
+    this.name = 'InboxConflictError';
+  }
+}
+
 /** One row of a user's chat list. */
 export interface UserConversation {
   conv: string;
@@ -64,7 +75,9 @@ export interface InboxStore {
   /**
    * Stores entries, fan-outs (message entries in compact form, stored after `entries`) and fan-out
    * marks in one durable step; resolves once durable. Entries of one user arrive in inbox order
-   * without gaps after the stored head.
+   * without gaps after the stored head. Appending an entry already stored changes nothing; other
+   * content under a stored number changes nothing either (the first write stands), and an adapter
+   * shared by several processes rejects such an append with `InboxConflictError`.
    */
   append(
     entries: readonly InboxEntry[],

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'cassandra-driver';
 import { requireEngine } from '../../../test/engines.js';
+import { InboxConflictError } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
@@ -140,6 +141,44 @@ if (address !== undefined) {
       assert.equal((await store.conversations.get(c))?.name, 'Team');
     });
 
+    test('an inbox writer that lost the user cannot store a different entry at a taken number', async () => {
+      const user = `u-${run}-fence`;
+      const c = conv();
+      const entry = (inbox: number, seq: number) => ({
+        user,
+        inbox,
+        ts: 1_000 + seq,
+        type: 'message' as const,
+        conv: c,
+        seq,
+      });
+      await store.inbox.append([entry(1, 1), entry(2, 2)], []);
+      await assert.rejects(zombie.inbox.append([entry(2, 9)], []), InboxConflictError);
+      await zombie.inbox.append([entry(2, 2)], []); // the same entry again: a retry, not a conflict
+      assert.deepEqual(
+        (await store.inbox.read(user, 0, 10)).map((e) => e.type === 'message' && e.seq),
+        [1, 2],
+      );
+      assert.deepEqual(await store.inbox.conversations(user, 10), [{ conv: c, lastTs: 1_002 }]);
+    });
+
+    test('the inbox head includes entries stored past the recorded head (a writer died in between)', async () => {
+      const user = `u-${run}-lost-head`;
+      const c = conv();
+      await store.inbox.append([{ user, inbox: 1, ts: 1, type: 'message', conv: c, seq: 1 }], []);
+      const raw = new Client({ contactPoints: [address], localDataCenter: dc, keyspace: KEYSPACE });
+      try {
+        await raw.execute(
+          "INSERT INTO inbox (user, bucket, inbox, ts, type, conv, seq) VALUES (?, 0, 2, 2, 'message', ?, 2)",
+          [user, c],
+          { prepare: true },
+        );
+      } finally {
+        await raw.shutdown();
+      }
+      assert.equal(await store.inbox.head(user), 2);
+    });
+
     test('messages spanning two buckets are stored and paged across the boundary', async () => {
       const c = conv();
       const rows = Array.from({ length: 1005 }, (_, i) => msg(c, i + 1, 'x'));
@@ -166,7 +205,8 @@ if (address !== undefined) {
           [],
         );
         assert.equal(await short.inbox.floor(user), 1);
-        await new Promise((r) => setTimeout(r, 2_100));
+        // TTLs count whole seconds: past 3 s both entries have expired whatever the rounding.
+        await new Promise((r) => setTimeout(r, 3_100));
         assert.deepEqual(await short.inbox.read(user, 0, 10), []);
         assert.equal(await short.inbox.head(user), 2);
         assert.equal(await short.inbox.floor(user), 3);

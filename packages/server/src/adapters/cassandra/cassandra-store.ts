@@ -8,6 +8,7 @@ import type {
 } from '../../ports/conversation-store.js';
 import {
   fanoutEntries,
+  InboxConflictError,
   type InboxEntry,
   type InboxStore,
   type UserConversation,
@@ -40,6 +41,9 @@ export class SeqConflictError extends Error {
 
 type Row = types.Row;
 type Query = { query: string; params: unknown[] };
+
+/** Inbox entries per conditional batch (small rows: far below the batch size limit). */
+const INBOX_BATCH = 200;
 
 /** Independent writes in flight at once per call (the driver pipelines them over its connections). */
 const WRITE_CONCURRENCY = 64;
@@ -503,35 +507,24 @@ export class CassandraStore {
   // ---- inbox ----------------------------------------------------------------------------------
 
   /**
-   * Stores inbox entries above each user's stored head (numbers at or below it are stored already:
-   * a retried append, whose first write stands), then moves the heads, so a head never covers an
-   * entry that is not written.
+   * Stores inbox entries, each number taken once: a conditional batch per (user, bucket), so a
+   * writer that lost the inbox (a paused fan-out member whose partition moved) cannot overwrite
+   * the owner's entries — it gets `InboxConflictError` — and re-appending the same entries is a
+   * no-op. The chat list and the heads follow, so a head never covers an entry that is not written.
    */
   private async appendInbox(entries: readonly InboxEntry[]): Promise<void> {
-    const users = [...new Set(entries.map((e) => e.user))];
-    const stored = new Map(await Promise.all(users.map(async (u) => [u, await this.inboxHead(u)] as const)));
+    const partitions = new Map<string, InboxEntry[]>();
+    for (const e of entries) {
+      const k = `${e.user}\u0000${bucketOf(e.inbox)}`;
+      partitions.set(k, [...(partitions.get(k) ?? []), e]);
+    }
+    await Promise.all(
+      [...partitions.values()].flatMap((p) => chunk(p, INBOX_BATCH)).map((p) => this.insertInbox(p)),
+    );
     const heads = new Map<string, number>();
     const queries: Query[] = [];
     for (const e of entries) {
-      if (e.inbox <= stored.get(e.user)!) continue;
       heads.set(e.user, Math.max(heads.get(e.user) ?? 0, e.inbox));
-      const receipt = e.type === 'receipt' ? e : undefined;
-      queries.push({
-        query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
-        params: [
-          e.user,
-          bucketOf(e.inbox),
-          long(e.inbox),
-          long(e.ts),
-          e.type,
-          e.conv,
-          long(e.seq),
-          receipt?.actor ?? null,
-          receipt?.kind ?? null,
-          this.inboxTtl,
-        ],
-      });
       if (e.type === 'message')
         queries.push({
           query: `UPDATE ${this.ks}.user_conversations USING TIMESTAMP ? SET last_ts = ? WHERE user = ? AND conv = ?`,
@@ -547,9 +540,72 @@ export class CassandraStore {
     );
   }
 
+  /** Inserts one (user, bucket)'s entries if their numbers are free; the same entries again are fine. */
+  private async insertInbox(part: InboxEntry[]): Promise<void> {
+    let todo = part;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (todo.length === 0) return;
+      const queries = todo.map((e) => {
+        const receipt = e.type === 'receipt' ? e : undefined;
+        return {
+          query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+          params: [
+            e.user,
+            bucketOf(e.inbox),
+            long(e.inbox),
+            long(e.ts),
+            e.type,
+            e.conv,
+            long(e.seq),
+            receipt?.actor ?? null,
+            receipt?.kind ?? null,
+            this.inboxTtl,
+          ],
+        };
+      });
+      const options = {
+        prepare: true,
+        consistency: this.consistency,
+        serialConsistency: this.serialConsistency,
+      };
+      const rs =
+        queries.length === 1
+          ? await this.client.execute(queries[0]!.query, queries[0]!.params, options)
+          : await this.client.batch(queries, options);
+      if (rs.wasApplied()) return;
+      const user = todo[0]!.user;
+      const existing = await this.all(
+        `SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox IN ?`,
+        [user, bucketOf(todo[0]!.inbox), todo.map((e) => long(e.inbox))],
+      );
+      const byNumber = new Map(existing.map((r) => [num(r.inbox), toEntry(user, r)]));
+      const missing: InboxEntry[] = [];
+      for (const e of todo) {
+        const stored = byNumber.get(e.inbox);
+        if (!stored) missing.push(e);
+        else if (!sameEntry(stored, e)) throw new InboxConflictError(user, e.inbox);
+      }
+      todo = missing;
+    }
+    throw new Error(`could not store inbox entries of ${part[0]!.user}: contention`);
+  }
+
+  /**
+   * The recorded head, or past it the last entry actually stored (a writer that died, or was
+   * paused, between its entries and its head update), so the next writer never reuses a number.
+   */
   private async inboxHead(user: string): Promise<number> {
     const r = await this.one(`SELECT head FROM ${this.ks}.inbox_heads WHERE user = ?`, [user]);
-    return num(r?.head);
+    let head = num(r?.head);
+    for (let b = bucketOf(head + 1); ; b++) {
+      const last = await this.one(
+        `SELECT inbox FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox > ? ORDER BY inbox DESC LIMIT 1`,
+        [user, b, long(head)],
+      );
+      if (!last) return head;
+      head = num(last.inbox);
+    }
   }
 
   private async readInbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
@@ -671,6 +727,17 @@ function toMessage(r: Row): StoredMessage {
   if (r.reply_to !== null && r.reply_to !== undefined) m.reply_to = num(r.reply_to);
   if (Array.isArray(r.media) && r.media.length > 0) m.media = [...(r.media as string[])];
   return m;
+}
+
+function sameEntry(a: InboxEntry, b: InboxEntry): boolean {
+  if (a.type !== b.type || a.conv !== b.conv || a.seq !== b.seq) return false;
+  return a.type !== 'receipt' || b.type !== 'receipt' || (a.actor === b.actor && a.kind === b.kind);
+}
+
+function chunk<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
 }
 
 function sameMessage(a: StoredMessage, b: StoredMessage): boolean {

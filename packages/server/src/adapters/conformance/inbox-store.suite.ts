@@ -10,7 +10,7 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import type { InboxEntry, InboxStore } from '../../ports/inbox-store.js';
+import { InboxConflictError, type InboxEntry, type InboxStore } from '../../ports/inbox-store.js';
 import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
 /** What the runner hands the suite. */
@@ -96,8 +96,11 @@ export function inboxStoreSuite(
       const first = [message(u, 1, conv, 1, 100), message(u, 2, conv, 2, 200)];
       await h().store.append(first, []);
       await h().store.append(first, []);
-      // Even other content under the same numbers changes nothing: the first write stands.
-      await h().store.append([message(u, 2, other, 7, 900)], []);
+      // Even other content under the same numbers changes nothing: the first write stands (a
+      // shared adapter also says so, with InboxConflictError).
+      await h()
+        .store.append([message(u, 2, other, 7, 900)], [])
+        .catch((err: unknown) => assert.ok(err instanceof InboxConflictError, String(err)));
       assert.deepEqual(await h().store.read(u, 0, 10), first);
       assert.equal(await h().store.head(u), 2);
       assert.deepEqual(await h().store.conversations(u, 10), [{ conv, lastTs: 200 }]);

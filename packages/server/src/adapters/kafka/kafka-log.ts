@@ -128,15 +128,18 @@ class Member {
     private readonly handler: PartitionHandler,
   ) {}
 
-  /** A new assignment: revokes what moved away, then announces what arrived. */
+  /**
+   * A new assignment. Every join revokes everything first, even partitions that come back: a
+   * member that was paused and rejoined must reload its state from the store, because another
+   * member may have owned its partitions in between.
+   */
   assign(partitions: readonly number[]): void {
     const next = new Set(partitions);
     this.changes = this.changes.then(async () => {
-      const gone = [...this.owned].filter((p) => !next.has(p));
-      const added = [...next].filter((p) => !this.owned.has(p));
+      const gone = [...this.owned];
       this.owned = next;
       if (gone.length > 0) await this.handler.onRevoked(gone);
-      if (added.length > 0) await this.handler.onAssigned(added);
+      if (next.size > 0) await this.handler.onAssigned([...next]);
     });
   }
 
