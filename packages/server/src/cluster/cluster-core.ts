@@ -24,8 +24,11 @@ import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote
 import { ClusterSessions } from './sessions.js';
 import { FanoutStage, SequencerStage } from './stages.js';
 
-/** Consumer groups of the stages (one per stage across the deployment). */
-const GROUPS = { sequencer: 'parley-sequencer', fanout: 'parley-fanout' } as const;
+/**
+ * The consumer group of a stage: one per stage across the deployment, named after the topic prefix
+ * so that deployments sharing a Kafka cluster never share a group.
+ */
+const groupOf = (config: Config, stage: 'sequencer' | 'fanout') => `${config.topicPrefix}${stage}`;
 
 /**
  * Builds a cluster process: the domain on Cassandra (store), Kafka (the ingress and fan-out
@@ -137,7 +140,7 @@ export function createClusterCore(
         subscriptions.push(
           await kafka.consume(
             fanoutTopic,
-            GROUPS.fanout,
+            groupOf(config, 'fanout'),
             new FanoutStage(inboxWriter, store.inbox, log.child({ stage: 'fanout' })),
           ),
         );
@@ -171,7 +174,7 @@ export function createClusterCore(
           bus,
           log.child({ stage: 'sequencer' }),
         );
-        subscriptions.push(await kafka.consume(ingress, GROUPS.sequencer, stage));
+        subscriptions.push(await kafka.consume(ingress, groupOf(config, 'sequencer'), stage));
       }
       log.info(
         { process: processId, roles: config.roles, keyspace: config.keyspace },

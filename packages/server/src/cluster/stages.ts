@@ -47,10 +47,43 @@ export class SequencerStage implements PartitionHandler {
     this.log.info({ partitions }, 'sequencer: partitions revoked');
   }
 
+  /**
+   * Handles a batch, conversation by conversation: first the sends already stored (a retry, or a
+   * record delivered again), whose fan-out is published again in order, then the rest together
+   * (the sequencer batches them). So a user's fan-out records of one conversation are always
+   * published in seq order, which is what lets the fan-out stage recognise repeats exactly.
+   */
   async onRecords(_partition: number, records: readonly ConsumedRecord[]): Promise<void> {
-    await Promise.all(records.map((r) => this.handle(JSON.parse(r.value.toString()) as IngressRecord)));
+    const byConv = new Map<string, IngressRecord[]>();
+    for (const r of records) {
+      const rec = JSON.parse(r.value.toString()) as IngressRecord;
+      const conv = rec.op === 'send' ? rec.req.conv : rec.conv;
+      byConv.set(conv, [...(byConv.get(conv) ?? []), rec]);
+    }
+    await Promise.all([...byConv].map(([conv, recs]) => this.conversation(conv, recs)));
     await this.fanout.settled();
     await this.outbox.idle();
+  }
+
+  private async conversation(conv: string, recs: readonly IngressRecord[]): Promise<void> {
+    const stored = await Promise.all(
+      recs.map((r) => (r.op === 'send' ? this.messages.findByCmid(conv, r.req.from, r.req.cmid) : null)),
+    );
+    const fresh: IngressRecord[] = [];
+    for (let i = 0; i < recs.length; i++) {
+      const found = stored[i];
+      if (!found) {
+        fresh.push(recs[i]!);
+        continue;
+      }
+      await this.refanout(conv, found.seq);
+      await this.answer(recs[i]!.reply, {
+        rid: recs[i]!.rid,
+        ok: true,
+        result: { seq: found.seq, ts: found.ts, dup: true },
+      });
+    }
+    await Promise.all(fresh.map((r) => this.handle(r)));
   }
 
   private async handle(rec: IngressRecord): Promise<void> {
@@ -67,32 +100,43 @@ export class SequencerStage implements PartitionHandler {
     } catch (err) {
       reply = errorReply(rec.rid, err);
     }
-    await this.bus.publish(rec.reply, JSON.stringify(reply)).catch((err) => {
+    await this.answer(rec.reply, reply);
+  }
+
+  private async answer(channel: string, reply: ReplyMessage): Promise<void> {
+    await this.bus.publish(channel, JSON.stringify(reply)).catch((err) => {
       this.log.warn({ err: String(err) }, 'sequencer: reply not sent (the client will retry)');
     });
   }
 
-  /** Publishes a stored message's fan-out again (to the members at its seq). */
+  /**
+   * Publishes a stored message's fan-out again (to the members at its seq): its first fan-out may
+   * or may not have been published (the previous owner may have died in between).
+   */
   private async refanout(conv: string, seq: number): Promise<void> {
     const [m] = await this.messages.getMany([{ conv, seq }]);
     if (!m) return;
     const recipients = directMembers(conv) ?? membersAt(await this.conversations.members(conv), seq);
-    this.fanout.committed([m], [recipients]);
+    const frameTail = Buffer.from(JSON.stringify(m).slice(1));
+    this.outbox.appendMessages([{ conv, seq, ts: m.ts, recipients, frameTail }]);
   }
 }
 
-/** Entries remembered per user to recognise a redelivered one (beyond them, the inbox tail is read). */
-const REMEMBERED_PER_USER = 512;
+/** Inbox entries read back per user, the first time the user is seen after an assignment. */
+const TAIL = 512;
 
 /**
  * The fan-out stage: the member owning a fan-out partition is the single writer of its users'
  * inboxes. It runs the in-process `InboxWriter` (numbering, durable append, live delivery) and
- * drops events a user's inbox already has — a record delivered again after its previous owner
- * stored it but died before committing — by checking each user's inbox tail the first time the
- * user is seen after an assignment, then the entries it stored since.
+ * drops events a user's inbox already has: a record delivered again after its previous owner
+ * stored it but died before committing, or a message's fan-out published again for a retried
+ * send. A user's message records of one conversation arrive in seq order (one partition, published
+ * in seq order), so a message at or below the highest seq this user's inbox has for that
+ * conversation is a repeat; receipts are matched exactly. Both are seeded from the user's inbox
+ * tail the first time the user is seen after an assignment.
  */
 export class FanoutStage implements PartitionHandler {
-  private readonly seen = new Map<string, Set<string>>();
+  private readonly users = new Map<string, UserState>();
 
   constructor(
     private readonly writer: InboxWriter,
@@ -107,7 +151,7 @@ export class FanoutStage implements PartitionHandler {
   async onRevoked(partitions: readonly number[]): Promise<void> {
     await this.writer.idle();
     this.writer.forget(() => true);
-    this.seen.clear();
+    this.users.clear();
     this.log.info({ partitions }, 'fanout: partitions revoked');
   }
 
@@ -118,7 +162,7 @@ export class FanoutStage implements PartitionHandler {
     for (let attempt = 0; ; attempt++) {
       await this.write(pending);
       if (this.writer.takeConflicts() === 0) return;
-      this.seen.clear();
+      this.users.clear();
       if (attempt >= 5)
         throw new Error('inbox writes keep conflicting: this member no longer owns these inboxes');
     }
@@ -126,27 +170,52 @@ export class FanoutStage implements PartitionHandler {
 
   private async write(pending: readonly PendingEntry[]): Promise<void> {
     const users = [...new Set(pending.map((p) => p.user))];
-    await Promise.all(users.filter((u) => !this.seen.has(u)).map((u) => this.loadTail(u)));
+    // Heads first, then the tails up to them: every entry at or below a head is in its tail.
+    await this.writer.ensureHeads(users);
+    await Promise.all(users.filter((u) => !this.users.has(u)).map((u) => this.loadTail(u)));
     const fresh: PendingEntry[] = [];
     for (const p of pending) {
-      const mine = this.seen.get(p.user)!;
-      const key = entryKey(p.entry);
-      if (mine.has(key)) continue;
-      mine.add(key);
-      if (mine.size > REMEMBERED_PER_USER) mine.delete(mine.values().next().value!);
+      const state = this.users.get(p.user)!;
+      const e = p.entry;
+      const key = entryKey(e);
+      if (state.recent.has(key)) continue;
+      // Fan-out of a conversation reaches a user in seq order: at or below the highest seq stored
+      // here, it is a repeat (a redelivered record, or a retried send's fan-out published again).
+      if (e.type === 'message' && e.seq <= (state.maxSeq.get(e.conv) ?? 0)) continue;
+      if (e.type === 'message') state.maxSeq.set(e.conv, Math.max(state.maxSeq.get(e.conv) ?? 0, e.seq));
+      remember(state, key);
       fresh.push(p);
     }
     if (fresh.length === 0) return;
-    await this.writer.ensureHeads(users);
     this.writer.append(fresh);
     await this.writer.idle();
   }
 
   private async loadTail(user: string): Promise<void> {
     const head = await this.inbox.head(user);
-    const tail = await this.inbox.read(user, Math.max(0, head - REMEMBERED_PER_USER), REMEMBERED_PER_USER);
-    this.seen.set(user, new Set(tail.map(entryKey)));
+    const tail = await this.inbox.read(user, Math.max(0, head - TAIL), TAIL);
+    const state: UserState = { maxSeq: new Map(), recent: new Set() };
+    for (const e of tail) {
+      if (e.type === 'message') state.maxSeq.set(e.conv, Math.max(state.maxSeq.get(e.conv) ?? 0, e.seq));
+      remember(state, entryKey(e));
+    }
+    this.users.set(user, state);
   }
+}
+
+interface UserState {
+  /** Per conversation, the highest message seq in this user's inbox. */
+  maxSeq: Map<string, number>;
+  /** The entries stored most recently (at most `RECENT`). */
+  recent: Set<string>;
+}
+
+/** Entries remembered exactly per user. */
+const RECENT = 4096;
+
+function remember(state: UserState, key: string): void {
+  state.recent.add(key);
+  if (state.recent.size > RECENT) state.recent.delete(state.recent.values().next().value!);
 }
 
 function entryKey(

@@ -121,6 +121,8 @@ export class KafkaLog implements PartitionedLog {
 class Member {
   private owned = new Set<number>();
   private changes: Promise<void> = Promise.resolve();
+  /** Batches being handled: ownership changes wait for them, so a handler never sees both at once. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(
     private readonly topic: string,
@@ -136,6 +138,7 @@ class Member {
   assign(partitions: readonly number[]): void {
     const next = new Set(partitions);
     this.changes = this.changes.then(async () => {
+      await Promise.all(this.running);
       const gone = [...this.owned];
       this.owned = next;
       if (gone.length > 0) await this.handler.onRevoked(gone);
@@ -144,8 +147,18 @@ class Member {
   }
 
   /** Hands a fetched batch to the handler, then commits past it (if the partition is still ours). */
-  async batch({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  async batch(payload: EachBatchPayload): Promise<void> {
     await this.changes;
+    const run = this.handle(payload);
+    this.running.add(run);
+    try {
+      await run;
+    } finally {
+      this.running.delete(run);
+    }
+  }
+
+  private async handle({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     if (!this.owned.has(batch.partition) || !isRunning() || isStale() || batch.messages.length === 0) return;
     const records: ConsumedRecord[] = batch.messages.map((m) => ({
       partition: batch.partition,
