@@ -87,6 +87,8 @@ describe('loadConfig', () => {
       workers: '4',
       receiptCoalesceMs: '100',
       commitDelayMs: '2',
+      keyspace: 'parley_test',
+      roles: ' sequencer, fanout,, ',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};
@@ -110,8 +112,8 @@ describe('loadConfig', () => {
           want[key] = false;
           break;
         case 'list':
-          env[spec.env] = ' https://a.example, https://b.example,, ';
-          want[key] = ['https://a.example', 'https://b.example'];
+          env[spec.env] = raw ?? ' https://a.example, https://b.example,, ';
+          want[key] = raw ? ['sequencer', 'fanout'] : ['https://a.example', 'https://b.example'];
           break;
       }
     }

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// Runs a local Parley cluster on the engines of `npm run engines:up`: `parley migrate-cluster`,
+// N `parley serve` processes (all roles) and HAProxy in front of them, until Ctrl-C.
+//   npm run cluster:local -- [--processes 3] [--port 9200] [--keyspace parley_local] [--prefix parley-local.]
+// Prints the WebSocket URL and the HS256 secret clients (and `npm run bench -- … --url --secret`) use.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    processes: { type: 'string', default: '3' },
+    port: { type: 'string', default: '9200' },
+    keyspace: { type: 'string', default: 'parley_local' },
+    prefix: { type: 'string', default: 'parley-local.' },
+    partitions: { type: 'string', default: '12' },
+  },
+});
+const root = new URL('..', import.meta.url).pathname;
+const env = Object.fromEntries(
+  readFileSync(join(root, 'engines/.run/env'), 'utf8')
+    .split('\n')
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
+const cli = join(root, 'packages/server/dist/cli.js');
+const n = Number(values.processes);
+const base = Number(values.port);
+const secret = randomBytes(33).toString('base64');
+execFileSync(
+  process.execPath,
+  [
+    cli,
+    'migrate-cluster',
+    '--cassandra',
+    env.PARLEY_TEST_CASSANDRA,
+    '--cassandra-dc',
+    env.PARLEY_TEST_CASSANDRA_DC,
+    '--keyspace',
+    values.keyspace,
+    '--replication-factor',
+    '1',
+    '--kafka',
+    env.PARLEY_TEST_KAFKA,
+    '--partitions',
+    values.partitions,
+    '--topic-prefix',
+    values.prefix,
+  ],
+  { stdio: 'inherit' },
+);
+const children = [];
+for (let i = 1; i <= n; i++) {
+  children.push(
+    spawn(process.execPath, [cli, 'serve'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        PARLEY_PORT: String(base + i),
+        PARLEY_JWT_SECRET: secret,
+        PARLEY_LOG_LEVEL: 'warn',
+        PARLEY_CASSANDRA: env.PARLEY_TEST_CASSANDRA,
+        PARLEY_CASSANDRA_DC: env.PARLEY_TEST_CASSANDRA_DC,
+        PARLEY_KEYSPACE: values.keyspace,
+        PARLEY_KAFKA: env.PARLEY_TEST_KAFKA,
+        PARLEY_TOPIC_PREFIX: values.prefix,
+        PARLEY_REDIS_URL: env.PARLEY_TEST_REDIS,
+      },
+    }),
+  );
+}
+const dir = mkdtempSync(join(tmpdir(), 'parley-cluster-'));
+const cfg = join(dir, 'haproxy.cfg');
+writeFileSync(
+  cfg,
+  [
+    'global',
+    '  maxconn 4000',
+    'defaults',
+    '  mode http',
+    '  timeout connect 2s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+    '  timeout tunnel 1h',
+    'frontend parley',
+    `  bind 127.0.0.1:${base}`,
+    '  default_backend parley',
+    'backend parley',
+    '  balance roundrobin',
+    '  option httpchk GET /readyz',
+    '  http-check expect status 200',
+    '  default-server inter 300ms fall 2 rise 2',
+    ...Array.from({ length: n }, (_, i) => `  server p${i + 1} 127.0.0.1:${base + i + 1} check`),
+    '',
+  ].join('\n'),
+);
+children.push(
+  spawn(env.PARLEY_TEST_HAPROXY ?? 'haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }),
+);
+console.log(
+  `cluster: ${n} processes on ports ${base + 1}..${base + n}, HAProxy at ws://127.0.0.1:${base}/v1/ws`,
+);
+console.log(`secret: ${secret}`);
+console.log(
+  `pids: ${children
+    .slice(0, n)
+    .map((c) => c.pid)
+    .join(',')}`,
+);
+const stop = () => {
+  for (const c of children) c.kill('SIGTERM');
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
