@@ -2,6 +2,7 @@
 // Runs a local Parley cluster on the engines of `npm run engines:up`: `parley migrate-cluster`,
 // N `parley serve` processes (all roles) and HAProxy in front of them, until Ctrl-C.
 //   npm run cluster:local -- [--processes 3] [--port 9200] [--keyspace parley_local] [--prefix parley-local.]
+//                            [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]
 // Prints the WebSocket URL and the HS256 secret clients (and `npm run bench -- … --url --secret`) use.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     keyspace: { type: 'string', default: 'parley_local' },
     prefix: { type: 'string', default: 'parley-local.' },
     partitions: { type: 'string', default: '12' },
+    'node-args': { type: 'string', default: '' },
   },
 });
 const root = new URL('..', import.meta.url).pathname;
@@ -55,7 +57,7 @@ execFileSync(
 const children = [];
 for (let i = 1; i <= n; i++) {
   children.push(
-    spawn(process.execPath, [cli, 'serve'], {
+    spawn(process.execPath, [...values['node-args'].split(' ').filter(Boolean), cli, 'serve'], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
         ...process.env,
