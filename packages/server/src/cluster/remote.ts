@@ -17,7 +17,7 @@ import { type IngressRecord, type ReplyMessage, replyError, toFanoutRecord } fro
 const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
 
 /** How long a write waits for its conversation's owner to answer before failing with `unavailable`. */
-const REPLY_TIMEOUT_MS = 10_000;
+const REPLY_TIMEOUT_MS = 5_000;
 
 /**
  * Requests that cross the log and come back over the bus: each process listens on its own reply
