@@ -60,9 +60,15 @@ export class SequencerStage implements PartitionHandler {
       const conv = rec.op === 'send' ? rec.req.conv : rec.conv;
       byConv.set(conv, [...(byConv.get(conv) ?? []), rec]);
     }
-    await Promise.all([...byConv].map(([conv, recs]) => this.conversation(conv, recs)));
+    // Every conversation settles before a failure is reported: a redelivered batch must never
+    // race this one's writes still in flight.
+    const results = await Promise.allSettled(
+      [...byConv].map(([conv, recs]) => this.conversation(conv, recs)),
+    );
     await this.fanout.settled();
     await this.outbox.idle();
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private async conversation(conv: string, recs: readonly IngressRecord[]): Promise<void> {

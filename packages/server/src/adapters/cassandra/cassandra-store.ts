@@ -230,7 +230,7 @@ export class CassandraStore {
       partitions.set(k, [...(partitions.get(k) ?? []), m]);
     }
     const fresh = new Set<StoredMessage>();
-    await Promise.all(
+    await settled(
       [...partitions.values()].flatMap(chunkBySize).map(async (part) => {
         for (const m of await this.insertLog(part, effectAt)) fresh.add(m);
       }),
@@ -518,7 +518,7 @@ export class CassandraStore {
       const k = `${e.user}\u0000${bucketOf(e.inbox)}`;
       partitions.set(k, [...(partitions.get(k) ?? []), e]);
     }
-    await Promise.all(
+    await settled(
       [...partitions.values()].flatMap((p) => chunk(p, INBOX_BATCH)).map((p) => this.insertInbox(p)),
     );
     const heads = new Map<string, number>();
@@ -678,17 +678,36 @@ export class CassandraStore {
     return rows;
   }
 
-  /** Runs independent writes, at most `WRITE_CONCURRENCY` in flight; rejects on the first failure. */
+  /**
+   * Runs independent writes, at most `WRITE_CONCURRENCY` in flight; after a failure no new write
+   * starts, and it rejects once the ones in flight have settled.
+   */
   private async concurrently(queries: readonly Query[]): Promise<void> {
     let next = 0;
+    let failed = false;
     const lane = async () => {
-      while (next < queries.length) {
+      while (next < queries.length && !failed) {
         const q = queries[next++]!;
-        await this.run(q.query, q.params);
+        try {
+          await this.run(q.query, q.params);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, queries.length) }, lane));
+    await settled(Array.from({ length: Math.min(WRITE_CONCURRENCY, queries.length) }, lane));
   }
+}
+
+/**
+ * Waits for every write to settle, then rejects with the first failure, if any: a caller that
+ * retries or redoes after a failure must never race writes of its previous attempt still in flight.
+ */
+async function settled(writes: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(writes);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /** Bytes of message text per conditional batch (Cassandra refuses batches over 50 KiB by default). */
