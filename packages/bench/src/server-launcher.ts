@@ -95,6 +95,9 @@ export async function launchParley(o: ParleyLaunch): Promise<LaunchedServer> {
       PARLEY_JWT_SECRET: secret,
       PARLEY_LOG_LEVEL: 'info',
       PARLEY_DRAIN_MS: '1000',
+      // A load test measures the server, not its per-user send limit (senders here far exceed it).
+      PARLEY_SEND_RATE_PER_SECOND: '1000000',
+      PARLEY_SEND_BURST: '1000000',
       ...o.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -23,7 +23,13 @@ async function connect(srv: ChildServer, user: string): Promise<TestClient> {
 
 test('SIGKILL at random moments loses no acknowledged message', { timeout: 120_000 }, async () => {
   const data = tempDir();
-  const env = { PARLEY_DATA_DIR: data.dir, PARLEY_JWT_SECRET: TEST_SECRET };
+  // A crash test, not a rate-limit test: the senders go as fast as the server answers.
+  const env = {
+    PARLEY_DATA_DIR: data.dir,
+    PARLEY_JWT_SECRET: TEST_SECRET,
+    PARLEY_SEND_RATE_PER_SECOND: '1000000',
+    PARLEY_SEND_BURST: '1000000',
+  };
   // Per sender: cmid → seq acknowledged; cmids sent but not acknowledged.
   const acked = new Map<string, Map<string, number>>();
   const unacked = new Map<string, Set<string>>();
