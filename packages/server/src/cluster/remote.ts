@@ -104,13 +104,15 @@ export class RemoteConversationWriter implements ConversationWriter {
     const rid = randomUUID();
     const answer = this.replies.wait(rid);
     const record = { ...body, rid, reply: this.replies.channel } as IngressRecord;
-    try {
-      await this.log.publish(this.ingress, [{ key: conv, value: Buffer.from(JSON.stringify(record)) }]);
-    } catch {
-      this.replies.received(
-        JSON.stringify({ rid, ok: false, code: 'unavailable', message: 'the log is unavailable; retry' }),
+    // Not awaited: a publish that fails (Kafka away) answers at once, and the answer's own time-out
+    // bounds how long a send waits, however long the client library keeps retrying.
+    this.log
+      .publish(this.ingress, [{ key: conv, value: Buffer.from(JSON.stringify(record)) }])
+      .catch(() =>
+        this.replies.received(
+          JSON.stringify({ rid, ok: false, code: 'unavailable', message: 'the log is unavailable; retry' }),
+        ),
       );
-    }
     const r = await answer;
     if (!r.ok) throw replyError(r);
     return r.result;
