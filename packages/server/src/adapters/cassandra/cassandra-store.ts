@@ -240,14 +240,11 @@ export class CassandraStore {
   }
 
   /** Inserts one partition's messages if their seqs are free; returns those newly stored. */
-  private async insertLog(
-    part: StoredMessage[],
-    effectAt: Map<string, GroupEffect[]>,
-  ): Promise<StoredMessage[]> {
-    let todo = part;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (todo.length === 0) return [];
-      const queries = todo.map((m) => ({
+  private insertLog(part: StoredMessage[], effectAt: Map<string, GroupEffect[]>): Promise<StoredMessage[]> {
+    const { conv } = part[0]!;
+    return this.takeOnce(part, {
+      number: (m) => m.seq,
+      insert: (m) => ({
         query: `INSERT INTO ${this.ks}.messages (conv, bucket, seq, ts, sender, device, cmid, kind, body, reply_to, media, effect)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
         params: [
@@ -264,32 +261,60 @@ export class CassandraStore {
           m.media ?? null,
           effectsJson(effectAt.get(`${m.conv}\u0000${m.seq}`)),
         ],
-      }));
-      const options = {
-        prepare: true,
-        consistency: this.consistency,
-        serialConsistency: this.serialConsistency,
-      };
+      }),
+      stored: async (numbers) =>
+        (
+          await this.all(`SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq IN ?`, [
+            conv,
+            bucketOf(numbers[0]!),
+            numbers.map(long),
+          ])
+        ).map(toMessage),
+      same: sameMessage,
+      conflict: (m) => new SeqConflictError(conv, m.seq),
+    });
+  }
+
+  /**
+   * Inserts rows of one partition (messages by seq, inbox entries by number), each only if its
+   * number is free: one conditional batch (one Paxos round), and when some number is taken, a read
+   * of what is stored there — the same row (a retry) is not new, another row means this writer no
+   * longer owns the partition (`conflict`). Returns the rows it inserted.
+   */
+  private async takeOnce<T>(
+    rows: readonly T[],
+    spec: {
+      number: (row: T) => number;
+      insert: (row: T) => Query;
+      stored: (numbers: number[]) => Promise<T[]>;
+      same: (stored: T, row: T) => boolean;
+      conflict: (row: T) => Error;
+    },
+  ): Promise<T[]> {
+    let todo = rows;
+    const options = {
+      prepare: true,
+      consistency: this.consistency,
+      serialConsistency: this.serialConsistency,
+    };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (todo.length === 0) return [];
+      const queries = todo.map(spec.insert);
       const rs =
         queries.length === 1
           ? await this.client.execute(queries[0]!.query, queries[0]!.params, options)
           : await this.client.batch(queries, options);
-      if (rs.wasApplied()) return todo;
-      // Some seq is taken: the same message (a retry: not new) or another one (this writer is fenced).
-      const existing = await this.all(
-        `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq IN ?`,
-        [todo[0]!.conv, bucketOf(todo[0]!.seq), todo.map((m) => long(m.seq))],
-      );
-      const bySeq = new Map(existing.map((r) => [num(r.seq), r]));
-      const missing: StoredMessage[] = [];
-      for (const m of todo) {
-        const r = bySeq.get(m.seq);
-        if (!r) missing.push(m);
-        else if (!sameMessage(toMessage(r), m)) throw new SeqConflictError(m.conv, m.seq);
+      if (rs.wasApplied()) return [...todo];
+      const stored = new Map((await spec.stored(todo.map(spec.number))).map((r) => [spec.number(r), r]));
+      const missing: T[] = [];
+      for (const row of todo) {
+        const there = stored.get(spec.number(row));
+        if (there === undefined) missing.push(row);
+        else if (!spec.same(there, row)) throw spec.conflict(row);
       }
       todo = missing;
     }
-    throw new Error(`could not store ${todo.length} messages of ${todo[0]!.conv}: contention`);
+    throw new Error(`could not take ${todo.length} numbers of one partition: contention`);
   }
 
   /**
@@ -542,10 +567,10 @@ export class CassandraStore {
 
   /** Inserts one (user, bucket)'s entries if their numbers are free; the same entries again are fine. */
   private async insertInbox(part: InboxEntry[]): Promise<void> {
-    let todo = part;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (todo.length === 0) return;
-      const queries = todo.map((e) => {
+    const { user } = part[0]!;
+    await this.takeOnce(part, {
+      number: (e) => e.inbox,
+      insert: (e) => {
         const receipt = e.type === 'receipt' ? e : undefined;
         return {
           query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
@@ -563,32 +588,18 @@ export class CassandraStore {
             this.inboxTtl,
           ],
         };
-      });
-      const options = {
-        prepare: true,
-        consistency: this.consistency,
-        serialConsistency: this.serialConsistency,
-      };
-      const rs =
-        queries.length === 1
-          ? await this.client.execute(queries[0]!.query, queries[0]!.params, options)
-          : await this.client.batch(queries, options);
-      if (rs.wasApplied()) return;
-      const user = todo[0]!.user;
-      const existing = await this.all(
-        `SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox IN ?`,
-        [user, bucketOf(todo[0]!.inbox), todo.map((e) => long(e.inbox))],
-      );
-      const byNumber = new Map(existing.map((r) => [num(r.inbox), toEntry(user, r)]));
-      const missing: InboxEntry[] = [];
-      for (const e of todo) {
-        const stored = byNumber.get(e.inbox);
-        if (!stored) missing.push(e);
-        else if (!sameEntry(stored, e)) throw new InboxConflictError(user, e.inbox);
-      }
-      todo = missing;
-    }
-    throw new Error(`could not store inbox entries of ${part[0]!.user}: contention`);
+      },
+      stored: async (numbers) =>
+        (
+          await this.all(`SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox IN ?`, [
+            user,
+            bucketOf(numbers[0]!),
+            numbers.map(long),
+          ])
+        ).map((r) => toEntry(user, r)),
+      same: sameEntry,
+      conflict: (e) => new InboxConflictError(user, e.inbox),
+    });
   }
 
   /**
