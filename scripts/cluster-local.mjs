@@ -10,6 +10,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+// The same HAProxy configuration the cluster tests run (tsx loads the TypeScript module).
+import { haproxyConfig } from '../packages/server/test/haproxy.ts';
 
 const { values } = parseArgs({
   options: {
@@ -78,26 +80,10 @@ const dir = mkdtempSync(join(tmpdir(), 'parley-cluster-'));
 const cfg = join(dir, 'haproxy.cfg');
 writeFileSync(
   cfg,
-  [
-    'global',
-    '  maxconn 4000',
-    'defaults',
-    '  mode http',
-    '  timeout connect 2s',
-    '  timeout client 60s',
-    '  timeout server 60s',
-    '  timeout tunnel 1h',
-    'frontend parley',
-    `  bind 127.0.0.1:${base}`,
-    '  default_backend parley',
-    'backend parley',
-    '  balance roundrobin',
-    '  option httpchk GET /readyz',
-    '  http-check expect status 200',
-    '  default-server inter 300ms fall 2 rise 2',
-    ...Array.from({ length: n }, (_, i) => `  server p${i + 1} 127.0.0.1:${base + i + 1} check`),
-    '',
-  ].join('\n'),
+  haproxyConfig(
+    base,
+    Array.from({ length: n }, (_, i) => base + i + 1),
+  ),
 );
 children.push(
   spawn(env.PARLEY_TEST_HAPROXY ?? 'haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }),
