@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { ParleyError } from '../domain/errors.js';
 import type { GroupOp, GroupState } from '../domain/group-rules.js';
-import type { InboxAppender, MessageDelivery, PendingEntry } from '../domain/inbox-writer.js';
+import {
+  type InboxAppender,
+  MESSAGE_FRAME_HEAD,
+  type MessageDelivery,
+  type PendingEntry,
+} from '../domain/inbox-writer.js';
 import { directMembers } from '../domain/membership.js';
 import {
   type ChangeOutcome,
@@ -13,8 +18,6 @@ import {
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { PartitionedLog } from '../ports/partitioned-log.js';
 import { type IngressRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';
-
-const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
 
 /** How long a write waits for its conversation's owner to answer before failing with `unavailable`. */
 const REPLY_TIMEOUT_MS = 5_000;

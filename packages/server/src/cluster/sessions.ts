@@ -1,18 +1,14 @@
 import { CloseCode } from '@parley/protocol';
 import type { ConnectionRef, GatewayLink, SessionsApi } from '../core/api.js';
+import { connKey, DeviceTable } from '../core/device-table.js';
 import { ParleyError } from '../domain/errors.js';
-import type { PresenceService, PresenceSubscriber, PresenceView } from '../domain/presence.js';
+import type { PresenceService, PresenceView } from '../domain/presence.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageBus } from '../ports/message-bus.js';
 import type { PresencePort } from '../ports/presence.js';
 import type { OutboundFrame, Router } from '../ports/router.js';
 import type { GatewayCommand } from './wire.js';
-
-interface Live {
-  ref: ConnectionRef;
-  subscriber: PresenceSubscriber;
-}
 
 /** The bus channel of a gateway. */
 export const gatewayChannel = (gateway: string) => `gw:${gateway}`;
@@ -26,7 +22,7 @@ export const gatewayChannel = (gateway: string) => `gw:${gateway}`;
  */
 export class ClusterSessions implements SessionsApi, Router {
   private readonly links = new Map<string, GatewayLink>();
-  private readonly devices = new Map<string, Map<string, Live>>();
+  private readonly devices = new DeviceTable();
   private readonly subscriptions: Promise<() => Promise<void>>[] = [];
 
   constructor(
@@ -81,44 +77,25 @@ export class ClusterSessions implements SessionsApi, Router {
         reason: 'replaced by a newer connection',
       });
     }
-    let mine = this.devices.get(ref.user);
-    if (!mine) {
-      mine = new Map();
-      this.devices.set(ref.user, mine);
-    }
-    const old = mine.get(ref.device);
+    const old = this.devices.devices(ref.user)?.get(ref.device);
     if (old) this.presence.drop(old.subscriber);
-    mine.set(ref.device, {
-      ref,
-      subscriber: {
-        user: ref.user,
-        send: (frame) => {
-          this.links.get(ref.gateway)?.send(ref.conn, frame);
-          return true;
-        },
-      },
-    });
+    this.devices.put(ref, () => this.links.get(ref.gateway));
     await this.presence.connected(ref.user, ref.device, connKey(ref));
     return { inboxHead: await this.inbox.head(ref.user) };
   }
 
   async close(ref: ConnectionRef): Promise<void> {
-    const mine = this.devices.get(ref.user);
-    const live = mine?.get(ref.device);
-    if (live && connKey(live.ref) === connKey(ref)) {
-      mine!.delete(ref.device);
-      if (mine!.size === 0) this.devices.delete(ref.user);
-      this.presence.drop(live.subscriber);
-    }
+    const live = this.devices.remove(ref);
+    if (live) this.presence.drop(live.subscriber);
     await this.presence.disconnected(ref.user, ref.device, connKey(ref));
   }
 
   async subscribe(ref: ConnectionRef, users: readonly string[]): Promise<PresenceView[]> {
-    return this.presence.subscribe(this.live(ref).subscriber, users);
+    return this.presence.subscribe(this.devices.live(ref).subscriber, users);
   }
 
   async unsubscribe(ref: ConnectionRef, users: readonly string[]): Promise<void> {
-    this.presence.unsubscribe(this.live(ref).subscriber, users);
+    this.presence.unsubscribe(this.devices.live(ref).subscriber, users);
   }
 
   /** Router port: sends the frame to every process holding one of the user's devices. */
@@ -149,17 +126,6 @@ export class ClusterSessions implements SessionsApi, Router {
       .publish(gatewayChannel(gateway), JSON.stringify(c))
       .catch((err) => this.log.warn({ err: String(err) }, 'gateway command not sent'));
   }
-
-  private live(ref: ConnectionRef): Live {
-    const live = this.devices.get(ref.user)?.get(ref.device);
-    if (!live || connKey(live.ref) !== connKey(ref))
-      throw new ParleyError('unauthorized', 'connection is no longer registered');
-    return live;
-  }
-}
-
-function connKey(ref: ConnectionRef): string {
-  return `${ref.gateway}/${ref.conn}`;
 }
 
 function splitKey(key: string): [string, string] {

@@ -106,12 +106,7 @@ export function createCore(
     pendingWrites: () => store.pendingWrites,
     conversationsInMemory: () => sequencer.conversationsInMemory,
   });
-  sessions = new SessionRegistry(
-    chat,
-    presence,
-    config.maxConnectionsPerUser,
-    log.child({ stage: 'sessions' }),
-  );
+  sessions = new SessionRegistry(chat, presence, config.maxConnectionsPerUser);
 
   const prune = setInterval(() => {
     store.inbox.prune(clock.now() - config.inboxRetentionMs).then(

@@ -30,7 +30,8 @@ export interface MessageDelivery {
   frameTail: Buffer;
 }
 
-const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
+/** The start of every message event, before its inbox number. */
+export const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
 
 interface Batch {
   entries: InboxEntry[];
