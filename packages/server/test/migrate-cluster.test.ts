@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from 'cassandra-driver';
 import { Kafka, logLevel } from 'kafkajs';
+import { migrateCassandra } from '../src/adapters/cassandra/schema.js';
 import { requireEngine } from './engines.js';
 
 const run = promisify(execFile);
@@ -100,6 +101,35 @@ if (cassandra !== undefined && kafka !== undefined) {
         .deleteTopics({ topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`] })
         .catch(() => {});
       await admin.disconnect();
+    }
+  });
+
+  test('migrate-cluster adds the columns a keyspace made by an older release lacks', async () => {
+    const keyspace = `parley_migrate_${randomBytes(3).toString('hex')}`;
+    const dc = process.env.PARLEY_TEST_CASSANDRA_DC ?? 'datacenter1';
+    const client = new Client({ contactPoints: [cassandra], localDataCenter: dc });
+    const replication = { class: 'NetworkTopologyStrategy', [dc]: 1 } as const;
+    try {
+      await client.execute(
+        `CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dc}': 1}`,
+      );
+      // The chat list as the first release created it.
+      await client.execute(
+        `CREATE TABLE ${keyspace}.user_conversations (user text, conv text, last_ts bigint, PRIMARY KEY ((user), conv))`,
+      );
+      await client.execute(
+        `INSERT INTO ${keyspace}.user_conversations (user, conv, last_ts) VALUES ('ann', 'g:a', 10)`,
+      );
+      await migrateCassandra(client, keyspace, replication);
+      await migrateCassandra(client, keyspace, replication);
+      const row = await client.execute(
+        `SELECT last_ts, last_seq FROM ${keyspace}.user_conversations WHERE user = 'ann' AND conv = 'g:a'`,
+      );
+      assert.equal(Number(row.first()?.last_ts), 10, 'the existing row is kept');
+      assert.equal(row.first()?.last_seq, null, 'the new column starts empty');
+    } finally {
+      await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
+      await client.shutdown();
     }
   });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'cassandra-driver';
+import { Client, policies } from 'cassandra-driver';
 import { CassandraStore } from '../adapters/cassandra/cassandra-store.js';
 import { KafkaLog } from '../adapters/kafka/kafka-log.js';
 import { RedisBus } from '../adapters/redis/redis-bus.js';
@@ -49,7 +49,13 @@ export function createClusterCore(
   const processId = randomBytes(6).toString('hex');
   const ingress = `${config.topicPrefix}${TOPICS.ingress}`;
   const fanoutTopic = `${config.topicPrefix}${TOPICS.fanout}`;
-  const client = new Client({ contactPoints: config.cassandra!, localDataCenter: config.cassandraDc });
+  const client = new Client({
+    contactPoints: config.cassandra!,
+    localDataCenter: config.cassandraDc,
+    // Reconnect to a node that went away every 0.5-5 s (the driver's default backs off to 10 min),
+    // so service resumes within seconds of Cassandra coming back.
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(500, 5_000, false) },
+  });
   const store = new CassandraStore(client, {
     keyspace: config.keyspace,
     inboxTtlSeconds: Math.ceil(config.inboxRetentionMs / 1000),

@@ -71,25 +71,41 @@ export class SequencerStage implements PartitionHandler {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * One conversation's records. When the store fails before the records reach the sequencer, their
+   * senders hear `unavailable` at once, and the failure is rethrown so the log delivers the records
+   * again: a record whose message was stored by a previous owner still needs its fan-out.
+   */
   private async conversation(conv: string, recs: readonly IngressRecord[]): Promise<void> {
-    const stored = await Promise.all(
-      recs.map((r) => (r.op === 'send' ? this.messages.findByCmid(conv, r.req.from, r.req.cmid) : null)),
-    );
-    const fresh: IngressRecord[] = [];
-    for (let i = 0; i < recs.length; i++) {
-      const found = stored[i];
-      if (!found) {
-        fresh.push(recs[i]!);
-        continue;
+    const answered = new Set<IngressRecord>();
+    try {
+      const stored = await Promise.all(
+        recs.map((r) => (r.op === 'send' ? this.messages.findByCmid(conv, r.req.from, r.req.cmid) : null)),
+      );
+      const fresh: IngressRecord[] = [];
+      for (let i = 0; i < recs.length; i++) {
+        const rec = recs[i]!;
+        const found = stored[i];
+        if (!found) {
+          fresh.push(rec);
+          continue;
+        }
+        await this.refanout(conv, found.seq);
+        answered.add(rec);
+        await this.answer(rec.reply, {
+          rid: rec.rid,
+          ok: true,
+          result: { seq: found.seq, ts: found.ts, dup: true },
+        });
       }
-      await this.refanout(conv, found.seq);
-      await this.answer(recs[i]!.reply, {
-        rid: recs[i]!.rid,
-        ok: true,
-        result: { seq: found.seq, ts: found.ts, dup: true },
-      });
+      for (const r of fresh) answered.add(r);
+      await Promise.all(fresh.map((r) => this.handle(r)));
+    } catch (err) {
+      await Promise.all(
+        recs.filter((r) => !answered.has(r)).map((r) => this.answer(r.reply, errorReply(r.rid, err))),
+      );
+      throw err;
     }
-    await Promise.all(fresh.map((r) => this.handle(r)));
   }
 
   private async handle(rec: IngressRecord): Promise<void> {
@@ -136,10 +152,12 @@ const TAIL = 512;
  * inboxes. It runs the in-process `InboxWriter` (numbering, durable append, live delivery) and
  * drops events a user's inbox already has: a record delivered again after its previous owner
  * stored it but died before committing, or a message's fan-out published again for a retried
- * send. A user's message records of one conversation arrive in seq order (one partition, published
- * in seq order), so a message at or below the highest seq this user's inbox has for that
- * conversation is a repeat; receipts are matched exactly. Both are seeded from the user's inbox
- * tail the first time the user is seen after an assignment.
+ * send (possibly long after the first). A user's message records of one conversation arrive in seq
+ * order (one partition, published in seq order), so a message at or below the highest seq this
+ * user's inbox has for that conversation is a repeat; receipts are matched exactly against the
+ * recent ones. The first time a user is seen after an assignment, both are seeded from the user's
+ * inbox tail; a conversation not in the tail is looked up in the store's per-conversation highest
+ * seq (which the tail covers while a dead writer's last update of it may be missing).
  */
 export class FanoutStage implements PartitionHandler {
   private readonly users = new Map<string, UserState>();
@@ -178,26 +196,36 @@ export class FanoutStage implements PartitionHandler {
     const users = [...new Set(pending.map((p) => p.user))];
     // Heads first, then the tails up to them: every entry at or below a head is in its tail.
     await this.writer.ensureHeads(users);
-    await Promise.all(users.filter((u) => !this.users.has(u)).map((u) => this.loadTail(u)));
+    await Promise.all(users.map((u) => this.loadState(u)));
+    await this.loadLastSeqs(pending);
     const fresh: PendingEntry[] = [];
     for (const p of pending) {
       const state = this.users.get(p.user)!;
       const e = p.entry;
       const key = entryKey(e);
       if (state.recent.has(key)) continue;
-      // Fan-out of a conversation reaches a user in seq order: at or below the highest seq stored
-      // here, it is a repeat (a redelivered record, or a retried send's fan-out published again).
-      if (e.type === 'message' && e.seq <= (state.maxSeq.get(e.conv) ?? 0)) continue;
-      if (e.type === 'message') state.maxSeq.set(e.conv, Math.max(state.maxSeq.get(e.conv) ?? 0, e.seq));
+      if (e.type === 'message') {
+        // At or below the highest seq stored for this conversation: a repeat.
+        if (e.seq <= state.maxSeq.get(e.conv)!) continue;
+        state.maxSeq.set(e.conv, e.seq);
+      }
       remember(state, key);
       fresh.push(p);
     }
+    while (this.users.size > MAX_USERS) this.users.delete(this.users.keys().next().value!);
     if (fresh.length === 0) return;
     this.writer.append(fresh);
     await this.writer.idle();
   }
 
-  private async loadTail(user: string): Promise<void> {
+  /** Seeds a user's state from the inbox tail the first time the user is seen (kept most recent first). */
+  private async loadState(user: string): Promise<void> {
+    const known = this.users.get(user);
+    if (known) {
+      this.users.delete(user);
+      this.users.set(user, known);
+      return;
+    }
     const head = await this.inbox.head(user);
     const tail = await this.inbox.read(user, Math.max(0, head - TAIL), TAIL);
     const state: UserState = { maxSeq: new Map(), recent: new Set() };
@@ -206,6 +234,23 @@ export class FanoutStage implements PartitionHandler {
       remember(state, entryKey(e));
     }
     this.users.set(user, state);
+  }
+
+  /** Fills the highest stored seq of every (user, conversation) of `pending` not known yet (0: none). */
+  private async loadLastSeqs(pending: readonly PendingEntry[]): Promise<void> {
+    const unknown = new Map<string, Set<string>>();
+    for (const p of pending) {
+      if (p.entry.type !== 'message' || this.users.get(p.user)!.maxSeq.has(p.entry.conv)) continue;
+      const convs = unknown.get(p.user) ?? new Set();
+      unknown.set(p.user, convs.add(p.entry.conv));
+    }
+    await Promise.all(
+      [...unknown].map(async ([user, convs]) => {
+        const stored = await this.inbox.lastSeqs(user, [...convs]);
+        const state = this.users.get(user)!;
+        for (const conv of convs) state.maxSeq.set(conv, stored.get(conv) ?? 0);
+      }),
+    );
   }
 }
 
@@ -218,6 +263,9 @@ interface UserState {
 
 /** Entries remembered exactly per user. */
 const RECENT = 4096;
+
+/** Users whose state is kept; the least recently seen is dropped past it (and reloaded if seen again). */
+const MAX_USERS = 100_000;
 
 function remember(state: UserState, key: string): void {
   state.recent.add(key);

@@ -94,4 +94,10 @@ export interface InboxStore {
   prune(beforeTs: number): Promise<number>;
   /** The user's conversations by last activity, newest first, strictly before `beforeTs` when given. */
   conversations(user: string, limit: number, beforeTs?: number): Promise<UserConversation[]>;
+  /**
+   * For each of `convs`, the highest message seq ever appended to the user's inbox (kept after its
+   * entries are pruned or expire); a conversation without one is absent. A fan-out redone long
+   * after the first one (a retried send) is recognised by it.
+   */
+  lastSeqs(user: string, convs: readonly string[]): Promise<Map<string, number>>;
 }

@@ -1,4 +1,5 @@
-import { type Client, types } from 'cassandra-driver';
+import { type Client, type QueryOptions, types } from 'cassandra-driver';
+import { ParleyError } from '../../domain/errors.js';
 import type {
   ConversationMeta,
   ConversationStore,
@@ -121,6 +122,16 @@ export class CassandraStore {
         throw new Error(
           'CassandraStore inbox entries expire by TTL (the retention): there is nothing to prune',
         );
+      },
+      lastSeqs: async (user, convs) => {
+        if (convs.length === 0) return new Map();
+        const rows = await this.all(
+          `SELECT conv, last_seq FROM ${this.ks}.user_conversations WHERE user = ? AND conv IN ?`,
+          [user, [...convs]],
+        );
+        const out = new Map<string, number>();
+        for (const r of rows) if (r.last_seq !== null) out.set(r.conv as string, num(r.last_seq));
+        return out;
       },
       conversations: async (user, limit, beforeTs): Promise<UserConversation[]> => {
         const rows = await this.all(
@@ -302,8 +313,8 @@ export class CassandraStore {
       const queries = todo.map(spec.insert);
       const rs =
         queries.length === 1
-          ? await this.client.execute(queries[0]!.query, queries[0]!.params, options)
-          : await this.client.batch(queries, options);
+          ? await this.execute(queries[0]!.query, queries[0]!.params, options)
+          : await this.batch(queries, options);
       if (rs.wasApplied()) return [...todo];
       const stored = new Map((await spec.stored(todo.map(spec.number))).map((r) => [spec.number(r), r]));
       const missing: T[] = [];
@@ -340,7 +351,7 @@ export class CassandraStore {
         .flatMap((m) => effectAt.get(`${m.conv}\u0000${m.seq}`)!);
       const queries = await this.effectQueries(conv, list);
       if (queries.length > 0)
-        await this.client.batch(queries, { prepare: true, logged: true, consistency: this.consistency });
+        await this.batch(queries, { prepare: true, logged: true, consistency: this.consistency });
     }
     const heads = new Map<string, { seq: number; ts: number; firstTs?: number }>();
     for (const m of rows) {
@@ -547,16 +558,30 @@ export class CassandraStore {
       [...partitions.values()].flatMap((p) => chunk(p, INBOX_BATCH)).map((p) => this.insertInbox(p)),
     );
     const heads = new Map<string, number>();
-    const queries: Query[] = [];
+    const chatLists = new Map<string, Query[]>();
     for (const e of entries) {
       heads.set(e.user, Math.max(heads.get(e.user) ?? 0, e.inbox));
-      if (e.type === 'message')
-        queries.push({
+      if (e.type !== 'message') continue;
+      const list = chatLists.get(e.user) ?? [];
+      // Two max-registers, each written with its own value as the timestamp.
+      list.push(
+        {
           query: `UPDATE ${this.ks}.user_conversations USING TIMESTAMP ? SET last_ts = ? WHERE user = ? AND conv = ?`,
           params: [long(e.ts), long(e.ts), e.user, e.conv],
-        });
+        },
+        {
+          query: `UPDATE ${this.ks}.user_conversations USING TIMESTAMP ? SET last_seq = ? WHERE user = ? AND conv = ?`,
+          params: [long(e.seq), long(e.seq), e.user, e.conv],
+        },
+      );
+      chatLists.set(e.user, list);
     }
-    await this.concurrently(queries);
+    // One user's chat-list rows share a partition: one unlogged batch is one mutation.
+    await settled(
+      [...chatLists.values()]
+        .flatMap((q) => chunk(q, INBOX_BATCH))
+        .map((q) => this.batch(q, { prepare: true, logged: false, consistency: this.consistency })),
+    );
     await this.concurrently(
       [...heads].map(([user, head]) => ({
         query: `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET head = ? WHERE user = ?`,
@@ -662,12 +687,12 @@ export class CassandraStore {
   }
 
   private async run(query: string, params: unknown[]): Promise<void> {
-    await this.client.execute(query, params, { prepare: true, consistency: this.consistency });
+    await this.execute(query, params, { prepare: true, consistency: this.consistency });
   }
 
   private async one(query: string, params: unknown[]): Promise<Row | undefined> {
     return (
-      (await this.client.execute(query, params, { prepare: true, consistency: this.consistency })).first() ??
+      (await this.execute(query, params, { prepare: true, consistency: this.consistency })).first() ??
       undefined
     );
   }
@@ -677,7 +702,7 @@ export class CassandraStore {
     const rows: Row[] = [];
     let pageState: string | undefined;
     do {
-      const rs = await this.client.execute(query, params, {
+      const rs = await this.execute(query, params, {
         prepare: true,
         consistency: this.consistency,
         fetchSize: 1000,
@@ -687,6 +712,23 @@ export class CassandraStore {
       pageState = rs.pageState ?? undefined;
     } while (pageState);
     return rows;
+  }
+
+  /** Every query goes through here or `batch`: a failure of the engine reaches callers as `unavailable`. */
+  private async execute(query: string, params: unknown[], options: QueryOptions): Promise<types.ResultSet> {
+    try {
+      return await this.client.execute(query, params, options);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+  }
+
+  private async batch(queries: readonly Query[], options: QueryOptions): Promise<types.ResultSet> {
+    try {
+      return await this.client.batch([...queries], options);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
   }
 
   /**
@@ -709,6 +751,17 @@ export class CassandraStore {
     };
     await settled(Array.from({ length: Math.min(WRITE_CONCURRENCY, queries.length) }, lane));
   }
+}
+
+/**
+ * What a client sees when Cassandra cannot answer (no replica reachable, too few replicas for the
+ * consistency level, a timeout): `unavailable`, retryable, named after the driver's error class but
+ * without its details (addresses). A write that timed out may still have been applied: callers
+ * never acknowledge it, and a retry is idempotent (the conditional inserts recognise it).
+ */
+function storeUnavailable(err: unknown): ParleyError {
+  const kind = err instanceof Error ? err.name : 'error';
+  return Object.assign(new ParleyError('unavailable', `store unavailable (${kind}); retry`), { cause: err });
 }
 
 /**

@@ -55,13 +55,19 @@ const TABLES = [
   // Per-user inbox state: head (max-register, never expires) and the first bucket that may still
   // hold entries (a hint that only moves forward).
   `CREATE TABLE IF NOT EXISTS inbox_heads (user text PRIMARY KEY, head bigint, floor_bucket int)`,
-  // The chat list: one row per conversation, last_ts a max-register; sorted when read.
+  // The chat list: one row per conversation, last_ts a max-register; sorted when read. last_seq,
+  // the highest message seq of the conversation in the user's inbox, is a max-register too.
   `CREATE TABLE IF NOT EXISTS user_conversations (
-     user text, conv text, last_ts bigint,
+     user text, conv text, last_ts bigint, last_seq bigint,
      PRIMARY KEY ((user), conv))`,
   `CREATE TABLE IF NOT EXISTS user_settings (user text PRIMARY KEY, read_receipts boolean, last_seen text)`,
   `CREATE TABLE IF NOT EXISTS blocks (user text, other text, PRIMARY KEY ((user), other))`,
   `CREATE TABLE IF NOT EXISTS last_seen (user text PRIMARY KEY, ts bigint)`,
+];
+
+/** Columns added after their table first shipped: [table, column, type]; added by the migration. */
+const ADDED_COLUMNS: readonly (readonly [string, string, string])[] = [
+  ['user_conversations', 'last_seq', 'bigint'],
 ];
 
 /** CQL's quoting of a keyspace name (only [a-z0-9_] are accepted). */
@@ -84,4 +90,12 @@ export async function migrateCassandra(
   await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = ${repl}`);
   for (const table of TABLES)
     await client.execute(table.replace('CREATE TABLE IF NOT EXISTS ', `CREATE TABLE IF NOT EXISTS ${ks}.`));
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    const present = await client.execute(
+      'SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?',
+      [ks, table, column],
+      { prepare: true },
+    );
+    if (present.rowLength === 0) await client.execute(`ALTER TABLE ${ks}.${table} ADD ${column} ${type}`);
+  }
 }

@@ -235,6 +235,41 @@ export function inboxStoreSuite(
       ]);
     });
 
+    check(
+      'lastSeqs gives the highest message seq per conversation; receipts and older seqs do not move it',
+      async () => {
+        const u = user();
+        const [c1, c2, c3] = [group(), group(), group()];
+        await h().store.append([message(u, 1, c1, 4, 100), message(u, 2, c2, 9, 200)], []);
+        await h().store.append(
+          [
+            message(u, 3, c1, 7, 300),
+            { user: u, inbox: 4, ts: 310, type: 'receipt', conv: c1, seq: 20, actor: 'bob', kind: 'read' },
+            { user: u, inbox: 5, ts: 320, type: 'receipt', conv: c3, seq: 2, actor: 'bob', kind: 'read' },
+          ],
+          [],
+        );
+        // A late fan-out of an older message (a retried send) leaves the highest seq in place.
+        await h().store.append(
+          [message(u, 6, c2, 3, 400)],
+          [],
+          [{ conv: c1, seq: 8, ts: 410, users: [u], inboxes: [7] }],
+        );
+        const seqs = await h().store.lastSeqs(u, [c1, c2, c3, group()]);
+        assert.deepEqual(
+          new Map([...seqs].sort()),
+          new Map(
+            [
+              [c1, 8],
+              [c2, 9],
+            ].sort() as [string, number][],
+          ),
+        );
+        assert.deepEqual(await h().store.lastSeqs(u, []), new Map());
+        assert.deepEqual(await h().store.lastSeqs(user(), [c1]), new Map(), 'per user');
+      },
+    );
+
     check('receipt entries do not change the chat list', async () => {
       const u = user();
       const [c1, c2] = [group(), group()];

@@ -6,7 +6,9 @@ import type {
   PartitionedLog,
   PartitionHandler,
 } from '../../ports/partitioned-log.js';
+import { ParleyError } from '../../domain/errors.js';
 import { partitionFor } from '../memory/memory-log.js';
+import { BrokerProbe } from './broker-probe.js';
 
 /** How to reach the brokers and how a member behaves in its group. */
 export interface KafkaLogOptions {
@@ -23,7 +25,10 @@ export interface KafkaLogOptions {
  * `acks=all`: a publish resolves once every in-sync replica has the records (with
  * `min.insync.replicas` ≥ 2 in production, durable on two brokers). The partition of a key is
  * computed here, by the same function as the in-process log's, and set on each record, so every
- * Parley process agrees on it whatever a client library's default partitioner is.
+ * Parley process agrees on it whatever a client library's default partitioner is. While no broker
+ * answers (`BrokerProbe`), a publish fails at once with `unavailable`, and one already waiting
+ * fails as soon as that is known: a sender hears within about a second, not after the producer's
+ * retries (the records may still land later; a retried send is recognised by its cmid).
  *
  * A member hands each fetched batch of a partition to the handler and commits the partition's
  * offset only after the handler resolved: records are handled at least once, and the next owner
@@ -36,8 +41,10 @@ export class KafkaLog implements PartitionedLog {
   private connected: Promise<void> | null = null;
   private readonly partitionCounts = new Map<string, number>();
   private readonly subscriptions = new Set<LogSubscription>();
+  private readonly probe: BrokerProbe;
 
   constructor(private readonly options: KafkaLogOptions) {
+    this.probe = new BrokerProbe(options.brokers, options.clientId);
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -48,13 +55,20 @@ export class KafkaLog implements PartitionedLog {
 
   async publish(topic: string, messages: readonly LogMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.connect();
-    const count = await this.partitions(topic);
-    await this.producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ key: m.key, value: m.value, partition: partitionFor(m.key, count) })),
-    });
+    const send = async () => {
+      await this.connect();
+      const count = await this.partitions(topic);
+      await this.producer.send({
+        topic,
+        acks: -1,
+        messages: messages.map((m) => ({
+          key: m.key,
+          value: m.value,
+          partition: partitionFor(m.key, count),
+        })),
+      });
+    };
+    await this.probe.guard(send, () => new ParleyError('unavailable', 'the log is unavailable; retry'));
   }
 
   async partitionOf(topic: string, key: string): Promise<number> {
@@ -91,10 +105,12 @@ export class KafkaLog implements PartitionedLog {
   /** Leaves every group and disconnects the producer. */
   async close(): Promise<void> {
     for (const s of [...this.subscriptions]) await s.close();
+    await this.probe.stop();
     await this.producer.disconnect();
   }
 
   private connect(): Promise<void> {
+    this.probe.start();
     this.connected ??= this.producer.connect();
     return this.connected;
   }

@@ -26,7 +26,8 @@ interface ConvState {
 interface UserState {
   head: number;
   entries: InboxEntry[];
-  conversations: Map<string, number>;
+  /** Per conversation of a message entry: its latest ts and highest seq. */
+  conversations: Map<string, { lastTs: number; lastSeq: number }>;
 }
 
 /**
@@ -112,10 +113,19 @@ export class MemoryStore {
         const u = this.inboxes.get(user);
         if (!u) return [];
         return [...u.conversations]
-          .map(([conv, lastTs]) => ({ conv, lastTs }))
+          .map(([conv, c]) => ({ conv, lastTs: c.lastTs }))
           .filter((c) => beforeTs === undefined || c.lastTs < beforeTs)
           .sort((a, b) => b.lastTs - a.lastTs)
           .slice(0, limit);
+      },
+      lastSeqs: async (user, convs) => {
+        const u = this.inboxes.get(user);
+        const out = new Map<string, number>();
+        for (const conv of convs) {
+          const c = u?.conversations.get(conv);
+          if (c) out.set(conv, c.lastSeq);
+        }
+        return out;
       },
     };
     this.conversations = {
@@ -260,7 +270,13 @@ export class MemoryStore {
       u.entries.push({ ...e });
       u.entries.sort((a, b) => a.inbox - b.inbox);
       u.head = Math.max(u.head, e.inbox);
-      if (e.type === 'message') u.conversations.set(e.conv, Math.max(u.conversations.get(e.conv) ?? 0, e.ts));
+      if (e.type === 'message') {
+        const c = u.conversations.get(e.conv);
+        u.conversations.set(e.conv, {
+          lastTs: Math.max(c?.lastTs ?? 0, e.ts),
+          lastSeq: Math.max(c?.lastSeq ?? 0, e.seq),
+        });
+      }
     }
     for (const f of fanned) {
       const c = this.convs.get(f.conv);

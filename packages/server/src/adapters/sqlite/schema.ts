@@ -91,13 +91,28 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (user, blocked)
   ) WITHOUT ROWID;
   `,
+  // The highest message seq per user and conversation, so a fan-out redone long after the first
+  // one is recognised without scanning the inbox.
+  `
+  ALTER TABLE user_conversations ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+  UPDATE user_conversations SET last_seq = m.seq
+    FROM (SELECT user, conv, max(seq) AS seq FROM inbox WHERE type = 'message' GROUP BY user, conv) AS m
+    WHERE user_conversations.user = m.user AND user_conversations.conv = m.conv;
+  `,
 ];
 
 /** The schema version this build expects. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Applies pending migrations in one transaction each; returns the versions applied. */
-export function migrate(db: Database.Database, now: number = Date.now()): number[] {
+/**
+ * Applies pending migrations up to `target` (tests stop early to build an older database) in one
+ * transaction each; returns the versions applied.
+ */
+export function migrate(
+  db: Database.Database,
+  now: number = Date.now(),
+  target: number = MIGRATIONS.length,
+): number[] {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ts INTEGER NOT NULL)',
   );
@@ -107,7 +122,7 @@ export function migrate(db: Database.Database, now: number = Date.now()): number
     throw new Error(`database schema version ${current} is newer than this build (${MIGRATIONS.length})`);
   }
   const applied: number[] = [];
-  for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+  for (let version = current + 1; version <= target; version++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[version - 1]!);
       db.prepare('INSERT INTO schema_migrations (version, applied_ts) VALUES (?, ?)').run(version, now);

@@ -13,7 +13,7 @@ import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
 import { userStoreSuite } from '../conformance/user-store.suite.js';
-import { SCHEMA_VERSION } from './schema.js';
+import { migrate, SCHEMA_VERSION } from './schema.js';
 import { openAndMigrate, SqliteStore } from './sqlite-store.js';
 import type { CommitObserver } from './writer-client.js';
 
@@ -241,6 +241,38 @@ describe('SqliteStore: the embedded engine', () => {
       );
     } finally {
       second.db.close();
+    }
+  });
+
+  test('migration 2 fills the last seq of each chat-list row from the inbox it already holds', async () => {
+    const path = newPath();
+    const db = new Database(path);
+    migrate(db, 0, 1);
+    const insert = db.prepare(
+      'INSERT INTO inbox (user, n, ts, type, conv, seq, actor, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    insert.run('ann', 1, 10, 'message', 'g:a', 3, null, null);
+    insert.run('ann', 2, 20, 'message', 'g:a', 5, null, null);
+    insert.run('ann', 3, 30, 'receipt', 'g:a', 9, 'bob', 'read');
+    insert.run('ann', 4, 40, 'message', 'g:b', 2, null, null);
+    insert.run('bob', 1, 20, 'message', 'g:a', 5, null, null);
+    const touch = db.prepare('INSERT INTO user_conversations (user, conv, last_ts) VALUES (?, ?, ?)');
+    touch.run('ann', 'g:a', 20);
+    touch.run('ann', 'g:b', 40);
+    touch.run('bob', 'g:a', 20);
+    db.close();
+    const store = new SqliteStore(path);
+    try {
+      assert.deepEqual(
+        await store.inbox.lastSeqs('ann', ['g:a', 'g:b', 'g:c']),
+        new Map([
+          ['g:a', 5],
+          ['g:b', 2],
+        ]),
+      );
+      assert.deepEqual(await store.inbox.lastSeqs('bob', ['g:a']), new Map([['g:a', 5]]));
+    } finally {
+      await store.close();
     }
   });
 

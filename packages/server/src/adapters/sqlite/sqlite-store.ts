@@ -177,6 +177,14 @@ export class SqliteStore {
             last_ts: number;
           }[]
         ).map((r) => ({ conv: r.conv, lastTs: r.last_ts })),
+      lastSeqs: async (user: string, convs: readonly string[]) => {
+        const out = new Map<string, number>();
+        for (const conv of convs) {
+          const r = q.userConversationSeq.get(user, conv) as { last_seq: number } | undefined;
+          if (r && r.last_seq > 0) out.set(conv, r.last_seq);
+        }
+        return out;
+      },
     };
 
     this.conversations = {
@@ -316,6 +324,7 @@ function prepareReads(db: Database.Database) {
     userConversations: db.prepare(
       'SELECT conv, last_ts FROM user_conversations WHERE user = ? AND last_ts < ? ORDER BY last_ts DESC LIMIT ?',
     ),
+    userConversationSeq: db.prepare('SELECT last_seq FROM user_conversations WHERE user = ? AND conv = ?'),
     watermarks: db.prepare('SELECT conv, user, delivered, read FROM receipts WHERE conv = ? ORDER BY user'),
     members: db.prepare(
       `SELECT conv, user, role, joined_seq, removed_seq, removed_name, removed_members FROM members

@@ -48,8 +48,9 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
        ON CONFLICT (user, n) DO NOTHING`,
     ),
     touchUserConversation: db.prepare(
-      `INSERT INTO user_conversations (user, conv, last_ts) VALUES (?, ?, ?)
-       ON CONFLICT (user, conv) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)`,
+      `INSERT INTO user_conversations (user, conv, last_ts, last_seq) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user, conv) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts),
+       last_seq = max(last_seq, excluded.last_seq)`,
     ),
     markFanned: db.prepare('UPDATE conversations SET fanned_seq = max(fanned_seq, ?) WHERE conv = ?'),
     mergeWatermark: db.prepare(
@@ -183,7 +184,7 @@ function writeInbox(
   fanouts: readonly MessageFanout[],
 ): number {
   // One chat-list update per (user, conversation) per batch, with the latest activity.
-  const touched = new Map<string, { user: string; conv: string; ts: number }>();
+  const touched = new Map<string, { user: string; conv: string; ts: number; seq: number }>();
   // Numbers at or below a user's pruned mark were stored and pruned already: never again.
   const pruned = new Map<string, number>();
   const prunedMark = (user: string): number => {
@@ -194,11 +195,14 @@ function writeInbox(
     }
     return mark;
   };
-  const touch = (user: string, conv: string, ts: number) => {
+  const touch = (user: string, conv: string, ts: number, seq: number) => {
     const key = `${user}\u0000${conv}`;
     const prev = touched.get(key);
-    if (!prev) touched.set(key, { user, conv, ts });
-    else if (prev.ts < ts) prev.ts = ts;
+    if (!prev) touched.set(key, { user, conv, ts, seq });
+    else {
+      prev.ts = Math.max(prev.ts, ts);
+      prev.seq = Math.max(prev.seq, seq);
+    }
   };
   for (const e of rows) {
     if (e.inbox <= prunedMark(e.user)) continue;
@@ -214,7 +218,7 @@ function writeInbox(
       receipt ? e.kind : null,
     ).changes;
     // A re-appended (user, inbox) is a no-op, for the chat list too.
-    if (e.type === 'message' && inserted > 0) touch(e.user, e.conv, e.ts);
+    if (e.type === 'message' && inserted > 0) touch(e.user, e.conv, e.ts, e.seq);
   }
   let count = rows.length;
   for (const f of fanouts) {
@@ -223,11 +227,11 @@ function writeInbox(
       const n = f.inboxes[i]!;
       if (n <= prunedMark(user)) continue;
       if (s.insertInbox.run(user, n, f.ts, 'message', f.conv, f.seq, null, null).changes > 0)
-        touch(user, f.conv, f.ts);
+        touch(user, f.conv, f.ts, f.seq);
     }
     count += f.users.length;
   }
-  for (const t of touched.values()) s.touchUserConversation.run(t.user, t.conv, t.ts);
+  for (const t of touched.values()) s.touchUserConversation.run(t.user, t.conv, t.ts, t.seq);
   for (const f of fanned) s.markFanned.run(f.seq, f.conv);
   return count;
 }

@@ -1,0 +1,100 @@
+// The fan-out stage's repeat detection, on the in-memory store: a record delivered again, or a
+// message's fan-out published again for a retried send, never puts the message in an inbox twice,
+// however many entries came in between and whichever member owns the partition by then.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MemoryStore } from '../adapters/memory/memory-store.js';
+import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../domain/inbox-writer.js';
+import type { InboxEntry } from '../ports/inbox-store.js';
+import { silentLogger } from '../ports/logger.js';
+import type { ConsumedRecord } from '../ports/partitioned-log.js';
+import { FanoutStage } from './stages.js';
+import { toFanoutRecord } from './wire.js';
+
+/** A fan-out stage as one member runs it; `delivered` counts live frames per user. */
+function member(store: MemoryStore) {
+  const delivered = new Map<string, number>();
+  const router = { deliver: (user: string) => void delivered.set(user, (delivered.get(user) ?? 0) + 1) };
+  const writer = new InboxWriter(store.inbox, router, silentLogger);
+  return { stage: new FanoutStage(writer, store.inbox, silentLogger), delivered };
+}
+
+let offset = 0n;
+function records(entries: readonly PendingEntry[]): ConsumedRecord[] {
+  return entries.map((p) => ({
+    partition: 0,
+    offset: offset++,
+    key: p.user,
+    value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
+  }));
+}
+
+function message(user: string, conv: string, seq: number): PendingEntry {
+  return {
+    user,
+    entry: { type: 'message', conv, seq, ts: 1_000 + seq },
+    frameHead: MESSAGE_FRAME_HEAD,
+    frameTail: Buffer.from(`"conv":"${conv}","seq":${seq}}`),
+  };
+}
+
+function receipt(user: string, conv: string, seq: number, actor: string): PendingEntry {
+  return {
+    user,
+    entry: { type: 'receipt', conv, seq, ts: 2_000 + seq, actor, kind: 'read' },
+    frameHead: '{"type":"receipt","inbox":',
+    frameTail: Buffer.from(`"conv":"${conv}","seq":${seq}}`),
+  };
+}
+
+/** The user's message entries as "conv/seq", in inbox order. */
+async function inboxMessages(store: MemoryStore, user: string): Promise<string[]> {
+  const all: InboxEntry[] = await store.inbox.read(user, 0, 100_000);
+  return all.filter((e) => e.type === 'message').map((e) => `${e.conv}/${e.seq}`);
+}
+
+test('a record delivered again right after it was stored is dropped, by the same member or the next', async () => {
+  const store = new MemoryStore();
+  const first = member(store);
+  const batch = records([message('sink', 'dm:a:sink', 1), receipt('sink', 'dm:a:sink', 1, 'a')]);
+  await first.stage.onRecords(0, batch);
+  await first.stage.onRecords(0, batch);
+  const next = member(store);
+  await next.stage.onAssigned([0]);
+  await next.stage.onRecords(0, batch);
+  assert.equal(await store.inbox.head('sink'), 2);
+  assert.equal(next.delivered.get('sink'), undefined, 'nothing delivered twice');
+});
+
+test('a fan-out published again long after the first (a retried send) is dropped after a rebalance', async () => {
+  const store = new MemoryStore();
+  const first = member(store);
+  await first.stage.onRecords(0, records([message('sink', 'dm:a:sink', 7)]));
+  // Far more than the inbox tail a new owner reads: other senders keep the sink busy.
+  const others = Array.from({ length: 1_500 }, (_, i) =>
+    message('sink', `dm:b${i % 5}:sink`, 1 + Math.floor(i / 5)),
+  );
+  await first.stage.onRecords(0, records(others));
+  await first.stage.onRevoked([0]);
+
+  const next = member(store);
+  await next.stage.onAssigned([0]);
+  await next.stage.onRecords(0, records([message('sink', 'dm:a:sink', 7), message('sink', 'dm:a:sink', 8)]));
+  const seen = await inboxMessages(store, 'sink');
+  assert.equal(seen.filter((m) => m === 'dm:a:sink/7').length, 1, 'seq 7 stored once');
+  assert.deepEqual(seen.slice(-1), ['dm:a:sink/8'], 'the next message still gets through');
+  assert.equal(await store.inbox.head('sink'), 1 + 1_500 + 1);
+});
+
+test('messages of a conversation new to the user pass, and each user is judged separately', async () => {
+  const store = new MemoryStore();
+  const { stage } = member(store);
+  await stage.onRecords(0, records([message('ann', 'g:x', 5), message('bob', 'g:x', 5)]));
+  await stage.onRecords(
+    0,
+    records([message('ann', 'g:x', 5), message('bob', 'g:x', 6), message('cat', 'g:x', 5)]),
+  );
+  assert.deepEqual(await inboxMessages(store, 'ann'), ['g:x/5']);
+  assert.deepEqual(await inboxMessages(store, 'bob'), ['g:x/5', 'g:x/6']);
+  assert.deepEqual(await inboxMessages(store, 'cat'), ['g:x/5']);
+});
