@@ -1,4 +1,5 @@
 import { type Consumer, type EachBatchPayload, Kafka, logLevel, type Producer } from 'kafkajs';
+import { ParleyError } from '../../domain/errors.js';
 import type {
   ConsumedRecord,
   LogMessage,
@@ -6,7 +7,6 @@ import type {
   PartitionedLog,
   PartitionHandler,
 } from '../../ports/partitioned-log.js';
-import { ParleyError } from '../../domain/errors.js';
 import { partitionFor } from '../memory/memory-log.js';
 import { BrokerProbe } from './broker-probe.js';
 
