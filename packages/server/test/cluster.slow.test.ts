@@ -107,6 +107,26 @@ if (ready) {
       assert.equal(offline.status, 'offline');
     });
 
+    test('a block made on any process holds on every process at once, and so does its undoing', async () => {
+      const bob = await connect(1, u('blockee'));
+      const conv = `dm:${[u('blocker'), u('blockee')].sort().join(':')}`;
+      let n = 0;
+      const send = () =>
+        bob.request({ type: 'send', conv, cmid: `b${++n}`, kind: 'text', body: 'hi' }, 15_000);
+      // From each process in turn, so at least two of the blocks are made away from the process
+      // that sequences the conversation (which has alice's blocks cached from the send before).
+      for (const at of [0, 1, 2]) {
+        const alice = await connect(at, u('blocker'), `d${at}`);
+        assert.equal((await send()).ok, true);
+        assert.equal((await alice.request({ type: 'block', user: u('blockee') }, 10_000)).ok, true);
+        const refused = await send();
+        assert.equal(refused.ok, false, `a block made on process ${at} holds on the sequencer at once`);
+        assert.deepEqual(refused.error, { code: 'forbidden', message: `not a member of ${conv}` });
+        assert.equal((await alice.request({ type: 'unblock', user: u('blockee') }, 10_000)).ok, true);
+      }
+      assert.equal((await send()).ok, true, 'and so does the unblock');
+    });
+
     test('a device that reconnects to another process syncs what it missed', async () => {
       const a = await connect(0, u('sa'));
       let b = await connect(1, u('sb'));

@@ -24,6 +24,9 @@ import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote
 import { ClusterSessions } from './sessions.js';
 import { FanoutStage, SequencerStage } from './stages.js';
 
+/** How long a process trusts its cached copy of a user's settings and blocks. */
+const USER_CACHE_TTL_MS = 30_000;
+
 /**
  * The consumer group of a stage: one per stage across the deployment, named after the topic prefix
  * so that deployments sharing a Kafka cluster never share a group.
@@ -61,7 +64,20 @@ export function createClusterCore(
     inboxTtlSeconds: Math.ceil(config.inboxRetentionMs / 1000),
   });
   const kafka = new KafkaLog({ brokers: config.kafka, clientId: `parley-${processId}` });
-  const users = new UserDirectory(store.users);
+  // Settings and blocks are cached in every process: a change is announced on the bus, and an
+  // entry is trusted for USER_CACHE_TTL_MS at most in case an announcement is lost.
+  const usersChanged = `${config.topicPrefix}users-changed`;
+  const users = new UserDirectory(store.users, {
+    ttlMs: USER_CACHE_TTL_MS,
+    now: () => clock.now(),
+    changed: (user) =>
+      void bus?.publish(usersChanged, user).catch((err) => {
+        log.warn(
+          { err: String(err) },
+          'user change not announced (other processes see it within the cache TTL)',
+        );
+      }),
+  });
   const replies = new Replies(`reply:${processId}`);
   const writer = new RemoteConversationWriter(kafka, ingress, replies, store.conversations);
   const outbox = new RemoteInboxAppender(kafka, fanoutTopic);
@@ -100,6 +116,7 @@ export function createClusterCore(
         RedisRateLimiter.open(config.redisUrl!),
       ]);
       offs.push(await bus.subscribe(replies.channel, (m) => replies.received(m)));
+      offs.push(await bus.subscribe(usersChanged, (user) => users.invalidate(user)));
       const presence = new PresenceService(
         presencePort,
         users,

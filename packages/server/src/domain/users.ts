@@ -5,40 +5,85 @@ import type { SendPolicy } from './sequencer.js';
 /** Entries kept per cache before the oldest are dropped (they reload from the store). */
 const MAX_CACHED_USERS = 100_000;
 
-function remember<V>(cache: Map<string, V>, key: string, value: V): V {
-  if (cache.size >= MAX_CACHED_USERS) {
-    let drop = Math.floor(MAX_CACHED_USERS / 10);
-    for (const k of cache.keys()) {
-      if (drop-- === 0) break;
-      cache.delete(k);
-    }
+/** How the directory's caches behave when other processes also change users. */
+export interface UserDirectoryOptions {
+  /** How long a cached entry is trusted (ms); unbounded by default (this process makes every change). */
+  ttlMs?: number;
+  /** Called after a change is durable, to tell the other processes (they call `invalidate`). */
+  changed?: (user: string) => void;
+  now?: () => number;
+}
+
+/** A bounded cache whose entries expire, and whose loads started before an invalidation are not kept. */
+class ExpiringCache<V> {
+  private readonly entries = new Map<string, { value: V; at: number }>();
+  private generation = 0;
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  async get(key: string, load: () => Promise<V>): Promise<V> {
+    const hit = this.entries.get(key);
+    if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
+    const generation = this.generation;
+    const value = await load();
+    // Invalidated while loading: the value may predate the change; use it once, do not keep it.
+    if (generation === this.generation) this.set(key, value);
+    return value;
   }
-  cache.set(key, value);
-  return value;
+
+  set(key: string, value: V): void {
+    if (this.entries.size >= MAX_CACHED_USERS && !this.entries.has(key)) {
+      let drop = Math.floor(MAX_CACHED_USERS / 10);
+      for (const k of this.entries.keys()) {
+        if (drop-- === 0) break;
+        this.entries.delete(k);
+      }
+    }
+    this.entries.set(key, { value, at: this.now() });
+  }
+
+  delete(key: string): void {
+    this.generation++;
+    this.entries.delete(key);
+  }
 }
 
 /**
  * Per-user settings and blocks, read through bounded caches (they are read on every receipt,
  * typing event and direct send, and change rarely). Writes go to the store first, then the cache,
- * so a change is durable before it takes effect.
+ * so a change is durable before it takes effect. In cluster mode other processes change users
+ * too: `changed` tells them (they drop the entry), and entries expire after `ttlMs` in case such a
+ * notice is lost.
  */
 export class UserDirectory implements SendPolicy {
-  private readonly settingsCache = new Map<string, UserSettings>();
-  private readonly blockCache = new Map<string, Set<string>>();
+  private readonly settingsCache: ExpiringCache<UserSettings>;
+  private readonly blockCache: ExpiringCache<Set<string>>;
+  private readonly changed: (user: string) => void;
 
-  constructor(private readonly store: UserStore) {}
+  constructor(
+    private readonly store: UserStore,
+    options: UserDirectoryOptions = {},
+  ) {
+    const ttl = options.ttlMs ?? Number.POSITIVE_INFINITY;
+    const now = options.now ?? Date.now;
+    this.settingsCache = new ExpiringCache(ttl, now);
+    this.blockCache = new ExpiringCache(ttl, now);
+    this.changed = options.changed ?? (() => {});
+  }
 
   async settings(user: string): Promise<UserSettings> {
-    return (
-      this.settingsCache.get(user) ?? remember(this.settingsCache, user, await this.store.settings(user))
-    );
+    return this.settingsCache.get(user, () => this.store.settings(user));
   }
 
   /** Applies the given fields; returns the resulting settings. */
   async updateSettings(user: string, patch: Partial<UserSettings>): Promise<UserSettings> {
     const next = { ...(await this.settings(user)), ...patch };
     await this.store.saveSettings(user, next);
-    remember(this.settingsCache, user, next);
+    this.settingsCache.set(user, next);
+    this.changed(user);
     return next;
   }
 
@@ -50,17 +95,23 @@ export class UserDirectory implements SendPolicy {
   async block(user: string, other: string): Promise<void> {
     if (user === other) throw badRequest('you cannot block yourself');
     await this.store.setBlocked(user, other, true);
-    (await this.blocks(user)).add(other);
+    this.blockCache.delete(user);
+    this.changed(user);
   }
 
   async unblock(user: string, other: string): Promise<void> {
     await this.store.setBlocked(user, other, false);
-    (await this.blocks(user)).delete(other);
+    this.blockCache.delete(user);
+    this.changed(user);
+  }
+
+  /** Drops what is cached of `user` (another process changed it). */
+  invalidate(user: string): void {
+    this.settingsCache.delete(user);
+    this.blockCache.delete(user);
   }
 
   private async blocks(user: string): Promise<Set<string>> {
-    return (
-      this.blockCache.get(user) ?? remember(this.blockCache, user, new Set(await this.store.blocked(user)))
-    );
+    return this.blockCache.get(user, async () => new Set(await this.store.blocked(user)));
   }
 }
