@@ -83,6 +83,33 @@ if (ready) {
       }
     });
 
+    test('a 64 KiB message to a 100-member group reaches its members, and the group goes on', async () => {
+      const owner = await connect(0, u('big-owner'));
+      const reader = await connect(2, u('big-reader'));
+      const others = Array.from({ length: 98 }, (_, i) => u(`big-m${i}`));
+      const g = await owner.request(
+        { type: 'create_group', name: 'big', members: [u('big-reader'), ...others] },
+        15_000,
+      );
+      assert.equal(g.ok, true, JSON.stringify(g));
+      // 64 KiB of UTF-8: a copy of it per recipient would put about 1.5 MB in each fan-out
+      // partition's batch, over Kafka's 1 MB record-batch limit.
+      const body = 'é'.repeat(32_768);
+      const big = await owner.request(
+        { type: 'send', conv: g.conv, cmid: 'big', kind: 'text', body },
+        15_000,
+      );
+      assert.equal(big.ok, true, JSON.stringify(big).slice(0, 200));
+      const small = await owner.request(
+        { type: 'send', conv: g.conv, cmid: 'small', kind: 'text', body: 'after' },
+        15_000,
+      );
+      assert.equal(small.ok, true);
+      const got = await reader.nextEvent((f) => f.type === 'message' && f.cmid === 'big', 20_000);
+      assert.equal(got.body, body);
+      await reader.nextEvent((f) => f.type === 'message' && f.cmid === 'small', 20_000);
+    });
+
     test('receipts, presence and typing cross processes', async () => {
       const a = await connect(2, u('ra'));
       const b = await connect(0, u('rb'));

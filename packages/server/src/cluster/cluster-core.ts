@@ -164,7 +164,7 @@ export function createClusterCore(
           await kafka.consume(
             fanoutTopic,
             groupOf(config, 'fanout'),
-            new FanoutStage(inboxWriter, store.inbox, log.child({ stage: 'fanout' })),
+            new FanoutStage(inboxWriter, store.inbox, store.messages, log.child({ stage: 'fanout' })),
           ),
         );
       }

@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ParleyError } from '../domain/errors.js';
 import type { GroupOp, GroupState } from '../domain/group-rules.js';
-import {
-  type InboxAppender,
-  MESSAGE_FRAME_HEAD,
-  type MessageDelivery,
-  type PendingEntry,
-} from '../domain/inbox-writer.js';
+import type { InboxAppender, MessageDelivery, PendingEntry } from '../domain/inbox-writer.js';
 import { directMembers } from '../domain/membership.js';
 import {
   type ChangeOutcome,
@@ -16,8 +11,14 @@ import {
   type SendRequest,
 } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
-import type { PartitionedLog } from '../ports/partitioned-log.js';
-import { type IngressRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';
+import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
+import {
+  type FanoutRecord,
+  type IngressRecord,
+  type ReplyMessage,
+  replyError,
+  toFanoutRecord,
+} from './wire.js';
 
 /** How long a write waits for its conversation's owner to answer before failing with `unavailable`. */
 const REPLY_TIMEOUT_MS = 5_000;
@@ -145,21 +146,22 @@ export class RemoteInboxAppender implements InboxAppender {
   async ensureHeads(): Promise<void> {}
 
   append(pending: readonly PendingEntry[]): void {
-    this.publish(pending);
+    this.publish(
+      pending.map((p) => ({ key: p.user, value: Buffer.from(JSON.stringify(toFanoutRecord(p))) })),
+    );
   }
 
   appendMessages(messages: readonly MessageDelivery[]): void {
-    const pending: PendingEntry[] = [];
+    const records: LogMessage[] = [];
     for (const m of messages) {
+      const entry = { type: 'message' as const, conv: m.conv, seq: m.seq, ts: m.ts };
       for (const user of m.recipients)
-        pending.push({
-          user,
-          entry: { type: 'message', conv: m.conv, seq: m.seq, ts: m.ts },
-          frameHead: MESSAGE_FRAME_HEAD,
-          frameTail: m.frameTail,
+        records.push({
+          key: user,
+          value: Buffer.from(JSON.stringify({ user, entry } satisfies FanoutRecord)),
         });
     }
-    this.publish(pending);
+    this.publish(records);
   }
 
   /** Resolves once every publish so far is durable; rejects (once) if one failed. */
@@ -172,12 +174,8 @@ export class RemoteInboxAppender implements InboxAppender {
     }
   }
 
-  private publish(pending: readonly PendingEntry[]): void {
-    if (pending.length === 0) return;
-    const records = pending.map((p) => ({
-      key: p.user,
-      value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
-    }));
+  private publish(records: readonly LogMessage[]): void {
+    if (records.length === 0) return;
     const p = this.log.publish(this.topic, records).then(
       () => {},
       (err) => {

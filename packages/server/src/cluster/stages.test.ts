@@ -8,19 +8,43 @@ import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../domain/in
 import type { InboxEntry } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
 import type { ConsumedRecord } from '../ports/partitioned-log.js';
+import type { OutboundFrame } from '../ports/router.js';
 import { FanoutStage } from './stages.js';
 import { toFanoutRecord } from './wire.js';
 
 /** A fan-out stage as one member runs it; `delivered` counts live frames per user. */
 function member(store: MemoryStore) {
   const delivered = new Map<string, number>();
-  const router = { deliver: (user: string) => void delivered.set(user, (delivered.get(user) ?? 0) + 1) };
+  const frames: string[] = [];
+  const router = {
+    deliver: (user: string, frame: OutboundFrame) => {
+      delivered.set(user, (delivered.get(user) ?? 0) + 1);
+      frames.push(frame.toString());
+    },
+  };
   const writer = new InboxWriter(store.inbox, router, silentLogger);
-  return { stage: new FanoutStage(writer, store.inbox, silentLogger), delivered };
+  return { stage: new FanoutStage(writer, store.inbox, store.messages, silentLogger), delivered, frames };
 }
 
 let offset = 0n;
-function records(entries: readonly PendingEntry[]): ConsumedRecord[] {
+/** The fan-out records of `entries`, each message stored in the conversation log first. */
+async function records(store: MemoryStore, entries: readonly PendingEntry[]): Promise<ConsumedRecord[]> {
+  for (const p of entries) {
+    const e = p.entry;
+    if (e.type !== 'message' || (await store.messages.getMany([e]))[0]) continue;
+    await store.messages.append([
+      {
+        conv: e.conv,
+        seq: e.seq,
+        ts: e.ts,
+        from: 'a',
+        from_device: 'd',
+        cmid: `${e.conv}-${e.seq}`,
+        kind: 'text',
+        body: `m${e.seq}`,
+      },
+    ]);
+  }
   return entries.map((p) => ({
     partition: 0,
     offset: offset++,
@@ -56,7 +80,7 @@ async function inboxMessages(store: MemoryStore, user: string): Promise<string[]
 test('a record delivered again right after it was stored is dropped, by the same member or the next', async () => {
   const store = new MemoryStore();
   const first = member(store);
-  const batch = records([message('sink', 'dm:a:sink', 1), receipt('sink', 'dm:a:sink', 1, 'a')]);
+  const batch = await records(store, [message('sink', 'dm:a:sink', 1), receipt('sink', 'dm:a:sink', 1, 'a')]);
   await first.stage.onRecords(0, batch);
   await first.stage.onRecords(0, batch);
   const next = member(store);
@@ -69,17 +93,20 @@ test('a record delivered again right after it was stored is dropped, by the same
 test('a fan-out published again long after the first (a retried send) is dropped after a rebalance', async () => {
   const store = new MemoryStore();
   const first = member(store);
-  await first.stage.onRecords(0, records([message('sink', 'dm:a:sink', 7)]));
+  await first.stage.onRecords(0, await records(store, [message('sink', 'dm:a:sink', 7)]));
   // Far more than the inbox tail a new owner reads: other senders keep the sink busy.
   const others = Array.from({ length: 1_500 }, (_, i) =>
     message('sink', `dm:b${i % 5}:sink`, 1 + Math.floor(i / 5)),
   );
-  await first.stage.onRecords(0, records(others));
+  await first.stage.onRecords(0, await records(store, others));
   await first.stage.onRevoked([0]);
 
   const next = member(store);
   await next.stage.onAssigned([0]);
-  await next.stage.onRecords(0, records([message('sink', 'dm:a:sink', 7), message('sink', 'dm:a:sink', 8)]));
+  await next.stage.onRecords(
+    0,
+    await records(store, [message('sink', 'dm:a:sink', 7), message('sink', 'dm:a:sink', 8)]),
+  );
   const seen = await inboxMessages(store, 'sink');
   assert.equal(seen.filter((m) => m === 'dm:a:sink/7').length, 1, 'seq 7 stored once');
   assert.deepEqual(seen.slice(-1), ['dm:a:sink/8'], 'the next message still gets through');
@@ -89,12 +116,35 @@ test('a fan-out published again long after the first (a retried send) is dropped
 test('messages of a conversation new to the user pass, and each user is judged separately', async () => {
   const store = new MemoryStore();
   const { stage } = member(store);
-  await stage.onRecords(0, records([message('ann', 'g:x', 5), message('bob', 'g:x', 5)]));
+  await stage.onRecords(0, await records(store, [message('ann', 'g:x', 5), message('bob', 'g:x', 5)]));
   await stage.onRecords(
     0,
-    records([message('ann', 'g:x', 5), message('bob', 'g:x', 6), message('cat', 'g:x', 5)]),
+    await records(store, [message('ann', 'g:x', 5), message('bob', 'g:x', 6), message('cat', 'g:x', 5)]),
   );
   assert.deepEqual(await inboxMessages(store, 'ann'), ['g:x/5']);
   assert.deepEqual(await inboxMessages(store, 'bob'), ['g:x/5', 'g:x/6']);
   assert.deepEqual(await inboxMessages(store, 'cat'), ['g:x/5']);
+});
+
+test('a message travels by reference: its record carries no body, the frame is read from the store', async () => {
+  const store = new MemoryStore();
+  const { stage, frames } = member(store);
+  const batch = await records(store, [message('ann', 'g:big', 1), message('bob', 'g:big', 1)]);
+  for (const r of batch) assert.deepEqual(Object.keys(JSON.parse(r.value.toString())), ['user', 'entry']);
+  await stage.onRecords(0, batch);
+  assert.deepEqual(
+    frames.map((f) => JSON.parse(f)),
+    ['ann', 'bob'].map(() => ({
+      type: 'message',
+      inbox: 1,
+      conv: 'g:big',
+      seq: 1,
+      ts: 1_001,
+      from: 'a',
+      from_device: 'd',
+      cmid: 'g:big-1',
+      kind: 'text',
+      body: 'm1',
+    })),
+  );
 });

@@ -1,6 +1,6 @@
 import type { Fanout } from '../domain/fanout.js';
 import { membersAt } from '../domain/group-rules.js';
-import type { InboxWriter, PendingEntry } from '../domain/inbox-writer.js';
+import { type InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../domain/inbox-writer.js';
 import { directMembers } from '../domain/membership.js';
 import type { Sequencer } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
@@ -10,13 +10,7 @@ import type { MessageBus } from '../ports/message-bus.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { ConsumedRecord, PartitionHandler } from '../ports/partitioned-log.js';
 import type { RemoteInboxAppender } from './remote.js';
-import {
-  errorReply,
-  type FanoutRecord,
-  fromFanoutRecord,
-  type IngressRecord,
-  type ReplyMessage,
-} from './wire.js';
+import { errorReply, type FanoutRecord, type IngressRecord, type ReplyMessage } from './wire.js';
 
 /**
  * The sequencer stage: the member owning an ingress partition is the single writer of its
@@ -161,12 +155,16 @@ const TAIL = 512;
  */
 export class FanoutStage implements PartitionHandler {
   private readonly users = new Map<string, UserState>();
+  private readonly frames: MessageFrames;
 
   constructor(
     private readonly writer: InboxWriter,
     private readonly inbox: InboxStore,
+    messages: MessageStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.frames = new MessageFrames(messages);
+  }
 
   async onAssigned(partitions: readonly number[]): Promise<void> {
     this.log.info({ partitions }, 'fanout: partitions assigned');
@@ -180,7 +178,7 @@ export class FanoutStage implements PartitionHandler {
   }
 
   async onRecords(_partition: number, records: readonly ConsumedRecord[]): Promise<void> {
-    const pending = records.map((r) => fromFanoutRecord(JSON.parse(r.value.toString()) as FanoutRecord));
+    const pending = await this.pending(records.map((r) => JSON.parse(r.value.toString()) as FanoutRecord));
     // Another writer numbered some of these users' entries (it owned them while this member was
     // paused, or is itself a paused former owner): start over from the store's state.
     for (let attempt = 0; ; attempt++) {
@@ -190,6 +188,23 @@ export class FanoutStage implements PartitionHandler {
       if (attempt >= 5)
         throw new Error('inbox writes keep conflicting: this member no longer owns these inboxes');
     }
+  }
+
+  /** The records as inbox events, messages with their frames read from the store. */
+  private async pending(records: readonly FanoutRecord[]): Promise<PendingEntry[]> {
+    const tails = await this.frames.load(
+      records.flatMap((r) => (r.entry.type === 'message' ? [r.entry] : [])),
+    );
+    return records.map((r) =>
+      r.entry.type === 'message'
+        ? {
+            user: r.user,
+            entry: r.entry,
+            frameHead: MESSAGE_FRAME_HEAD,
+            frameTail: tails.get(refKey(r.entry))!,
+          }
+        : { user: r.user, entry: r.entry, frameHead: r.head!, frameTail: Buffer.from(r.tail!, 'base64') },
+    );
   }
 
   private async write(pending: readonly PendingEntry[]): Promise<void> {
@@ -251,6 +266,58 @@ export class FanoutStage implements PartitionHandler {
         for (const conv of convs) state.maxSeq.set(conv, stored.get(conv) ?? 0);
       }),
     );
+  }
+}
+
+/** Bytes of message frames a fan-out member keeps (a group message's recipients span many batches). */
+const FRAME_CACHE_BYTES = 32 * 1024 * 1024;
+
+const refKey = (m: { conv: string; seq: number }) => `${m.conv}\u0000${m.seq}`;
+
+/**
+ * The frames of messages being fanned out, read from the store once per process and kept while
+ * they fit in `FRAME_CACHE_BYTES` (the least recently used go first).
+ */
+class MessageFrames {
+  private readonly cache = new Map<string, Buffer>();
+  private bytes = 0;
+
+  constructor(private readonly messages: MessageStore) {}
+
+  /** Each message's frame tail (after `…"inbox":N,`), by `refKey`. */
+  async load(refs: readonly { conv: string; seq: number }[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const missing = new Map<string, { conv: string; seq: number }>();
+    for (const r of refs) {
+      const k = refKey(r);
+      const hit = this.cache.get(k);
+      if (hit) {
+        out.set(k, hit);
+        // Most recently used last: eviction takes the oldest first.
+        this.cache.delete(k);
+        this.cache.set(k, hit);
+      } else missing.set(k, { conv: r.conv, seq: r.seq });
+    }
+    const found = await this.messages.getMany([...missing.values()]);
+    [...missing.keys()].forEach((k, i) => {
+      const m = found[i];
+      // Fan-out is published only once its message is durable: a miss is the store failing.
+      if (!m) throw new Error(`message ${k.replace('\u0000', '/')} not found in the store; retrying`);
+      const tail = Buffer.from(JSON.stringify(m).slice(1));
+      out.set(k, tail);
+      this.put(k, tail);
+    });
+    return out;
+  }
+
+  private put(key: string, tail: Buffer): void {
+    this.cache.set(key, tail);
+    this.bytes += tail.length;
+    for (const [k, v] of this.cache) {
+      if (this.bytes <= FRAME_CACHE_BYTES) break;
+      this.cache.delete(k);
+      this.bytes -= v.length;
+    }
   }
 }
 

@@ -20,13 +20,18 @@ export type ReplyMessage =
   | { rid: string; ok: true; result: unknown }
   | { rid: string; ok: false; code: ErrorCode; message: string; retryAfterMs?: number };
 
-/** One inbox event for its user's inbox writer (fanout topic, keyed by user). */
+/**
+ * One inbox event for its user's inbox writer (fanout topic, keyed by user). A message travels by
+ * reference (its conversation and seq; the fan-out stage reads it from the store once per batch),
+ * so a record stays small whatever the body's size and the group's: a 64 KiB message to 512
+ * members is 512 small records, not 512 copies of the body. Other events carry their frame.
+ */
 export interface FanoutRecord {
   user: string;
   entry: PendingEntry['entry'];
-  head: string;
-  /** The frame tail, base64. */
-  tail: string;
+  /** The frame head and tail (base64) of an event other than a message. */
+  head?: string;
+  tail?: string;
 }
 
 /** A command for the gateway holding a connection (bus channel `gw:<gateway>`). */
@@ -36,11 +41,8 @@ export type GatewayCommand =
   | { t: 'close'; conn: string; code: number; reason: string };
 
 export function toFanoutRecord(p: PendingEntry): FanoutRecord {
+  if (p.entry.type === 'message') return { user: p.user, entry: p.entry };
   return { user: p.user, entry: p.entry, head: p.frameHead, tail: p.frameTail.toString('base64') };
-}
-
-export function fromFanoutRecord(r: FanoutRecord): PendingEntry {
-  return { user: r.user, entry: r.entry, frameHead: r.head, frameTail: Buffer.from(r.tail, 'base64') };
 }
 
 /** The reply for a failure: a domain error keeps its code; anything else is `unavailable`. */
