@@ -24,6 +24,8 @@ export class ClusterSessions implements SessionsApi, Router {
   private readonly links = new Map<string, GatewayLink>();
   private readonly devices = new DeviceTable();
   private readonly subscriptions: Promise<() => Promise<void>>[] = [];
+  /** Live frames waiting to be routed at the end of this turn of the event loop. */
+  private readonly outgoing: { user: string; frame: OutboundFrame }[] = [];
 
   constructor(
     private readonly presence: PresenceService,
@@ -40,7 +42,7 @@ export class ClusterSessions implements SessionsApi, Router {
     this.subscriptions.push(
       this.bus.subscribe(gatewayChannel(gateway), (text) => {
         const c = JSON.parse(text) as GatewayCommand;
-        if (c.t === 'deliver') link.deliver(c.user, c.frame);
+        if (c.t === 'deliver') for (const d of c.frames) link.deliver(d.user, d.frame);
         else if (c.t === 'send') link.send(c.conn, c.frame);
         else link.close(c.conn, c.code, c.reason);
       }),
@@ -98,22 +100,43 @@ export class ClusterSessions implements SessionsApi, Router {
     this.presence.unsubscribe(this.devices.live(ref).subscriber, users);
   }
 
-  /** Router port: sends the frame to every process holding one of the user's devices. */
+  /**
+   * Router port: sends the frame to every process holding one of the user's devices. Frames of
+   * the same turn of the event loop are routed together: one lookup of their users' devices, and
+   * one bus message per process.
+   */
   deliver(user: string, frame: OutboundFrame): void {
-    void this.route(user, frame).catch((err) =>
-      this.log.warn({ err: String(err) }, 'live delivery failed (the device will sync)'),
+    this.outgoing.push({ user, frame });
+    if (this.outgoing.length === 1) setImmediate(() => this.routeOutgoing());
+  }
+
+  private routeOutgoing(): void {
+    const frames = this.outgoing.splice(0);
+    void this.route(frames).catch((err) =>
+      this.log.warn(
+        { err: String(err), frames: frames.length },
+        'live delivery failed (the devices will sync)',
+      ),
     );
   }
 
-  private async route(user: string, frame: OutboundFrame): Promise<void> {
-    const conns = (await this.table.connections([user])).get(user);
-    if (!conns) return;
-    const gateways = new Set([...conns.values()].map((k) => splitKey(k)[0]));
-    for (const g of gateways) {
-      const local = this.links.get(g);
-      if (local) local.deliver(user, frame);
-      else this.command(g, { t: 'deliver', user, frame: frame.toString() });
+  private async route(frames: readonly { user: string; frame: OutboundFrame }[]): Promise<void> {
+    const routes = await this.table.connections([...new Set(frames.map((f) => f.user))]);
+    const remote = new Map<string, { user: string; frame: string }[]>();
+    for (const { user, frame } of frames) {
+      const conns = routes.get(user);
+      if (!conns) continue;
+      for (const g of new Set([...conns.values()].map((k) => splitKey(k)[0]))) {
+        const local = this.links.get(g);
+        if (local) local.deliver(user, frame);
+        else {
+          const list = remote.get(g) ?? [];
+          list.push({ user, frame: frame.toString() });
+          remote.set(g, list);
+        }
+      }
     }
+    for (const [g, list] of remote) this.command(g, { t: 'deliver', frames: list });
   }
 
   private command(gateway: string, c: GatewayCommand): void {

@@ -36,7 +36,7 @@ export interface FanoutRecord {
 
 /** A command for the gateway holding a connection (bus channel `gw:<gateway>`). */
 export type GatewayCommand =
-  | { t: 'deliver'; user: string; frame: string }
+  | { t: 'deliver'; frames: { user: string; frame: string }[] }
   | { t: 'send'; conn: string; frame: string }
   | { t: 'close'; conn: string; code: number; reason: string };
 

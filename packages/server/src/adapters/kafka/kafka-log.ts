@@ -1,4 +1,11 @@
-import { type Consumer, type EachBatchPayload, Kafka, logLevel, type Producer } from 'kafkajs';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  logLevel,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
 import { ParleyError } from '../../domain/errors.js';
 import type {
   ConsumedRecord,
@@ -9,6 +16,21 @@ import type {
 } from '../../ports/partitioned-log.js';
 import { partitionFor } from '../memory/memory-log.js';
 import { BrokerProbe } from './broker-probe.js';
+
+/**
+ * Bytes of records per produce request. Kafka refuses a partition's record batch over
+ * `message.max.bytes` (1 MiB by default); staying under it for the whole request keeps every
+ * partition's batch under it too.
+ */
+const MAX_REQUEST_BYTES = 900 * 1024;
+
+/** A publish waiting for the next request. */
+interface Queued {
+  topic: string;
+  messages: readonly LogMessage[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /** How to reach the brokers and how a member behaves in its group. */
 export interface KafkaLogOptions {
@@ -42,6 +64,8 @@ export class KafkaLog implements PartitionedLog {
   private readonly partitionCounts = new Map<string, number>();
   private readonly subscriptions = new Set<LogSubscription>();
   private readonly probe: BrokerProbe;
+  private readonly queue: Queued[] = [];
+  private sending: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: KafkaLogOptions) {
     this.probe = new BrokerProbe(options.brokers, options.clientId);
@@ -53,22 +77,64 @@ export class KafkaLog implements PartitionedLog {
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
   }
 
+  /**
+   * Queues the records; everything published in the same turn of the event loop goes to the
+   * brokers in one request (per `MAX_REQUEST_BYTES`), in call order.
+   */
   async publish(topic: string, messages: readonly LogMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const send = async () => {
-      await this.connect();
-      const count = await this.partitions(topic);
-      await this.producer.send({
-        topic,
-        acks: -1,
-        messages: messages.map((m) => ({
-          key: m.key,
-          value: m.value,
-          partition: partitionFor(m.key, count),
-        })),
+    const queued = () =>
+      new Promise<void>((resolve, reject) => {
+        this.queue.push({ topic, messages, resolve, reject });
+        if (this.queue.length === 1) setImmediate(() => this.flush());
       });
-    };
-    await this.probe.guard(send, () => new ParleyError('unavailable', 'the log is unavailable; retry'));
+    await this.probe.guard(queued, () => new ParleyError('unavailable', 'the log is unavailable; retry'));
+  }
+
+  /** Sends what is queued, in requests of at most `MAX_REQUEST_BYTES` (one publish is never split). */
+  private flush(): void {
+    const items = this.queue.splice(0);
+    const requests: Queued[][] = [[]];
+    let bytes = 0;
+    for (const item of items) {
+      const size = item.messages.reduce((n, m) => n + m.value.length + m.key.length + 64, 0);
+      if (bytes + size > MAX_REQUEST_BYTES && requests.at(-1)!.length > 0) {
+        requests.push([]);
+        bytes = 0;
+      }
+      requests.at(-1)!.push(item);
+      bytes += size;
+    }
+    // Prepared in order on one chain, so a later request never overtakes an earlier one.
+    for (const request of requests) {
+      this.sending = this.sending.then(async () => {
+        try {
+          const sent = this.producer.sendBatch({
+            acks: -1,
+            topicMessages: await this.topicMessages(request),
+          });
+          void sent.then(
+            () => request.forEach((i) => i.resolve()),
+            (err) => request.forEach((i) => i.reject(err)),
+          );
+        } catch (err) {
+          request.forEach((i) => i.reject(err));
+        }
+      });
+    }
+  }
+
+  private async topicMessages(request: readonly Queued[]): Promise<TopicMessages[]> {
+    await this.connect();
+    const byTopic = new Map<string, TopicMessages>();
+    for (const { topic, messages } of request) {
+      const count = await this.partitions(topic);
+      let t = byTopic.get(topic);
+      if (!t) byTopic.set(topic, (t = { topic, messages: [] }));
+      for (const m of messages)
+        t.messages.push({ key: m.key, value: m.value, partition: partitionFor(m.key, count) });
+    }
+    return [...byTopic.values()];
   }
 
   async partitionOf(topic: string, key: string): Promise<number> {
@@ -80,7 +146,8 @@ export class KafkaLog implements PartitionedLog {
       groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: this.options.heartbeatIntervalMs ?? 1_000,
-      maxWaitTimeInMs: 100,
+      // A fetch returns as soon as records arrive; this only bounds how often an idle one repeats.
+      maxWaitTimeInMs: 500,
     });
     const member = new Member(topic, consumer, handler);
     await consumer.connect();
@@ -105,6 +172,7 @@ export class KafkaLog implements PartitionedLog {
   /** Leaves every group and disconnects the producer. */
   async close(): Promise<void> {
     for (const s of [...this.subscriptions]) await s.close();
+    await this.sending;
     await this.probe.stop();
     await this.producer.disconnect();
   }

@@ -24,7 +24,8 @@ export class RedisBus implements MessageBus {
     options: { prefix?: string; redis?: RedisClientOptions } = {},
   ): Promise<RedisBus> {
     const base = { lazyConnect: true, maxRetriesPerRequest: 2, ...options.redis };
-    const pub = new Redis(url, { ...base, commandTimeout: 2_000 });
+    // Publishes issued in the same turn of the event loop go out in one write.
+    const pub = new Redis(url, { ...base, commandTimeout: 2_000, enableAutoPipelining: true });
     const sub = new Redis(url, base);
     await Promise.all([pub.connect(), sub.connect()]);
     return new RedisBus(pub, sub, options.prefix ?? 'parley:');

@@ -150,7 +150,8 @@ export class RedisPresence implements PresencePort {
       maxRetriesPerRequest: 2,
       ...options.redis,
     };
-    const redis = new Redis(url, redisOptions) as ScriptedRedis;
+    // Commands issued in the same turn of the event loop go out in one write.
+    const redis = new Redis(url, { ...redisOptions, enableAutoPipelining: true }) as ScriptedRedis;
     redis.defineCommand('presenceConnect', { numberOfKeys: 3, lua: CONNECT });
     redis.defineCommand('presenceDisconnect', { numberOfKeys: 3, lua: DISCONNECT });
     redis.defineCommand('presenceExpire', { numberOfKeys: 3, lua: EXPIRE });

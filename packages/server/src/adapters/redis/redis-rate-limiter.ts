@@ -36,6 +36,7 @@ export class RedisRateLimiter implements RateLimiter {
       lazyConnect: true,
       commandTimeout: 2_000,
       maxRetriesPerRequest: 2,
+      enableAutoPipelining: true,
       ...options.redis,
     }) as LimiterRedis;
     redis.defineCommand('rateTake', { numberOfKeys: 1, lua: TAKE });
