@@ -22,7 +22,7 @@ import type { LogSubscription } from '../ports/partitioned-log.js';
 import { TOPICS } from './migrate.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
 import { ClusterSessions } from './sessions.js';
-import { FanoutStage, SequencerStage } from './stages.js';
+import { FanoutStage, meteredStage, SequencerStage } from './stages.js';
 
 /** How long a process trusts its cached copy of a user's settings and blocks. */
 const USER_CACHE_TTL_MS = 30_000;
@@ -80,7 +80,7 @@ export function createClusterCore(
   });
   const replies = new Replies(`reply:${processId}`);
   const writer = new RemoteConversationWriter(kafka, ingress, replies, store.conversations);
-  const outbox = new RemoteInboxAppender(kafka, fanoutTopic);
+  const outbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'receipts-publish' }));
 
   // Adapters that connect asynchronously are opened in start(); until then nothing is served.
   let bus: RedisBus | null = null;
@@ -89,6 +89,7 @@ export function createClusterCore(
   let sessions: ClusterSessions | null = null;
   let chat: Chat | null = null;
   const subscriptions: LogSubscription[] = [];
+  const outboxes: RemoteInboxAppender[] = [];
   const offs: (() => Promise<void>)[] = [];
   const links: [string, Parameters<ClusterSessions['attach']>[1]][] = [];
   const need = <T>(x: T | null): T => {
@@ -164,12 +165,21 @@ export function createClusterCore(
           await kafka.consume(
             fanoutTopic,
             groupOf(config, 'fanout'),
-            new FanoutStage(inboxWriter, store.inbox, store.messages, log.child({ stage: 'fanout' })),
+            meteredStage(
+              'fanout',
+              new FanoutStage(inboxWriter, store.inbox, store.messages, log.child({ stage: 'fanout' })),
+              deps.metrics,
+            ),
           ),
         );
       }
       if (config.roles.includes('sequencer')) {
-        const stageOutbox = new RemoteInboxAppender(kafka, fanoutTopic);
+        const stageOutbox = new RemoteInboxAppender(
+          kafka,
+          fanoutTopic,
+          log.child({ stage: 'fanout-publish' }),
+        );
+        outboxes.push(stageOutbox);
         const fanout = new Fanout(
           stageOutbox,
           store.messages,
@@ -197,7 +207,13 @@ export function createClusterCore(
           bus,
           log.child({ stage: 'sequencer' }),
         );
-        subscriptions.push(await kafka.consume(ingress, groupOf(config, 'sequencer'), stage));
+        subscriptions.push(
+          await kafka.consume(
+            ingress,
+            groupOf(config, 'sequencer'),
+            meteredStage('sequencer', stage, deps.metrics),
+          ),
+        );
       }
       log.info(
         { process: processId, roles: config.roles, keyspace: config.keyspace },
@@ -206,7 +222,9 @@ export function createClusterCore(
     },
     async stop() {
       for (const s of subscriptions.splice(0)) await s.close().catch(() => {});
-      await outbox.idle().catch(() => {});
+      // Receipts handed in before the stop get a few seconds to reach the log.
+      await Promise.race([outbox.idle().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      for (const o of [outbox, ...outboxes]) o.close();
       replies.close();
       await sessions?.detachAll();
       for (const off of offs.splice(0)) await off();

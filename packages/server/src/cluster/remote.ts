@@ -11,6 +11,7 @@ import {
   type SendRequest,
 } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
+import type { Logger } from '../ports/logger.js';
 import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
 import {
   type FanoutRecord,
@@ -125,18 +126,31 @@ export class RemoteConversationWriter implements ConversationWriter {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** Records per fan-out publish (small records by reference: well under Kafka's batch limit). */
+const MAX_RECORDS_PER_PUBLISH = 4096;
+
+/** Delays between attempts of a fan-out publish that failed (it must land, in order). */
+const RETRY_MS = [50, 200, 1_000, 2_000];
+
 /**
  * Inbox events as the stages that produce them hand them over in cluster mode: published to the
  * fan-out topic, keyed by user, where the process owning the user's partition numbers and stores
- * them. `idle` resolves once everything handed in is durable in the log.
+ * them. One publish is in flight at a time and everything handed in meanwhile goes in the next
+ * (group commit); a failed publish is retried, with everything after it waiting, so each user's
+ * events reach the topic in the order they were handed in — the fan-out stage relies on it.
  */
 export class RemoteInboxAppender implements InboxAppender {
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: unknown = null;
+  private readonly queued: LogMessage[] = [];
+  private sending = false;
+  private handedIn = 0;
+  private published = 0;
+  private waiters: { upTo: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private closed = false;
 
   constructor(
     private readonly log: PartitionedLog,
     private readonly topic: string,
+    private readonly logger: Logger,
   ) {}
 
   headsLoaded(): boolean {
@@ -146,7 +160,7 @@ export class RemoteInboxAppender implements InboxAppender {
   async ensureHeads(): Promise<void> {}
 
   append(pending: readonly PendingEntry[]): void {
-    this.publish(
+    this.enqueue(
       pending.map((p) => ({ key: p.user, value: Buffer.from(JSON.stringify(toFanoutRecord(p))) })),
     );
   }
@@ -161,28 +175,60 @@ export class RemoteInboxAppender implements InboxAppender {
           value: Buffer.from(JSON.stringify({ user, entry } satisfies FanoutRecord)),
         });
     }
-    this.publish(records);
+    this.enqueue(records);
   }
 
-  /** Resolves once every publish so far is durable; rejects (once) if one failed. */
-  async idle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
-    if (this.failure !== null) {
-      const err = this.failure;
-      this.failure = null;
-      throw err instanceof Error ? err : new ParleyError('unavailable', String(err));
-    }
+  /**
+   * Resolves once everything handed in so far is durable in the log, whatever is handed in
+   * meanwhile; rejects only if the appender is closed first.
+   */
+  idle(): Promise<void> {
+    if (this.published >= this.handedIn) return Promise.resolve();
+    if (this.closed) return Promise.reject(closedError());
+    const upTo = this.handedIn;
+    return new Promise((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
   }
 
-  private publish(records: readonly LogMessage[]): void {
+  /** Stops retrying; whoever waits for unpublished events hears `unavailable`. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(closedError());
+  }
+
+  private enqueue(records: readonly LogMessage[]): void {
     if (records.length === 0) return;
-    const p = this.log.publish(this.topic, records).then(
-      () => {},
-      (err) => {
-        this.failure = err;
-      },
-    );
-    this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
+    for (const r of records) this.queued.push(r);
+    this.handedIn += records.length;
+    if (!this.sending) void this.send();
+  }
+
+  private async send(): Promise<void> {
+    this.sending = true;
+    while (this.queued.length > 0 && !this.closed) {
+      const records = this.queued.slice(0, MAX_RECORDS_PER_PUBLISH);
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          await this.log.publish(this.topic, records);
+          break;
+        } catch (err) {
+          this.logger.warn(
+            { err: String(err), records: records.length, attempt },
+            'fan-out publish failed; retrying',
+          );
+          await new Promise((r) => setTimeout(r, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
+        }
+      }
+      if (this.closed) break;
+      this.queued.splice(0, records.length);
+      this.published += records.length;
+      this.waiters = this.waiters.filter((w) => {
+        if (w.upTo > this.published) return true;
+        w.resolve();
+        return false;
+      });
+    }
+    this.sending = false;
   }
 }
+
+const closedError = () => new ParleyError('unavailable', 'fan-out stopped before its events were published');

@@ -50,6 +50,7 @@ async function records(store: MemoryStore, entries: readonly PendingEntry[]): Pr
     offset: offset++,
     key: p.user,
     value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
+    timestamp: Date.now(),
   }));
 }
 

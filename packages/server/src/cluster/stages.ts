@@ -3,14 +3,35 @@ import { membersAt } from '../domain/group-rules.js';
 import { type InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../domain/inbox-writer.js';
 import { directMembers } from '../domain/membership.js';
 import type { Sequencer } from '../domain/sequencer.js';
+import type { Metrics } from '../gateway/metrics.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
-import type { InboxStore } from '../ports/inbox-store.js';
+import { InboxConflictError, type InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageBus } from '../ports/message-bus.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { ConsumedRecord, PartitionHandler } from '../ports/partitioned-log.js';
 import type { RemoteInboxAppender } from './remote.js';
 import { errorReply, type FanoutRecord, type IngressRecord, type ReplyMessage } from './wire.js';
+
+/** Observes a stage's batches: how long records waited in the log, how long a batch took, its size. */
+export function meteredStage(stage: string, handler: PartitionHandler, metrics: Metrics): PartitionHandler {
+  return {
+    onAssigned: (partitions) => handler.onAssigned(partitions),
+    onRevoked: (partitions) => handler.onRevoked(partitions),
+    async onRecords(partition, records) {
+      const start = Date.now();
+      let oldest = start;
+      for (const r of records) oldest = Math.min(oldest, r.timestamp);
+      metrics.stageWait.observe({ stage }, (start - oldest) / 1000);
+      metrics.stageRecords.observe({ stage }, records.length);
+      try {
+        await handler.onRecords(partition, records);
+      } finally {
+        metrics.stageBatch.observe({ stage }, (Date.now() - start) / 1000);
+      }
+    },
+  };
+}
 
 /**
  * The sequencer stage: the member owning an ingress partition is the single writer of its
@@ -171,7 +192,8 @@ export class FanoutStage implements PartitionHandler {
   }
 
   async onRevoked(partitions: readonly number[]): Promise<void> {
-    await this.writer.idle();
+    // Dropped work (a conflict) is fine here: the next owner redoes what was not committed.
+    await this.writer.idle().catch(() => {});
     this.writer.forget(() => true);
     this.users.clear();
     this.log.info({ partitions }, 'fanout: partitions revoked');
@@ -182,11 +204,15 @@ export class FanoutStage implements PartitionHandler {
     // Another writer numbered some of these users' entries (it owned them while this member was
     // paused, or is itself a paused former owner): start over from the store's state.
     for (let attempt = 0; ; attempt++) {
-      await this.write(pending);
-      if (this.writer.takeConflicts() === 0) return;
-      this.users.clear();
-      if (attempt >= 5)
-        throw new Error('inbox writes keep conflicting: this member no longer owns these inboxes');
+      try {
+        await this.write(pending);
+        return;
+      } catch (err) {
+        if (!(err instanceof InboxConflictError)) throw err;
+        this.users.clear();
+        if (attempt >= 5)
+          throw new Error('inbox writes keep conflicting: this member no longer owns these inboxes');
+      }
     }
   }
 

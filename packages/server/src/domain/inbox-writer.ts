@@ -34,6 +34,8 @@ export interface MessageDelivery {
 export const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
 
 interface Batch {
+  /** Increasing per writer: `idle` waits for the batches up to the one open when it was called. */
+  id: number;
   entries: InboxEntry[];
   fanouts: MessageFanout[];
   /** Entries in `entries` and `fanouts` together (the size bound). */
@@ -42,10 +44,14 @@ interface Batch {
   fanned: FannedMark[];
 }
 
-const emptyBatch = (): Batch => ({ entries: [], fanouts: [], size: 0, frames: [], fanned: [] });
-
 /** Entries per inbox commit before a new batch starts (a 512-member group message is one call). */
 const MAX_ENTRIES_PER_COMMIT = 8192;
+
+interface IdleWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 
 /** Retry delays for a failed inbox append (the entries are already numbered, so they must land). */
 const RETRY_MS = [50, 200, 1000, 5000];
@@ -59,7 +65,11 @@ export interface InboxAppender {
   ensureHeads(users: Iterable<string>): Promise<void>;
   append(pending: readonly PendingEntry[], fanned?: readonly FannedMark[]): void;
   appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void;
-  /** Resolves when everything handed in so far is stored (and, in process, delivered). */
+  /**
+   * Resolves when everything handed in so far is stored (and, in process, delivered), whatever is
+   * handed in meanwhile. Rejects with `InboxConflictError` when some of it was dropped because
+   * another writer took its numbers: the caller hands it in again.
+   */
   idle(): Promise<void>;
 }
 
@@ -75,13 +85,15 @@ export interface InboxAppender {
 export class InboxWriter implements InboxAppender {
   private readonly heads = new Map<string, number>();
   private readonly loading = new Map<string, Promise<void>>();
-  private open: Batch = emptyBatch();
+  private nextBatchId = 1;
+  private open: Batch = this.emptyBatch();
   /** Batches that reached the size bound, waiting their turn. */
   private readonly full: Batch[] = [];
   private inFlight = false;
   private scheduled = false;
-  private idleWaiters: (() => void)[] = [];
-  private conflicts = 0;
+  /** Every batch up to this id is stored (or was dropped). */
+  private doneUpTo = 0;
+  private idleWaiters: IdleWaiter[] = [];
 
   constructor(
     private readonly store: InboxStore,
@@ -163,46 +175,50 @@ export class InboxWriter implements InboxAppender {
   private batchWithRoom(): Batch {
     if (this.open.size >= MAX_ENTRIES_PER_COMMIT) {
       this.full.push(this.open);
-      this.open = emptyBatch();
+      this.open = this.emptyBatch();
     }
     return this.open;
   }
 
-  /**
-   * How many appends since the last call met another writer's entries (a shared store only): those
-   * batches and everything queued after them were dropped, and every head forgotten; the caller
-   * must hand the same work in again, to be numbered after the store's current heads.
-   */
-  takeConflicts(): number {
-    const n = this.conflicts;
-    this.conflicts = 0;
-    return n;
+  private emptyBatch(): Batch {
+    return { id: this.nextBatchId++, entries: [], fanouts: [], size: 0, frames: [], fanned: [] };
   }
 
-  /** Drops the numbered work (its numbers are taken elsewhere) and the heads it was numbered from. */
+  /**
+   * Drops the numbered work (its numbers are taken elsewhere) and the heads it was numbered from;
+   * everyone waiting for it hears the conflict and hands it in again, numbered after the store's
+   * current heads.
+   */
   private dropAfterConflict(err: InboxConflictError): void {
     this.log.warn(
       { err: err.message },
-      'inbox numbers taken by another writer: dropping the batch and reloading heads',
+      'inbox numbers taken by another writer: dropping the queued batches and reloading heads',
     );
-    this.conflicts++;
     this.heads.clear();
     this.full.length = 0;
-    this.open = emptyBatch();
+    this.open = this.emptyBatch();
     this.inFlight = false;
-    for (const w of this.idleWaiters.splice(0)) w();
+    this.doneUpTo = this.open.id - 1;
+    for (const w of this.idleWaiters.splice(0)) w.reject(err);
   }
 
-  /** Resolves when everything handed in so far is stored and delivered. */
+  /** Resolves when everything handed in so far is stored and delivered (see `InboxAppender.idle`). */
   idle(): Promise<void> {
-    if (
-      !this.inFlight &&
-      this.full.length === 0 &&
-      this.open.entries.length === 0 &&
-      this.open.fanned.length === 0
-    )
-      return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    const pending = this.open.size > 0 || this.open.fanned.length > 0;
+    const target = pending ? this.open.id : this.open.id - 1;
+    if (target <= this.doneUpTo) return Promise.resolve();
+    return new Promise((resolve, reject) => this.idleWaiters.push({ target, resolve, reject }));
+  }
+
+  /** Marks batches up to `id` done and wakes whoever waited for them. */
+  private done(id: number): void {
+    this.doneUpTo = id;
+    const still: IdleWaiter[] = [];
+    for (const w of this.idleWaiters) {
+      if (w.target <= id) w.resolve();
+      else still.push(w);
+    }
+    this.idleWaiters = still;
   }
 
   private schedule(): void {
@@ -219,11 +235,8 @@ export class InboxWriter implements InboxAppender {
     let b = this.full.shift();
     if (!b) {
       b = this.open;
-      if (b.size === 0 && b.fanned.length === 0) {
-        for (const w of this.idleWaiters.splice(0)) w();
-        return;
-      }
-      this.open = emptyBatch();
+      if (b.size === 0 && b.fanned.length === 0) return;
+      this.open = this.emptyBatch();
     }
     this.inFlight = true;
     for (let attempt = 0; ; attempt++) {
@@ -242,6 +255,7 @@ export class InboxWriter implements InboxAppender {
     }
     this.inFlight = false;
     for (const f of b.frames) this.router.deliver(f.user, f.frame);
+    this.done(b.id);
     void this.flush();
   }
 }

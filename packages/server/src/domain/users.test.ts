@@ -18,8 +18,13 @@ function setup(ttlMs?: number) {
     },
   };
   const announced: string[] = [];
-  const here = new UserDirectory(users, { ttlMs, now: () => now, changed: (u) => announced.push(u) });
-  const there = new UserDirectory(users, { ttlMs, now: () => now });
+  const ttl = ttlMs ?? Number.POSITIVE_INFINITY;
+  const here = new UserDirectory(users, {
+    ttlMs: ttl,
+    now: () => now,
+    changed: (u) => void announced.push(u),
+  });
+  const there = new UserDirectory(users, { ttlMs: ttl, now: () => now });
   return {
     store,
     here,

@@ -58,6 +58,27 @@ export class Metrics {
     buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
+  readonly stageWait = new Histogram({
+    name: 'parley_stage_wait_seconds',
+    help: 'Cluster mode: time from publishing a record to its stage starting on it (oldest of each batch)',
+    labelNames: ['stage'] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly stageBatch = new Histogram({
+    name: 'parley_stage_batch_seconds',
+    help: 'Cluster mode: time a stage takes on one batch of records (to durable and handed on)',
+    labelNames: ['stage'] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+    registers: [this.registry],
+  });
+  readonly stageRecords = new Histogram({
+    name: 'parley_stage_batch_records',
+    help: 'Cluster mode: records per batch a stage handles',
+    labelNames: ['stage'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [this.registry],
+  });
   readonly closes = new Counter({
     name: 'parley_connections_closed_total',
     help: 'Connections closed by the server, by close code',

@@ -11,6 +11,8 @@ export interface ConsumedRecord {
   offset: bigint;
   key: string;
   value: Buffer;
+  /** When it was published (ms since the epoch, the publisher's clock): how long it waited. */
+  timestamp: number;
 }
 
 /**

@@ -249,6 +249,7 @@ class Member {
       offset: BigInt(m.offset),
       key: m.key?.toString() ?? '',
       value: m.value ?? Buffer.alloc(0),
+      timestamp: Number(m.timestamp),
     }));
     await this.handler.onRecords(batch.partition, records);
     // Moves this member's fetch position past the batch; the commit makes it the group's.

@@ -49,7 +49,13 @@ export class MemoryLog implements PartitionedLog {
     for (const m of messages) {
       const p = partitionFor(m.key, t.partitions.length);
       const list = t.partitions[p]!;
-      list.push({ partition: p, offset: BigInt(list.length), key: m.key, value: Buffer.from(m.value) });
+      list.push({
+        partition: p,
+        offset: BigInt(list.length),
+        key: m.key,
+        value: Buffer.from(m.value),
+        timestamp: Date.now(),
+      });
       touched.add(p);
     }
     for (const g of t.groups.values()) for (const p of touched) this.kick(t, g, p);
