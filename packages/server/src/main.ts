@@ -34,6 +34,8 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
   const core = config.cassandra
     ? createClusterCore(config, { log, clock, metrics })
     : createCore(config, { log, clock, metrics });
+  // A cluster process without the gateway role runs its stages only: no client connections.
+  const servesClients = !config.cassandra || config.roles.includes('gateway');
   const gateway = new Gateway({ config, id: core.gatewayId, core: core.api, verifier, clock, log, metrics });
   core.sessions.attach(core.gatewayId, gateway);
 
@@ -47,11 +49,18 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
       metrics,
       log,
       ready: async () => ready && !stopping && core.healthy(),
+      servesClients,
     }),
   );
   http.on('upgrade', (req, socket, head) => {
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/v1/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (!servesClients) {
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\nthis process has no gateway role',
+      );
       return;
     }
     gateway.handleUpgrade(req, socket, head);

@@ -40,7 +40,12 @@ export function clusterEngines(): { cassandra: string; kafka: string; redis: str
 
 export async function startCluster(
   n: number,
-  options: { haproxy?: boolean; env?: Record<string, string> } = {},
+  options: {
+    haproxy?: boolean;
+    env?: Record<string, string>;
+    /** Variables of server `i` only (e.g. its roles), over `env`. */
+    serverEnv?: Record<string, string>[];
+  } = {},
 ): Promise<TestCluster> {
   const engines = clusterEngines();
   if (!engines) throw new Error('the engines are not running');
@@ -78,7 +83,7 @@ export async function startCluster(
     env.PARLEY_TOPIC_PREFIX!,
   ]);
   const servers: (ChildServer | null)[] = await Promise.all(
-    Array.from({ length: n }, () => spawnServer(env, 60_000)),
+    Array.from({ length: n }, (_, i) => spawnServer({ ...env, ...options.serverEnv?.[i] }, 60_000)),
   );
   const haproxy = options.haproxy ? await startHaproxy(servers.map((s) => s!.port)) : null;
   // Let the consumer groups settle on every member.
@@ -100,7 +105,10 @@ export async function startCluster(
     },
     async restart(i) {
       // The same port, so HAProxy's backend entry finds it again.
-      const s = await spawnServer({ ...env, PARLEY_PORT: String(servers[i]?.port ?? 0) }, 60_000);
+      const s = await spawnServer(
+        { ...env, ...options.serverEnv?.[i], PARLEY_PORT: String(servers[i]?.port ?? 0) },
+        60_000,
+      );
       servers[i] = s;
       return s;
     },

@@ -203,4 +203,38 @@ if (ready) {
       }
     });
   });
+
+  describe('cluster mode: roles split over processes', () => {
+    let cluster: TestCluster;
+    before(async () => {
+      cluster = await startCluster(2, {
+        serverEnv: [{ PARLEY_ROLES: 'gateway' }, { PARLEY_ROLES: 'sequencer,fanout' }],
+      });
+    });
+    after(async () => {
+      await cluster.stop();
+    });
+
+    test('a gateway-only process serves clients while a stages-only process sequences and fans out', async () => {
+      const [ua, ub] = [`ga-${cluster.id}`, `gb-${cluster.id}`];
+      const a = await cluster.connect(0, ua);
+      const b = await cluster.connect(0, ub, 'd2');
+      try {
+        const conv = `dm:${[ua, ub].sort().join(':')}`;
+        const r = await a.request({ type: 'send', conv, cmid: 'r1', kind: 'text', body: 'split' }, 15_000);
+        assert.equal(r.ok, true, JSON.stringify(r));
+        const m = await b.nextEvent((f) => f.type === 'message' && f.cmid === 'r1', 15_000);
+        assert.equal(m.body, 'split');
+      } finally {
+        a.close();
+        b.close();
+      }
+      // The stages-only process takes no clients: WebSocket and HTTP API answer 503.
+      await assert.rejects(cluster.connect(1, ua), /503/);
+      const api = await fetch(`http://127.0.0.1:${cluster.servers[1]!.port}/v1/conversations`);
+      assert.equal(api.status, 503);
+      const health = await fetch(`http://127.0.0.1:${cluster.servers[1]!.port}/healthz`);
+      assert.equal(health.status, 200);
+    });
+  });
 }

@@ -84,7 +84,7 @@ describe('loadConfig', () => {
       jwksUrl: 'https://keys.example/.well-known/jwks.json',
       logLevel: 'debug',
       port: '4321',
-      workers: '4',
+      workers: '1', // more than 1 is refused together with cassandra (tested below)
       receiptCoalesceMs: '100',
       commitDelayMs: '2',
       keyspace: 'parley_test',
@@ -179,6 +179,15 @@ describe('loadConfig', () => {
     throwsConfigError(() => loadConfig({ env: { PARLEY_LOG_LEVEL: 'loud' } }), 'logLevel');
     throwsConfigError(() => loadConfig({ env: { PARLEY_JWKS_URL: 'not a url' } }), 'jwksUrl');
     throwsConfigError(() => loadConfig({ file: configFile('{"port": "8080"}') }), 'port');
+  });
+
+  test('workers > 1 with cluster mode is refused with the reason, not run on the embedded store', () => {
+    throwsConfigError(
+      () => loadConfig({ env: { PARLEY_CASSANDRA: '127.0.0.1:9042', PARLEY_WORKERS: '4' } }),
+      'workers',
+      'one process per core',
+    );
+    assert.equal(loadConfig({ env: { PARLEY_CASSANDRA: '127.0.0.1:9042' } }).workers, 1);
   });
 
   test('a jwtSecret shorter than 32 characters is an error', () => {

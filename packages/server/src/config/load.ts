@@ -77,5 +77,9 @@ export function loadConfig(
   if (!result.success) {
     throw new ConfigError(`invalid configuration:\n${z.prettifyError(result.error)}`);
   }
+  if (result.data.cassandra && result.data.workers > 1)
+    throw new ConfigError(
+      'invalid configuration: workers > 1 is for the embedded store; in cluster mode (cassandra set) run one process per core instead, each a full member of the cluster',
+    );
   return result.data;
 }

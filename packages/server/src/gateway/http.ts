@@ -22,6 +22,8 @@ export interface HttpApiOptions {
   metricsText?: () => Promise<string>;
   /** Readiness: false while starting, draining, or with a failed store. */
   ready(): boolean | Promise<boolean>;
+  /** False in a cluster process without the gateway role: the client API answers 503. */
+  servesClients?: boolean;
 }
 
 /**
@@ -64,6 +66,8 @@ async function handle(o: HttpApiOptions, req: IncomingMessage, res: ServerRespon
     res.end(await (o.metricsText ? o.metricsText() : o.metrics.registry.metrics()));
     return;
   }
+  if (path.startsWith('/v1/') && o.servesClients === false)
+    throw new ParleyError('unavailable', 'this process has no gateway role');
   if (path === '/v1/conversations') {
     const user = await authenticate(o, req);
     const limit =
