@@ -32,6 +32,10 @@ interface Queued {
   reject: (err: unknown) => void;
 }
 
+function settle(request: readonly Queued[], how: (item: Queued) => void): void {
+  for (const item of request) how(item);
+}
+
 /** How to reach the brokers and how a member behaves in its group. */
 export interface KafkaLogOptions {
   brokers: string[];
@@ -114,11 +118,11 @@ export class KafkaLog implements PartitionedLog {
             topicMessages: await this.topicMessages(request),
           });
           void sent.then(
-            () => request.forEach((i) => i.resolve()),
-            (err) => request.forEach((i) => i.reject(err)),
+            () => settle(request, (i) => i.resolve()),
+            (err) => settle(request, (i) => i.reject(err)),
           );
         } catch (err) {
-          request.forEach((i) => i.reject(err));
+          settle(request, (i) => i.reject(err));
         }
       });
     }
@@ -129,8 +133,8 @@ export class KafkaLog implements PartitionedLog {
     const byTopic = new Map<string, TopicMessages>();
     for (const { topic, messages } of request) {
       const count = await this.partitions(topic);
-      let t = byTopic.get(topic);
-      if (!t) byTopic.set(topic, (t = { topic, messages: [] }));
+      const t = byTopic.get(topic) ?? { topic, messages: [] };
+      byTopic.set(topic, t);
       for (const m of messages)
         t.messages.push({ key: m.key, value: m.value, partition: partitionFor(m.key, count) });
     }
