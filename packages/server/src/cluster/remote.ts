@@ -25,6 +25,12 @@ import {
 const REPLY_TIMEOUT_MS = 5_000;
 
 /**
+ * How long before the gateway gives up the owner stops starting the write: room for the write
+ * itself and for clock skew between processes, so an `unavailable` answer means not stored.
+ */
+const DEADLINE_MARGIN_MS = 1_500;
+
+/**
  * Requests that cross the log and come back over the bus: each process listens on its own reply
  * channel and matches answers to requests by id.
  */
@@ -105,10 +111,14 @@ export class RemoteConversationWriter implements ConversationWriter {
     return undefined;
   }
 
-  private async call(conv: string, body: DistributiveOmit<IngressRecord, 'rid' | 'reply'>): Promise<unknown> {
+  private async call(
+    conv: string,
+    body: DistributiveOmit<IngressRecord, 'rid' | 'reply' | 'deadline'>,
+  ): Promise<unknown> {
     const rid = randomUUID();
     const answer = this.replies.wait(rid);
-    const record = { ...body, rid, reply: this.replies.channel } as IngressRecord;
+    const deadline = Date.now() + REPLY_TIMEOUT_MS - DEADLINE_MARGIN_MS;
+    const record = { ...body, rid, reply: this.replies.channel, deadline } as IngressRecord;
     // Not awaited: a publish that fails (Kafka away) answers at once, and the answer's own time-out
     // bounds how long a send waits, however long the client library keeps retrying.
     this.log

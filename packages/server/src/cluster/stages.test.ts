@@ -3,14 +3,19 @@
 // however many entries came in between and whichever member owns the partition by then.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { MemoryBus } from '../adapters/memory/memory-bus.js';
+import { MemoryLog } from '../adapters/memory/memory-log.js';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
+import { Fanout } from '../domain/fanout.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../domain/inbox-writer.js';
+import { Sequencer } from '../domain/sequencer.js';
 import type { InboxEntry } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
 import type { ConsumedRecord } from '../ports/partitioned-log.js';
 import type { OutboundFrame } from '../ports/router.js';
-import { FanoutStage } from './stages.js';
-import { toFanoutRecord } from './wire.js';
+import { RemoteInboxAppender } from './remote.js';
+import { FanoutStage, SequencerStage } from './stages.js';
+import { type IngressRecord, type ReplyMessage, toFanoutRecord } from './wire.js';
 
 /** A fan-out stage as one member runs it; `delivered` counts live frames per user. */
 function member(store: MemoryStore) {
@@ -147,5 +152,68 @@ test('a message travels by reference: its record carries no body, the frame is r
       kind: 'text',
       body: 'm1',
     })),
+  );
+});
+
+/** A sequencer stage on the in-memory store, log and bus; `replies` collects its answers. */
+async function sequencerStage() {
+  const store = new MemoryStore();
+  const log = new MemoryLog();
+  log.createTopic('fanout', 4);
+  const outbox = new RemoteInboxAppender(log, 'fanout', silentLogger);
+  const fanout = new Fanout(outbox, store.messages, store.conversations, silentLogger);
+  const sequencer = new Sequencer(
+    store.messages,
+    store.conversations,
+    { isBlocked: async () => false },
+    { now: () => 5_000 },
+    silentLogger,
+    (batch, recipients) => fanout.committed(batch, recipients),
+    { maxGroupSize: 512 },
+  );
+  const bus = new MemoryBus();
+  const replies: ReplyMessage[] = [];
+  await bus.subscribe('reply:gw', (m) => void replies.push(JSON.parse(m) as ReplyMessage));
+  const stage = new SequencerStage(
+    sequencer,
+    fanout,
+    outbox,
+    store.messages,
+    store.conversations,
+    bus,
+    silentLogger,
+  );
+  return { store, stage, replies };
+}
+
+function ingress(cmid: string, deadline: number): ConsumedRecord {
+  const rec: IngressRecord = {
+    rid: cmid,
+    reply: 'reply:gw',
+    deadline,
+    op: 'send',
+    req: { conv: 'dm:a:b', from: 'a', from_device: 'd', cmid, kind: 'text', body: cmid },
+  };
+  return {
+    partition: 0,
+    offset: offset++,
+    key: 'dm:a:b',
+    value: Buffer.from(JSON.stringify(rec)),
+    timestamp: 0,
+  };
+}
+
+test('a send that reaches its owner after the gateway gave up is refused, not stored', async () => {
+  const { store, stage, replies } = await sequencerStage();
+  await stage.onRecords(0, [ingress('late', Date.now() - 1), ingress('on-time', Date.now() + 60_000)]);
+  const byRid = new Map(replies.map((r) => [r.rid, r]));
+  const late = byRid.get('late');
+  assert.equal(late?.ok, false);
+  assert.equal(late.ok === false && late.code, 'unavailable');
+  assert.equal(byRid.get('on-time')?.ok, true);
+  const stored = await store.messages.page('dm:a:b', { limit: 10 });
+  assert.deepEqual(
+    stored.map((m) => [m.seq, m.cmid]),
+    [[1, 'on-time']],
   );
 });

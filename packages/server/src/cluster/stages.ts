@@ -114,7 +114,8 @@ export class SequencerStage implements PartitionHandler {
         });
       }
       for (const r of fresh) answered.add(r);
-      await Promise.all(fresh.map((r) => this.handle(r)));
+      const now = Date.now();
+      await Promise.all(fresh.map((r) => (now > r.deadline ? this.expired(r) : this.handle(r))));
     } catch (err) {
       await Promise.all(
         recs.filter((r) => !answered.has(r)).map((r) => this.answer(r.reply, errorReply(r.rid, err))),
@@ -138,6 +139,17 @@ export class SequencerStage implements PartitionHandler {
       reply = errorReply(rec.rid, err);
     }
     await this.answer(rec.reply, reply);
+  }
+
+  /** A write whose gateway has given up waiting: not applied, so its `unavailable` stays true. */
+  private async expired(rec: IngressRecord): Promise<void> {
+    this.log.warn({ rid: rec.rid }, 'sequencer: write reached its owner after its deadline; not applied');
+    await this.answer(rec.reply, {
+      rid: rec.rid,
+      ok: false,
+      code: 'unavailable',
+      message: 'the write waited too long in the log; retry',
+    });
   }
 
   private async answer(channel: string, reply: ReplyMessage): Promise<void> {

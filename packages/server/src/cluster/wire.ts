@@ -10,7 +10,15 @@ import type { PendingEntry } from '../domain/inbox-writer.js';
 import type { SendRequest } from '../domain/sequencer.js';
 
 /** A write for a conversation's owner (ingress topic, keyed by conversation). */
-export type IngressRecord = { rid: string; reply: string } & (
+export type IngressRecord = {
+  rid: string;
+  reply: string;
+  /**
+   * After this (ms since the epoch) the gateway has stopped waiting and told its client
+   * `unavailable`: the write is then refused instead of applied, so that answer stays true.
+   */
+  deadline: number;
+} & (
   | { op: 'send'; req: SendRequest }
   | { op: 'change'; conv: string; actor: string; device: string; change: GroupOp }
 );
