@@ -1,0 +1,195 @@
+// Zombies on real Cassandra, with the timing made certain: a writer whose store write is held
+// while another member takes over its partition (a process paused mid-write and resumed after its
+// partitions moved). The sequencer zombie's seq is refused and its send not acknowledged; the
+// fan-out zombie's inbox numbers are refused and its redo finds the entries already stored, so it
+// writes nothing. The multi-process failover test pauses whole processes, but cannot choose the
+// instant; these tests choose it.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { Client } from 'cassandra-driver';
+import { CassandraStore } from '../src/adapters/cassandra/cassandra-store.js';
+import { migrateCassandra } from '../src/adapters/cassandra/schema.js';
+import { FanoutStage } from '../src/cluster/stages.js';
+import { toFanoutRecord } from '../src/cluster/wire.js';
+import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../src/domain/inbox-writer.js';
+import { Sequencer } from '../src/domain/sequencer.js';
+import type { FannedMark, InboxEntry, MessageFanout } from '../src/ports/inbox-store.js';
+import { silentLogger } from '../src/ports/logger.js';
+import type { StoredMessage } from '../src/ports/message-store.js';
+import type { ConsumedRecord } from '../src/ports/partitioned-log.js';
+import { requireEngine } from './engines.js';
+
+const address = requireEngine('cassandra', 'zombie writers against real Cassandra');
+const KEYSPACE = 'parley_zombie_test';
+
+/** Holds every write until released: the zombie's process is "paused" with the write in hand. */
+class Gate {
+  private release!: () => void;
+  readonly opened = new Promise<void>((r) => {
+    this.release = r;
+  });
+  reached = false;
+  open(): void {
+    this.release();
+  }
+}
+
+if (address !== undefined) {
+  const dc = process.env.PARLEY_TEST_CASSANDRA_DC ?? 'datacenter1';
+  const clients: Client[] = [];
+  let store: CassandraStore;
+  const id = randomBytes(3).toString('hex');
+
+  before(async () => {
+    const admin = new Client({ contactPoints: [address], localDataCenter: dc });
+    await migrateCassandra(admin, KEYSPACE, { class: 'SimpleStrategy', replication_factor: 1 });
+    await admin.shutdown();
+    store = await open();
+  });
+  after(async () => {
+    for (const c of clients) await c.shutdown();
+  });
+
+  async function open(): Promise<CassandraStore> {
+    const client = new Client({ contactPoints: [address!], localDataCenter: dc });
+    clients.push(client);
+    return new CassandraStore(client, { keyspace: KEYSPACE });
+  }
+
+  const sequencer = (messages: CassandraStore['messages'], s: CassandraStore) =>
+    new Sequencer(
+      messages,
+      s.conversations,
+      { isBlocked: async () => false },
+      { now: () => Date.now() },
+      silentLogger,
+      () => {},
+      { maxGroupSize: 512 },
+    );
+
+  test('a sequencer resumed after its conversation moved cannot take a seq: its send is refused', async () => {
+    const conv = `dm:za-${id}:zb-${id}`;
+    const gate = new Gate();
+    const zombieStore = await open();
+    const held = {
+      ...zombieStore.messages,
+      append: async (
+        rows: readonly StoredMessage[],
+        effects?: Parameters<CassandraStore['messages']['append']>[1],
+      ) => {
+        gate.reached = true;
+        await gate.opened;
+        await zombieStore.messages.append(rows, effects);
+      },
+    };
+    const zombie = sequencer(held, zombieStore);
+    const send = (cmid: string) => ({
+      conv,
+      from: `za-${id}`,
+      from_device: 'd',
+      cmid,
+      kind: 'text',
+      body: cmid,
+    });
+    const zombieSend = zombie.submit(send('from-zombie'));
+    while (!gate.reached) await new Promise((r) => setTimeout(r, 5));
+    // The new owner, meanwhile, takes seq 1.
+    const owner = sequencer(store.messages, store);
+    assert.deepEqual((await owner.submit(send('from-owner'))).seq, 1);
+    gate.open();
+    await assert.rejects(zombieSend, (err: Error) => {
+      assert.equal(err.name, 'SeqConflictError', 'refused by the store’s fencing');
+      return true;
+    });
+    const log = await store.messages.page(conv, { limit: 10 });
+    assert.deepEqual(
+      log.map((m) => [m.seq, m.cmid]),
+      [[1, 'from-owner']],
+    );
+    // Its client retries through the owner: stored once, after.
+    assert.equal((await owner.submit(send('from-zombie'))).seq, 2);
+  });
+
+  test('a fan-out member resumed after its partition moved writes no inbox number twice', async () => {
+    const sink = `zsink-${id}`;
+    const conv = `dm:zs-${id}:${sink}`;
+    const other = `dm:zt-${id}:${sink}`;
+    const message = (c: string, seq: number): StoredMessage => ({
+      conv: c,
+      seq,
+      ts: Date.now(),
+      from: 'x',
+      from_device: 'd',
+      cmid: `${c}-${seq}`,
+      kind: 'text',
+      body: `m${seq}`,
+    });
+    await store.messages.append([message(conv, 1), message(other, 1)]);
+    const record = (c: string, seq: number, offset: number): ConsumedRecord => {
+      const p: PendingEntry = {
+        user: sink,
+        entry: { type: 'message', conv: c, seq, ts: 0 },
+        frameHead: MESSAGE_FRAME_HEAD,
+        frameTail: Buffer.alloc(0),
+      };
+      return {
+        partition: 0,
+        offset: BigInt(offset),
+        key: sink,
+        value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
+        timestamp: Date.now(),
+      };
+    };
+
+    const gate = new Gate();
+    const zombieStore = await open();
+    const heldInbox = {
+      ...zombieStore.inbox,
+      append: async (
+        entries: readonly InboxEntry[],
+        fanned: readonly FannedMark[],
+        fanouts?: readonly MessageFanout[],
+      ) => {
+        gate.reached = true;
+        await gate.opened;
+        await zombieStore.inbox.append(entries, fanned, fanouts);
+      },
+    };
+    const warnings: string[] = [];
+    const zombieLog = { ...silentLogger, warn: (_f: object, msg: string) => void warnings.push(msg) };
+    const zombie = new FanoutStage(
+      new InboxWriter(heldInbox, { deliver: () => {} }, zombieLog),
+      zombieStore.inbox,
+      zombieStore.messages,
+      silentLogger,
+    );
+    // The zombie numbers conv/1 as the sink's inbox 1 and is paused with that write in hand.
+    const zombieBatch = zombie.onRecords(0, [record(conv, 1, 10)]);
+    while (!gate.reached) await new Promise((r) => setTimeout(r, 5));
+    // The new owner's batch starts at an earlier uncommitted record the zombie had handled.
+    const owner = new FanoutStage(
+      new InboxWriter(store.inbox, { deliver: () => {} }, silentLogger),
+      store.inbox,
+      store.messages,
+      silentLogger,
+    );
+    await owner.onAssigned([0]);
+    await owner.onRecords(0, [record(other, 1, 9), record(conv, 1, 10)]);
+    gate.open();
+    await zombieBatch;
+    assert.deepEqual(
+      warnings,
+      ['inbox numbers taken by another writer: dropping the queued batches and reloading heads'],
+      'the zombie’s write was refused; its redo found both entries stored and wrote nothing',
+    );
+    const inbox = await store.inbox.read(sink, 0, 10);
+    assert.deepEqual(
+      inbox.map((e) => [e.inbox, e.conv, e.seq]),
+      [
+        [1, other, 1],
+        [2, conv, 1],
+      ],
+    );
+  });
+}
