@@ -361,9 +361,10 @@ export class CassandraStore {
       if (m.seq === 1) h.firstTs = m.ts;
       heads.set(m.conv, h);
     }
-    const headQueries: Query[] = [];
+    // A conversation's head registers share its partition: one unlogged batch each.
+    const headBatches: Query[][] = [];
     for (const [conv, h] of heads) {
-      headQueries.push(
+      const queries: Query[] = [
         {
           query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET last_seq = ? WHERE conv = ?`,
           params: [long(h.seq), long(h.seq), conv],
@@ -372,15 +373,16 @@ export class CassandraStore {
           query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET last_ts = ? WHERE conv = ?`,
           params: [long(h.ts), long(h.ts), conv],
         },
-      );
+      ];
       // Written with the lowest timestamp: a group's create (written later, ordered) always wins.
       if (h.firstTs !== undefined)
-        headQueries.push({
+        queries.push({
           query: `UPDATE ${this.ks}.conversations USING TIMESTAMP ? SET created_ts = ? WHERE conv = ?`,
           params: [long(1), long(h.firstTs), conv],
         });
+      headBatches.push(queries);
     }
-    await this.concurrently(headQueries);
+    await this.batches(headBatches);
   }
 
   /**
@@ -529,6 +531,12 @@ export class CassandraStore {
   private async mergeWatermarks(rows: readonly Watermark[]): Promise<void> {
     const queries: Query[] = [];
     for (const w of rows) {
+      // Nothing to raise: the row still exists afterwards (at 0, 0), as in the other stores.
+      if (w.delivered <= 0 && w.read <= 0)
+        queries.push({
+          query: `INSERT INTO ${this.ks}.watermarks (conv, user) VALUES (?, ?)`,
+          params: [w.conv, w.user],
+        });
       for (const field of ['delivered', 'read'] as const) {
         if (w[field] <= 0) continue;
         queries.push({
@@ -557,14 +565,16 @@ export class CassandraStore {
     await settled(
       [...partitions.values()].flatMap((p) => chunk(p, INBOX_BATCH)).map((p) => this.insertInbox(p)),
     );
-    const heads = new Map<string, number>();
-    const chatLists = new Map<string, Query[]>();
+    // Then, per user, the chat list and the head: both tables are keyed by the user alone, so one
+    // unlogged batch is one mutation on one replica set.
+    const perUser = new Map<string, { head: number; queries: Query[] }>();
     for (const e of entries) {
-      heads.set(e.user, Math.max(heads.get(e.user) ?? 0, e.inbox));
+      const u = perUser.get(e.user) ?? { head: 0, queries: [] };
+      perUser.set(e.user, u);
+      u.head = Math.max(u.head, e.inbox);
       if (e.type !== 'message') continue;
-      const list = chatLists.get(e.user) ?? [];
       // Two max-registers, each written with its own value as the timestamp.
-      list.push(
+      u.queries.push(
         {
           query: `UPDATE ${this.ks}.user_conversations USING TIMESTAMP ? SET last_ts = ? WHERE user = ? AND conv = ?`,
           params: [long(e.ts), long(e.ts), e.user, e.conv],
@@ -574,19 +584,20 @@ export class CassandraStore {
           params: [long(e.seq), long(e.seq), e.user, e.conv],
         },
       );
-      chatLists.set(e.user, list);
     }
-    // One user's chat-list rows share a partition: one unlogged batch is one mutation.
-    await settled(
-      [...chatLists.values()]
-        .flatMap((q) => chunk(q, INBOX_BATCH))
-        .map((q) => this.batch(q, { prepare: true, logged: false, consistency: this.consistency })),
-    );
-    await this.concurrently(
-      [...heads].map(([user, head]) => ({
-        query: `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET head = ? WHERE user = ?`,
-        params: [long(head), long(head), user],
-      })),
+    await this.batches(
+      [...perUser].flatMap(([user, u]) =>
+        chunk(
+          [
+            ...u.queries,
+            {
+              query: `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET head = ? WHERE user = ?`,
+              params: [long(u.head), long(u.head), user],
+            },
+          ],
+          INBOX_BATCH,
+        ),
+      ),
     );
   }
 
@@ -731,25 +742,42 @@ export class CassandraStore {
     }
   }
 
+  /** Runs independent single-statement writes (see `inLanes`). */
+  private async concurrently(queries: readonly Query[]): Promise<void> {
+    await this.inLanes(queries.map((q) => () => this.run(q.query, q.params)));
+  }
+
+  /** Runs independent unlogged batches, each of one partition (see `inLanes`). */
+  private async batches(groups: readonly (readonly Query[])[]): Promise<void> {
+    await this.inLanes(
+      groups.map(
+        (q) => () =>
+          q.length === 1
+            ? this.run(q[0]!.query, q[0]!.params)
+            : this.batch(q, { prepare: true, logged: false, consistency: this.consistency }),
+      ),
+    );
+  }
+
   /**
    * Runs independent writes, at most `WRITE_CONCURRENCY` in flight; after a failure no new write
    * starts, and it rejects once the ones in flight have settled.
    */
-  private async concurrently(queries: readonly Query[]): Promise<void> {
+  private async inLanes(writes: readonly (() => Promise<unknown>)[]): Promise<void> {
     let next = 0;
     let failed = false;
     const lane = async () => {
-      while (next < queries.length && !failed) {
-        const q = queries[next++]!;
+      while (next < writes.length && !failed) {
+        const write = writes[next++]!;
         try {
-          await this.run(q.query, q.params);
+          await write();
         } catch (err) {
           failed = true;
           throw err;
         }
       }
     };
-    await settled(Array.from({ length: Math.min(WRITE_CONCURRENCY, queries.length) }, lane));
+    await settled(Array.from({ length: Math.min(WRITE_CONCURRENCY, writes.length) }, lane));
   }
 }
 

@@ -153,6 +153,12 @@ export function conversationStoreSuite(
         assert.equal((await marks(conv)).length, 3);
       });
 
+      check('a merge that raises nothing still records the member at 0, 0', async () => {
+        const conv = group();
+        await h().store.mergeWatermarks([{ conv, user: 'dave', delivered: 0, read: 0 }]);
+        assert.deepEqual(await marks(conv), [{ user: 'dave', delivered: 0, read: 0 }]);
+      });
+
       check('watermarks merged in any order end equal (property)', async () => {
         const users = ['alice', 'bob', 'carol'];
         const merge = fc.record({
