@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { Client } from 'cassandra-driver';
 import { CassandraStore } from '../src/adapters/cassandra/cassandra-store.js';
 import { migrateCassandra } from '../src/adapters/cassandra/schema.js';
-import { FanoutStage } from '../src/cluster/stages.js';
+import { FanoutStage } from '../src/cluster/fanout-stage.js';
 import { toFanoutRecord } from '../src/cluster/wire.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../src/domain/inbox-writer.js';
 import { Sequencer } from '../src/domain/sequencer.js';

@@ -19,10 +19,12 @@ import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { LogSubscription } from '../ports/partitioned-log.js';
+import { FanoutStage } from './fanout-stage.js';
+import { meteredStage } from './metered-stage.js';
 import { TOPICS } from './migrate.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
+import { SequencerStage } from './sequencer-stage.js';
 import { ClusterSessions } from './sessions.js';
-import { FanoutStage, meteredStage, SequencerStage } from './stages.js';
 
 /** How long a process trusts its cached copy of a user's settings and blocks. */
 const USER_CACHE_TTL_MS = 30_000;

@@ -13,8 +13,9 @@ import type { InboxEntry } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
 import type { ConsumedRecord } from '../ports/partitioned-log.js';
 import type { OutboundFrame } from '../ports/router.js';
+import { FanoutStage } from './fanout-stage.js';
 import { RemoteInboxAppender } from './remote.js';
-import { FanoutStage, SequencerStage } from './stages.js';
+import { SequencerStage } from './sequencer-stage.js';
 import { type IngressRecord, type ReplyMessage, toFanoutRecord } from './wire.js';
 
 /** A fan-out stage as one member runs it; `delivered` counts live frames per user. */
