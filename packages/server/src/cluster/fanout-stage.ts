@@ -81,28 +81,32 @@ export class FanoutStage implements PartitionHandler {
 
   private async write(pending: readonly PendingEntry[]): Promise<void> {
     const users = [...new Set(pending.map((p) => p.user))];
-    // Heads first, then the tails up to them: every entry at or below a head is in its tail.
-    await this.writer.ensureHeads(users);
+    // The tails come from the store, which holds every entry this member wrote before (each
+    // batch waits until its entries are stored), so they agree with the writer's heads.
     await Promise.all(users.map((u) => this.loadState(u)));
     await this.loadLastSeqs(pending);
-    const fresh: PendingEntry[] = [];
-    for (const p of pending) {
-      const state = this.users.get(p.user)!;
-      const e = p.entry;
-      const key = entryKey(e);
-      if (state.recent.has(key)) continue;
-      if (e.type === 'message') {
-        // At or below the highest seq stored for this conversation: a repeat.
-        if (e.seq <= state.maxSeq.get(e.conv)!) continue;
-        state.maxSeq.set(e.conv, e.seq);
-      }
-      remember(state, key);
-      fresh.push(p);
-    }
+    const fresh = await this.writer.withHeads(users, () => {
+      const out = pending.filter((p) => this.isNew(p));
+      if (out.length > 0) this.writer.append(out);
+      return out;
+    });
     while (this.users.size > MAX_USERS) this.users.delete(this.users.keys().next().value!);
-    if (fresh.length === 0) return;
-    this.writer.append(fresh);
-    await this.writer.idle();
+    if (fresh.length > 0) await this.writer.idle();
+  }
+
+  /** False for an entry the user's inbox already has; true (and remembered) otherwise. */
+  private isNew(p: PendingEntry): boolean {
+    const state = this.users.get(p.user)!;
+    const e = p.entry;
+    const key = entryKey(e);
+    if (state.recent.has(key)) return false;
+    if (e.type === 'message') {
+      // At or below the highest seq stored for this conversation: a repeat.
+      if (e.seq <= state.maxSeq.get(e.conv)!) return false;
+      state.maxSeq.set(e.conv, e.seq);
+    }
+    remember(state, key);
+    return true;
   }
 
   /** Seeds a user's state from the inbox tail the first time the user is seen (kept most recent first). */

@@ -163,11 +163,10 @@ export class RemoteInboxAppender implements InboxAppender {
     private readonly logger: Logger,
   ) {}
 
-  headsLoaded(): boolean {
-    return true;
+  /** Numbering happens at the fan-out stage: nothing to load here. */
+  async withHeads<T>(_users: Iterable<string>, fn: () => T): Promise<T> {
+    return fn();
   }
-
-  async ensureHeads(): Promise<void> {}
 
   append(pending: readonly PendingEntry[]): void {
     this.enqueue(

@@ -70,7 +70,6 @@ export class Fanout {
     if (!last) return;
     const everyone = new Set<string>();
     for (const r of recipients) for (const u of r) everyone.add(u);
-    if (!this.inbox.headsLoaded(everyone)) await this.inbox.ensureHeads(everyone);
     const deliveries: MessageDelivery[] = batch.map((m, i) => ({
       conv: m.conv,
       seq: m.seq,
@@ -78,6 +77,8 @@ export class Fanout {
       recipients: recipients[i]!,
       frameTail: Buffer.from(JSON.stringify(m).slice(1)),
     }));
-    this.inbox.appendMessages(deliveries, [{ conv: last.conv, seq: last.seq }]);
+    await this.inbox.withHeads(everyone, () =>
+      this.inbox.appendMessages(deliveries, [{ conv: last.conv, seq: last.seq }]),
+    );
   }
 }

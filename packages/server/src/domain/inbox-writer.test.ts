@@ -79,3 +79,59 @@ test('after a conflict every waiter whose entries were dropped hears it, and lat
   await again;
   assert.equal(await g.store.inbox.head('bob'), 1);
 });
+
+test('heads past maxHeads are dropped once stored, and reloaded when needed: numbers never repeat', async () => {
+  const store = new MemoryStore();
+  const writer = new InboxWriter(store.inbox, { deliver: () => {} }, silentLogger, 3);
+  const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
+  for (const u of users) {
+    await writer.withHeads([u], () => writer.append([entry(u, 1)]));
+    await writer.idle();
+  }
+  assert.ok(writer.headsInMemory <= 3, `${writer.headsInMemory} heads in memory`);
+  for (const u of users) {
+    await writer.withHeads([u], () => writer.append([entry(u, 2)]));
+    await writer.idle();
+  }
+  for (const u of users)
+    assert.deepEqual(
+      (await store.inbox.read(u, 0, 10)).map((e) => [e.inbox, e.seq]),
+      [
+        [1, 1],
+        [2, 2],
+      ],
+      u,
+    );
+});
+
+test('a head whose entries are not stored yet is never dropped', async () => {
+  const g = gatedStore();
+  const writer = new InboxWriter(g.inbox, { deliver: () => {} }, silentLogger, 2);
+  await writer.withHeads(['d'], () => {}); // d's head is the oldest in memory
+  await writer.withHeads(['a'], () => writer.append([entry('a', 1)]));
+  await g.release();
+  await writer.idle();
+  await writer.withHeads(['b', 'c'], () => writer.append([entry('b', 1), entry('c', 1)]));
+  await new Promise((r) => setImmediate(r)); // b and c are being stored
+  await writer.withHeads(['d'], () => writer.append([entry('d', 1)])); // queued behind them
+  await g.release(); // b and c stored: four heads, over the bound, and d's entry not stored yet
+  await new Promise((r) => setImmediate(r));
+  // Dropping d's head now would reload 0 from the store and number d's next entry 1 again.
+  await writer.withHeads(['d'], () => writer.append([entry('d', 2)]));
+  await g.release();
+  await g.release();
+  await writer.idle();
+  assert.deepEqual(
+    (await g.store.inbox.read('d', 0, 10)).map((e) => [e.inbox, e.seq]),
+    [
+      [1, 1],
+      [2, 2],
+    ],
+  );
+  assert.ok(writer.headsInMemory <= 2, `${writer.headsInMemory} heads in memory`);
+});
+
+test('appending for a user whose head is not loaded is an error, not a reused number', () => {
+  const writer = new InboxWriter(new MemoryStore().inbox, { deliver: () => {} }, silentLogger);
+  assert.throws(() => writer.append([entry('nobody', 1)]), /not loaded: append inside withHeads/);
+});

@@ -53,6 +53,9 @@ interface IdleWaiter {
   reject: (err: Error) => void;
 }
 
+/** Users whose inbox heads one writer keeps in memory by default (a number each, ~100 bytes). */
+const DEFAULT_MAX_HEADS = 1_000_000;
+
 /** Retry delays for a failed inbox append (the entries are already numbered, so they must land). */
 const RETRY_MS = [50, 200, 1000, 5000];
 
@@ -61,8 +64,11 @@ const RETRY_MS = [50, 200, 1000, 5000];
  * `InboxWriter`, or in cluster mode the fan-out topic, whose consumer owning the user writes them.
  */
 export interface InboxAppender {
-  headsLoaded(users: Iterable<string>): boolean;
-  ensureHeads(users: Iterable<string>): Promise<void>;
+  /**
+   * Runs `fn` (which appends for `users`) once their heads are in memory, keeping them there until
+   * it returns; synchronously when they already are.
+   */
+  withHeads<T>(users: Iterable<string>, fn: () => T): Promise<T>;
   append(pending: readonly PendingEntry[], fanned?: readonly FannedMark[]): void;
   appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void;
   /**
@@ -79,12 +85,18 @@ export interface InboxAppender {
  * so a user's stored inbox never has a hole), and only then hands the frames to the router: a
  * device never sees an inbox number that a crash could take back.
  *
- * Callers must hand in events in their final order, each call after the previous one returned;
- * `ensureHeads` loads the users' current heads first (the only asynchronous step).
+ * Callers must hand in events in their final order, each call after the previous one returned,
+ * inside `withHeads` (loading the users' current heads is the only asynchronous step). Heads stay
+ * in memory for at most `maxHeads` users: past that, the oldest loaded whose entries are all
+ * stored and that no caller holds are dropped (and reloaded from the store when needed again).
  */
 export class InboxWriter implements InboxAppender {
   private readonly heads = new Map<string, number>();
   private readonly loading = new Map<string, Promise<void>>();
+  /** Users whose heads a caller holds (inside `withHeads`): never dropped. */
+  private readonly pins = new Map<string, number>();
+  /** The batch being stored, whose users' heads must stay. */
+  private flying: Batch | null = null;
   private nextBatchId = 1;
   private open: Batch = this.emptyBatch();
   /** Batches that reached the size bound, waiting their turn. */
@@ -99,12 +111,27 @@ export class InboxWriter implements InboxAppender {
     private readonly store: InboxStore,
     private readonly router: Router,
     private readonly log: Logger,
+    private readonly maxHeads = DEFAULT_MAX_HEADS,
   ) {}
 
-  /** True when every user's head is in memory, so `append` may be called synchronously. */
-  headsLoaded(users: Iterable<string>): boolean {
-    for (const u of users) if (!this.heads.has(u)) return false;
-    return true;
+  async withHeads<T>(users: Iterable<string>, fn: () => T): Promise<T> {
+    const list = [...new Set(users)];
+    for (const u of list) this.pins.set(u, (this.pins.get(u) ?? 0) + 1);
+    try {
+      if (list.some((u) => !this.heads.has(u))) await this.ensureHeads(list);
+      return fn();
+    } finally {
+      for (const u of list) {
+        const n = this.pins.get(u)! - 1;
+        if (n === 0) this.pins.delete(u);
+        else this.pins.set(u, n);
+      }
+    }
+  }
+
+  /** How many users' heads are in memory. */
+  get headsInMemory(): number {
+    return this.heads.size;
   }
 
   /** Drops the cached heads of the users `which` selects (their inboxes moved to another writer). */
@@ -137,7 +164,7 @@ export class InboxWriter implements InboxAppender {
     const b = this.batchWithRoom();
     b.size += pending.length;
     for (const p of pending) {
-      const n = (this.heads.get(p.user) ?? 0) + 1;
+      const n = this.headOf(p.user) + 1;
       this.heads.set(p.user, n);
       b.entries.push({ ...p.entry, user: p.user, inbox: n } as InboxEntry);
       b.frames.push({ user: p.user, frame: new SharedTailFrame(`${p.frameHead}${n},`, p.frameTail) });
@@ -156,7 +183,7 @@ export class InboxWriter implements InboxAppender {
       const inboxes = new Array<number>(m.recipients.length);
       for (let i = 0; i < m.recipients.length; i++) {
         const user = m.recipients[i]!;
-        const n = (this.heads.get(user) ?? 0) + 1;
+        const n = this.headOf(user) + 1;
         this.heads.set(user, n);
         inboxes[i] = n;
         b.frames.push({ user, frame: new SharedTailFrame(`${MESSAGE_FRAME_HEAD}${n},`, m.frameTail) });
@@ -180,6 +207,30 @@ export class InboxWriter implements InboxAppender {
     return this.open;
   }
 
+  /** The user's head; numbering from a head not in memory would reuse numbers, so it is an error. */
+  private headOf(user: string): number {
+    const head = this.heads.get(user);
+    if (head === undefined) throw new Error(`inbox head of ${user} not loaded: append inside withHeads`);
+    return head;
+  }
+
+  /**
+   * Drops the oldest loaded heads, down to 90 % of `maxHeads`, skipping users a caller holds or
+   * with entries not stored yet (their heads are ahead of the store's).
+   */
+  private evictHeads(): void {
+    const busy = new Set<string>(this.pins.keys());
+    for (const b of [this.open, ...this.full, ...(this.flying ? [this.flying] : [])]) {
+      for (const e of b.entries) busy.add(e.user);
+      for (const f of b.fanouts) for (const u of f.users) busy.add(u);
+    }
+    const target = Math.floor(this.maxHeads * 0.9);
+    for (const user of this.heads.keys()) {
+      if (this.heads.size <= target) break;
+      if (!busy.has(user)) this.heads.delete(user);
+    }
+  }
+
   private emptyBatch(): Batch {
     return { id: this.nextBatchId++, entries: [], fanouts: [], size: 0, frames: [], fanned: [] };
   }
@@ -194,10 +245,13 @@ export class InboxWriter implements InboxAppender {
       { err: err.message },
       'inbox numbers taken by another writer: dropping the queued batches and reloading heads',
     );
-    this.heads.clear();
+    // Every head may be behind the store now; those a caller holds stay (a number they take that
+    // is taken too is refused again, and that caller redoes its work).
+    for (const user of [...this.heads.keys()]) if (!this.pins.has(user)) this.heads.delete(user);
     this.full.length = 0;
     this.open = this.emptyBatch();
     this.inFlight = false;
+    this.flying = null;
     this.doneUpTo = this.open.id - 1;
     for (const w of this.idleWaiters.splice(0)) w.reject(err);
   }
@@ -213,6 +267,7 @@ export class InboxWriter implements InboxAppender {
   /** Marks batches up to `id` done and wakes whoever waited for them. */
   private done(id: number): void {
     this.doneUpTo = id;
+    if (this.heads.size > this.maxHeads) this.evictHeads();
     const still: IdleWaiter[] = [];
     for (const w of this.idleWaiters) {
       if (w.target <= id) w.resolve();
@@ -239,6 +294,7 @@ export class InboxWriter implements InboxAppender {
       this.open = this.emptyBatch();
     }
     this.inFlight = true;
+    this.flying = b;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.store.append(b.entries, b.fanned, b.fanouts);
@@ -254,6 +310,7 @@ export class InboxWriter implements InboxAppender {
       }
     }
     this.inFlight = false;
+    this.flying = null;
     for (const f of b.frames) this.router.deliver(f.user, f.frame);
     this.done(b.id);
     void this.flush();

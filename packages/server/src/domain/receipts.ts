@@ -188,7 +188,6 @@ export class ReceiptService {
     }
     if (pending.length === 0) return;
     const users = pending.map((p) => p.user);
-    if (!this.inbox.headsLoaded(users)) await this.inbox.ensureHeads(users);
-    this.inbox.append(pending);
+    await this.inbox.withHeads(users, () => this.inbox.append(pending));
   }
 }
