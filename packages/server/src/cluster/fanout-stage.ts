@@ -1,4 +1,9 @@
-import { type InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../domain/inbox-writer.js';
+import {
+  type InboxWriter,
+  MESSAGE_FRAME_HEAD,
+  messageFrameTail,
+  type PendingEntry,
+} from '../domain/inbox-writer.js';
 import { InboxConflictError, type InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';
@@ -179,7 +184,7 @@ class MessageFrames {
       const m = found[i];
       // Fan-out is published only once its message is durable: a miss is the store failing.
       if (!m) throw new Error(`message ${k.replace('\u0000', '/')} not found in the store; retrying`);
-      const tail = Buffer.from(JSON.stringify(m).slice(1));
+      const tail = messageFrameTail(m);
       out.set(k, tail);
       this.put(k, tail);
     });

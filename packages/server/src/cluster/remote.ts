@@ -13,13 +13,7 @@ import {
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
-import {
-  type FanoutRecord,
-  type IngressRecord,
-  type ReplyMessage,
-  replyError,
-  toFanoutRecord,
-} from './wire.js';
+import { type IngressRecord, messageRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';
 
 /** How long a write waits for its conversation's owner to answer before failing with `unavailable`. */
 const REPLY_TIMEOUT_MS = 5_000;
@@ -176,13 +170,10 @@ export class RemoteInboxAppender implements InboxAppender {
 
   appendMessages(messages: readonly MessageDelivery[]): void {
     const records: LogMessage[] = [];
-    for (const m of messages) {
+    for (const { message: m, recipients } of messages) {
       const entry = { type: 'message' as const, conv: m.conv, seq: m.seq, ts: m.ts };
-      for (const user of m.recipients)
-        records.push({
-          key: user,
-          value: Buffer.from(JSON.stringify({ user, entry } satisfies FanoutRecord)),
-        });
+      for (const user of recipients)
+        records.push({ key: user, value: Buffer.from(JSON.stringify(messageRecord(user, entry))) });
     }
     this.enqueue(records);
   }

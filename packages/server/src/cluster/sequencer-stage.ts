@@ -143,7 +143,6 @@ export class SequencerStage implements PartitionHandler {
     const [m] = await this.messages.getMany([{ conv, seq }]);
     if (!m) return;
     const recipients = directMembers(conv) ?? membersAt(await this.conversations.members(conv), seq);
-    const frameTail = Buffer.from(JSON.stringify(m).slice(1));
-    this.outbox.appendMessages([{ conv, seq, ts: m.ts, recipients, frameTail }]);
+    this.outbox.appendMessages([{ message: m, recipients }]);
   }
 }

@@ -48,8 +48,16 @@ export type GatewayCommand =
   | { t: 'send'; conn: string; frame: string }
   | { t: 'close'; conn: string; code: number; reason: string };
 
+type MessageEntry = Extract<PendingEntry['entry'], { type: 'message' }>;
+
+/** A message's record: by reference (the fan-out stage reads its frame from the store). */
+export function messageRecord(user: string, entry: MessageEntry): FanoutRecord {
+  return { user, entry };
+}
+
+/** An inbox event's record: a message by reference, any other event with its frame. */
 export function toFanoutRecord(p: PendingEntry): FanoutRecord {
-  if (p.entry.type === 'message') return { user: p.user, entry: p.entry };
+  if (p.entry.type === 'message') return messageRecord(p.user, p.entry);
   return { user: p.user, entry: p.entry, head: p.frameHead, tail: p.frameTail.toString('base64') };
 }
 

@@ -70,13 +70,7 @@ export class Fanout {
     if (!last) return;
     const everyone = new Set<string>();
     for (const r of recipients) for (const u of r) everyone.add(u);
-    const deliveries: MessageDelivery[] = batch.map((m, i) => ({
-      conv: m.conv,
-      seq: m.seq,
-      ts: m.ts,
-      recipients: recipients[i]!,
-      frameTail: Buffer.from(JSON.stringify(m).slice(1)),
-    }));
+    const deliveries: MessageDelivery[] = batch.map((m, i) => ({ message: m, recipients: recipients[i]! }));
     await this.inbox.withHeads(everyone, () =>
       this.inbox.appendMessages(deliveries, [{ conv: last.conv, seq: last.seq }]),
     );

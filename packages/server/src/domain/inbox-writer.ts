@@ -6,6 +6,7 @@ import {
   type MessageFanout,
 } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
+import type { StoredMessage } from '../ports/message-store.js';
 import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
 
 /** An inbox entry to number, with the frame tail that live delivery appends after the number. */
@@ -22,16 +23,17 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** A durable message to put in its recipients' inboxes. */
 export interface MessageDelivery {
-  conv: string;
-  seq: number;
-  ts: number;
+  message: StoredMessage;
   recipients: readonly string[];
-  /** The message event's JSON after `…"inbox":N,`, encoded once for every recipient. */
-  frameTail: Buffer;
 }
 
 /** The start of every message event, before its inbox number. */
 export const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
+
+/** A message event's JSON after `…"inbox":N,`: encoded once, shared by every recipient's frame. */
+export function messageFrameTail(m: StoredMessage): Buffer {
+  return Buffer.from(JSON.stringify(m).slice(1));
+}
 
 interface Batch {
   /** Increasing per writer: `idle` waits for the batches up to the one open when it was called. */
@@ -179,17 +181,18 @@ export class InboxWriter implements InboxAppender {
    */
   appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void {
     const b = this.batchWithRoom();
-    for (const m of messages) {
-      const inboxes = new Array<number>(m.recipients.length);
-      for (let i = 0; i < m.recipients.length; i++) {
-        const user = m.recipients[i]!;
+    for (const { message: m, recipients } of messages) {
+      const tail = messageFrameTail(m);
+      const inboxes = new Array<number>(recipients.length);
+      for (let i = 0; i < recipients.length; i++) {
+        const user = recipients[i]!;
         const n = this.headOf(user) + 1;
         this.heads.set(user, n);
         inboxes[i] = n;
-        b.frames.push({ user, frame: new SharedTailFrame(`${MESSAGE_FRAME_HEAD}${n},`, m.frameTail) });
+        b.frames.push({ user, frame: new SharedTailFrame(`${MESSAGE_FRAME_HEAD}${n},`, tail) });
       }
-      b.fanouts.push({ conv: m.conv, seq: m.seq, ts: m.ts, users: m.recipients, inboxes });
-      b.size += m.recipients.length;
+      b.fanouts.push({ conv: m.conv, seq: m.seq, ts: m.ts, users: recipients, inboxes });
+      b.size += recipients.length;
     }
     for (const f of fanned) b.fanned.push(f);
     this.schedule();
