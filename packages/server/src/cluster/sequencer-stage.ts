@@ -7,6 +7,7 @@ import type { Logger } from '../ports/logger.js';
 import type { MessageBus } from '../ports/message-bus.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { ConsumedRecord, PartitionHandler } from '../ports/partitioned-log.js';
+import { groupBy } from '../util/group-by.js';
 import type { RemoteInboxAppender } from './remote.js';
 import { errorReply, type IngressRecord, type ReplyMessage } from './wire.js';
 
@@ -46,12 +47,10 @@ export class SequencerStage implements PartitionHandler {
    * published in seq order, which is what lets the fan-out stage recognise repeats exactly.
    */
   async onRecords(_partition: number, records: readonly ConsumedRecord[]): Promise<void> {
-    const byConv = new Map<string, IngressRecord[]>();
-    for (const r of records) {
-      const rec = JSON.parse(r.value.toString()) as IngressRecord;
-      const conv = rec.op === 'send' ? rec.req.conv : rec.conv;
-      byConv.set(conv, [...(byConv.get(conv) ?? []), rec]);
-    }
+    const byConv = groupBy(
+      records.map((r) => JSON.parse(r.value.toString()) as IngressRecord),
+      (rec) => (rec.op === 'send' ? rec.req.conv : rec.conv),
+    );
     // Every conversation settles before a failure is reported: a redelivered batch must never
     // race this one's writes still in flight.
     const results = await Promise.allSettled(

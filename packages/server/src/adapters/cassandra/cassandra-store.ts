@@ -16,6 +16,7 @@ import {
 } from '../../ports/inbox-store.js';
 import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
+import { groupBy } from '../../util/group-by.js';
 import { BUCKET_SIZE, bucketOf, keyspaceName } from './schema.js';
 
 /** Options of the Cassandra store. */
@@ -229,17 +230,9 @@ export class CassandraStore {
     rows: readonly StoredMessage[],
     effects: readonly GroupEffect[],
   ): Promise<void> {
-    const effectAt = new Map<string, GroupEffect[]>();
-    for (const e of effects) {
-      const k = `${e.conv}\u0000${e.seq}`;
-      effectAt.set(k, [...(effectAt.get(k) ?? []), e]);
-    }
+    const effectAt = groupBy(effects, (e) => `${e.conv}\u0000${e.seq}`);
     // Step 1: take the seqs, one conditional batch per (conv, bucket) partition.
-    const partitions = new Map<string, StoredMessage[]>();
-    for (const m of rows) {
-      const k = `${m.conv}\u0000${bucketOf(m.seq)}`;
-      partitions.set(k, [...(partitions.get(k) ?? []), m]);
-    }
+    const partitions = groupBy(rows, (m) => `${m.conv}\u0000${bucketOf(m.seq)}`);
     const fresh = new Set<StoredMessage>();
     await settled(
       [...partitions.values()].flatMap(chunkBySize).map(async (part) => {
@@ -557,11 +550,7 @@ export class CassandraStore {
    * no-op. The chat list and the heads follow, so a head never covers an entry that is not written.
    */
   private async appendInbox(entries: readonly InboxEntry[]): Promise<void> {
-    const partitions = new Map<string, InboxEntry[]>();
-    for (const e of entries) {
-      const k = `${e.user}\u0000${bucketOf(e.inbox)}`;
-      partitions.set(k, [...(partitions.get(k) ?? []), e]);
-    }
+    const partitions = groupBy(entries, (e) => `${e.user}\u0000${bucketOf(e.inbox)}`);
     await settled(
       [...partitions.values()].flatMap((p) => chunk(p, INBOX_BATCH)).map((p) => this.insertInbox(p)),
     );
