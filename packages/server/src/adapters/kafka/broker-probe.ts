@@ -4,8 +4,8 @@ import { Kafka, logLevel } from 'kafkajs';
 const FAILURES_TO_DOWN = 2;
 
 /**
- * Whether any broker answers: a metadata request every `intervalMs` over a fresh connection with
- * short time-outs and no retries. Two failures in a row make the brokers unreachable, one success
+ * Whether any broker answers: a metadata request every `intervalMs`, while publishes wait or the
+ * brokers are away, over a fresh connection with short time-outs and no retries. Two failures in a row make the brokers unreachable, one success
  * reachable again. The producer's own retries take 20 s or more to give up; the probe lets a
  * publish fail at once instead, so a send answers `unavailable` promptly while Kafka is away.
  */
@@ -58,6 +58,10 @@ export class BrokerProbe {
   start(): void {
     if (this.timer !== null) return;
     this.timer = setInterval(() => {
+      // Only while it matters: publishes are waiting, or the brokers are away (to see them back).
+      // An idle process opens no connections; a publish made while the brokers are gone waits for
+      // two probe periods at most.
+      if (this.onLost.size === 0 && this.reachable) return;
       this.running = this.running.then(() => this.probe());
     }, this.intervalMs);
   }
