@@ -14,7 +14,6 @@ import { FanoutStage } from '../src/cluster/fanout-stage.js';
 import { toFanoutRecord } from '../src/cluster/wire.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from '../src/domain/inbox-writer.js';
 import { Sequencer } from '../src/domain/sequencer.js';
-import type { FannedMark, InboxEntry, MessageFanout } from '../src/ports/inbox-store.js';
 import { silentLogger } from '../src/ports/logger.js';
 import type { StoredMessage } from '../src/ports/message-store.js';
 import type { ConsumedRecord } from '../src/ports/partitioned-log.js';
@@ -32,6 +31,14 @@ class Gate {
   reached = false;
   open(): void {
     this.release();
+  }
+  /** `write`, held here until the gate opens. */
+  hold<A extends unknown[]>(write: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+    return async (...args) => {
+      this.reached = true;
+      await this.opened;
+      await write(...args);
+    };
   }
 }
 
@@ -72,17 +79,7 @@ if (address !== undefined) {
     const conv = `dm:za-${id}:zb-${id}`;
     const gate = new Gate();
     const zombieStore = await open();
-    const held = {
-      ...zombieStore.messages,
-      append: async (
-        rows: readonly StoredMessage[],
-        effects?: Parameters<CassandraStore['messages']['append']>[1],
-      ) => {
-        gate.reached = true;
-        await gate.opened;
-        await zombieStore.messages.append(rows, effects);
-      },
-    };
+    const held = { ...zombieStore.messages, append: gate.hold(zombieStore.messages.append) };
     const zombie = sequencer(held, zombieStore);
     const send = (cmid: string) => ({
       conv,
@@ -144,18 +141,7 @@ if (address !== undefined) {
 
     const gate = new Gate();
     const zombieStore = await open();
-    const heldInbox = {
-      ...zombieStore.inbox,
-      append: async (
-        entries: readonly InboxEntry[],
-        fanned: readonly FannedMark[],
-        fanouts?: readonly MessageFanout[],
-      ) => {
-        gate.reached = true;
-        await gate.opened;
-        await zombieStore.inbox.append(entries, fanned, fanouts);
-      },
-    };
+    const heldInbox = { ...zombieStore.inbox, append: gate.hold(zombieStore.inbox.append) };
     const warnings: string[] = [];
     const zombieLog = { ...silentLogger, warn: (_f: object, msg: string) => void warnings.push(msg) };
     const zombie = new FanoutStage(
