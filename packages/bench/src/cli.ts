@@ -14,6 +14,7 @@ import { Run } from './run.js';
 import { connections } from './scenarios/connections.js';
 import { direct } from './scenarios/direct.js';
 import { group } from './scenarios/group.js';
+import { hostile } from './scenarios/hostile.js';
 import { resume } from './scenarios/resume.js';
 
 const DEFAULT_SERVER_CLI = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
@@ -30,6 +31,9 @@ function socketsOf(o: BenchOptions): number {
       return o.groups * o.members;
     case 'resume':
       return o.clients + Math.ceil(o.clients / o.groupSize);
+    case 'hostile':
+      // Its attacker and bystander are processes of their own; the load processes stay idle.
+      return 0;
   }
 }
 
@@ -45,6 +49,8 @@ async function scenario(run: Run): Promise<void> {
       return group(run);
     case 'resume':
       return resume(run);
+    case 'hostile':
+      return hostile(run);
   }
 }
 

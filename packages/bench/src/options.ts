@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 
 /** The scenarios the tool runs. */
-export const SCENARIOS = ['connections', 'direct', 'relay-baseline', 'group', 'resume'] as const;
+export const SCENARIOS = ['connections', 'direct', 'relay-baseline', 'group', 'resume', 'hostile'] as const;
 /** One of SCENARIOS. */
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -51,6 +51,8 @@ export interface BenchOptions {
   reconnectConcurrency: number;
   sampleMs: number;
   scrapeInterval: number;
+  /** hostile: which attacks (comma list, or all). */
+  attacks?: string;
 }
 
 type Spec = { type: 'string' | 'boolean'; default?: string; help: string; multiple?: boolean };
@@ -64,7 +66,7 @@ export const OPTION_SPECS: Record<string, Spec> = {
   secret: { type: 'string', help: 'HS256 secret of that deployment, to mint tokens (required with --url)' },
   'metrics-url': {
     type: 'string',
-    help: 'its Prometheus endpoint (default: http://<url host:port>/metrics)',
+    help: 'its Prometheus endpoint on the admin listener (default: http://<url host>:9090/metrics)',
   },
   'server-pids': {
     type: 'string',
@@ -103,7 +105,11 @@ export const OPTION_SPECS: Record<string, Spec> = {
     type: 'string',
     help: 'offered load, messages/s over all senders (direct: default half the measured max, or 1000 with --no-baseline; group: 20)',
   },
-  duration: { type: 'string', default: '10', help: 'measured seconds (connections: the idle window)' },
+  duration: {
+    type: 'string',
+    default: '10',
+    help: 'measured seconds (connections: the idle window; hostile: each attack, default 60)',
+  },
   warmup: {
     type: 'string',
     default: '2',
@@ -185,6 +191,11 @@ export const OPTION_SPECS: Record<string, Spec> = {
     type: 'string',
     default: '5',
     help: 'seconds between /metrics scrapes (for the event-loop stall; 0: start and end only)',
+  },
+  attacks: {
+    type: 'string',
+    default: 'all',
+    help: 'hostile: attacks to run (sync-flood, http-history, typing-flood, idle-sockets, big-direct, read-flood, group-fanout)',
   },
   help: { type: 'boolean', default: 'false', help: 'this text' },
 };
@@ -313,6 +324,10 @@ export function parseOptions(argv: string[], defaultServerCli: string): BenchOpt
   if (v['metrics-url'] !== undefined) o.metricsUrl = String(v['metrics-url']);
   if (v.rate !== undefined) o.rate = num(v, 'rate', 0.001, false);
   if (v.out !== undefined) o.out = String(v.out);
+  if (typeof v.attacks === 'string' && v.attacks !== 'all') o.attacks = v.attacks;
+  // An attack is measured for a minute unless asked otherwise.
+  if (o.scenario === 'hostile' && !argv.some((a) => a === '--duration' || a.startsWith('--duration=')))
+    o.duration = 60;
   if (o.senders > o.members) throw new UsageError('--senders cannot exceed --members');
   if (o.users % 2 !== 0) throw new UsageError('--users must be even (users send in pairs)');
   return o;

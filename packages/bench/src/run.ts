@@ -131,7 +131,7 @@ export class Run {
       target = new Target(
         'parley',
         launched.url,
-        o.metricsUrl ?? `${launched.httpUrl}/metrics`,
+        o.metricsUrl ?? launched.metricsUrl,
         [launched.pid, ...o.serverPids],
         this.startedAt,
         launched,

@@ -1,6 +1,6 @@
 /**
  * Starts the systems under test when no `--url` is given: `parley serve` (from the built
- * packages/server/dist/cli.js) with a temporary data directory, a free port, a random HS256
+ * packages/server/dist/cli.js) with a temporary data directory, free client and admin ports, a random HS256
  * secret and the `--server-args` passed through; and the relay baseline. Each keeps reading its
  * child's output (a full pipe would block the server) and counts its warnings and errors.
  * @module
@@ -19,6 +19,8 @@ export interface LaunchedServer {
   port: number;
   url: string;
   httpUrl: string;
+  /** Its Prometheus endpoint (Parley serves it on the admin listener, not the client port). */
+  metricsUrl?: string;
   command: string[];
   secret: string;
   /** Log lines at warn level or above (pino levels ≥ 40), and the last lines printed. */
@@ -91,6 +93,7 @@ export async function launchParley(o: ParleyLaunch): Promise<LaunchedServer> {
     env: {
       ...cleanEnv(),
       PARLEY_PORT: '0',
+      PARLEY_ADMIN_PORT: '0',
       PARLEY_DATA_DIR: dataDir,
       PARLEY_JWT_SECRET: secret,
       PARLEY_LOG_LEVEL: 'info',
@@ -104,6 +107,7 @@ export async function launchParley(o: ParleyLaunch): Promise<LaunchedServer> {
   });
   const logs = watchOutput(proc);
   const cleanup = (): void => rmSync(dataDir, { recursive: true, force: true });
+  let adminPort: number | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => {
@@ -113,6 +117,8 @@ export async function launchParley(o: ParleyLaunch): Promise<LaunchedServer> {
     const onData = (chunk: Buffer): void => {
       seen += chunk.toString('utf8');
       for (const line of seen.split('\n')) {
+        if (line.includes('"msg":"parley admin listening"'))
+          adminPort = Number(/"port":(\d+)/.exec(line)?.[1]);
         if (!line.includes('"msg":"parley listening"')) continue;
         const m = /"port":(\d+)/.exec(line);
         if (m) {
@@ -139,6 +145,7 @@ export async function launchParley(o: ParleyLaunch): Promise<LaunchedServer> {
     port,
     url: `ws://127.0.0.1:${port}/v1/ws`,
     httpUrl: `http://127.0.0.1:${port}`,
+    ...(adminPort === undefined ? {} : { metricsUrl: `http://127.0.0.1:${adminPort}/metrics` }),
     command: command.slice(1),
     secret,
     logSummary: logs,

@@ -131,8 +131,10 @@ export class Target {
   }
 }
 
-/** The /metrics URL next to a WebSocket URL (same host and port). */
+/** Parley's default admin port, where /metrics is served (never on the client port). */
+const DEFAULT_ADMIN_PORT = 9090;
+
+/** The /metrics URL of a deployment by default: its host, the default admin port. */
 export function metricsUrlFor(wsUrl: string): string {
-  const u = new URL(wsUrl);
-  return `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}/metrics`;
+  return `http://${new URL(wsUrl).hostname}:${DEFAULT_ADMIN_PORT}/metrics`;
 }

@@ -20,10 +20,27 @@ export type TypingState = 'start' | 'stop';
 export type GroupRole = 'admin' | 'member';
 /** Who sees a user's `last_seen` time. */
 export type LastSeenVisibility = 'everyone' | 'nobody';
+/**
+ * Who may put a user in a group (`create_group`, `add_members`). With `nobody` the user joins
+ * groups only through an invite (`join_group`).
+ */
+export type GroupAddPolicy = 'everyone' | 'nobody';
 /** Push providers a device can register with. */
 export type PushPlatform = 'apns' | 'fcm' | 'webpush' | 'unifiedpush';
 /** Presence of a user: online while at least one device is connected and alive. */
 export type PresenceStatus = 'online' | 'offline';
+
+// ---------------------------------------------------------------------------------------------
+// Invites
+
+/** The longest an invite code may live (`create_invite` `expires_in_ms`): 30 days. */
+export const MAX_INVITE_EXPIRES_MS = 30 * 24 * 3600 * 1000;
+/** How long an invite code lives when `create_invite` gives no `expires_in_ms`: 7 days. */
+export const DEFAULT_INVITE_EXPIRES_MS = 7 * 24 * 3600 * 1000;
+/** The most uses `create_invite` `max_uses` may allow. */
+export const MAX_INVITE_USES = 100_000;
+/** The longest invite code `join_group` and `revoke_invite` accept (codes the server makes are 24 chars). */
+export const MAX_INVITE_CODE_LENGTH = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Client → server frames (requests)
@@ -180,6 +197,34 @@ export interface SettingsFrame {
   id: string;
   read_receipts?: boolean;
   last_seen?: LastSeenVisibility;
+  group_add?: GroupAddPolicy;
+}
+
+/**
+ * Creates an invite code to a group (admins only). `expires_in_ms` defaults to 7 days and is at
+ * most {@link MAX_INVITE_EXPIRES_MS}; without `max_uses` the code may be used until it expires.
+ */
+export interface CreateInviteFrame {
+  type: 'create_invite';
+  id: string;
+  conv: string;
+  expires_in_ms?: number;
+  max_uses?: number;
+}
+
+/** Revokes an invite code of a group (admins only); idempotent. */
+export interface RevokeInviteFrame {
+  type: 'revoke_invite';
+  id: string;
+  conv: string;
+  code: string;
+}
+
+/** Joins a group with an invite code; `not_found` for a code that is unknown, expired, revoked or used up. */
+export interface JoinGroupFrame {
+  type: 'join_group';
+  id: string;
+  code: string;
 }
 
 /** Blocks a user from sending to the blocker's direct conversation. */
@@ -323,6 +368,9 @@ export type ClientFrame =
   | PresenceUnsubFrame
   | TypingFrame
   | SettingsFrame
+  | CreateInviteFrame
+  | RevokeInviteFrame
+  | JoinGroupFrame
   | BlockFrame
   | UnblockFrame
   | PushRegisterFrame
@@ -370,6 +418,9 @@ const OPS: { readonly [Op in ClientOp]: true } = {
   presence_unsub: true,
   typing: true,
   settings: true,
+  create_invite: true,
+  revoke_invite: true,
+  join_group: true,
   block: true,
   unblock: true,
   push_register: true,
@@ -594,6 +645,20 @@ export interface PresenceSubResult {
 export interface SettingsResult {
   read_receipts: boolean;
   last_seen: LastSeenVisibility;
+  group_add: GroupAddPolicy;
+}
+
+/** Result of `create_invite`: the code to share (it is shown once; the server keeps only its hash). */
+export interface CreateInviteResult {
+  code: string;
+  expires_ts: number;
+}
+
+/** Result of `join_group`: the system message that added the joiner (no `seq` when already a member). */
+export interface JoinGroupResult {
+  conv: string;
+  seq?: number;
+  ts?: number;
 }
 
 /** Result of `ping`. */

@@ -14,6 +14,7 @@ import {
   parseClientFrame,
   validateClientFrame,
 } from './index.js';
+import { hasNoLoneSurrogate } from './validate.js';
 
 type Input = Record<string, unknown>;
 
@@ -55,6 +56,31 @@ const KNOWN_FIELDS = new Set([
   'content_type',
 ]);
 
+/** Every string in a value (array elements and object values, at any depth). */
+function stringsOf(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  if (typeof v !== 'object' || v === null) return [];
+  return Object.values(v).flatMap(stringsOf);
+}
+
+/** The paths (as the validator names them: `users[2]`, `subscription.keys.auth`) of the strings in v. */
+function stringPaths(v: unknown, path = ''): string[] {
+  if (typeof v === 'string') return [path];
+  if (typeof v !== 'object' || v === null) return [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => stringPaths(x, `${path}[${i}]`));
+  return Object.entries(v).flatMap(([k, x]) => stringPaths(x, path === '' ? k : `${path}.${k}`));
+}
+
+/** A copy of v with the string at `path` (as given by stringPaths) replaced by f of it. */
+function mapAt(v: unknown, path: string, f: (s: string) => string, at = ''): unknown {
+  if (typeof v === 'string') return at === path ? f(v) : v;
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map((x, i) => mapAt(x, path, f, `${at}[${i}]`));
+  return Object.fromEntries(
+    Object.entries(v).map(([k, x]) => [k, mapAt(x, path, f, at === '' ? k : `${at}.${k}`)]),
+  );
+}
+
 /** Checks the invariants every result must satisfy, whatever the input. */
 function checkResult(input: unknown, r: FrameResult): void {
   assert.equal(typeof r, 'object');
@@ -66,6 +92,7 @@ function checkResult(input: unknown, r: FrameResult): void {
       assert.ok(KNOWN_FIELDS.has(k), `unexpected field ${k}`);
       assert.notEqual((r.frame as unknown as Input)[k], undefined, `field ${k} is present but undefined`);
     }
+    assert.ok(stringsOf(r.frame).every(hasNoLoneSurrogate), 'an accepted frame holds no lone surrogate');
   } else {
     assert.ok(r.code === 'bad_request' || r.code === 'too_large');
     assert.equal(typeof r.message, 'string');
@@ -83,6 +110,17 @@ function checkResult(input: unknown, r: FrameResult): void {
 const ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-';
 const GROUP_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 const anyChar = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+/** Any code point but a surrogate: BMP (controls included) and astral, as valid frames may hold. */
+const wellFormedChar = fc
+  .oneof(
+    fc.integer({ min: 0, max: 0xd7ff }),
+    fc.integer({ min: 0xe000, max: 0xffff }),
+    fc.integer({ min: 0x10000, max: 0x10ffff }),
+  )
+  .map((c) => String.fromCodePoint(c));
+/** Strings of at most `max` UTF-16 code units (an astral character takes two). */
+const wellFormed = (min: number, max: number) =>
+  fc.string({ unit: wellFormedChar, minLength: min, maxLength: Math.floor(max / 2) });
 
 const userId = fc.string({ unit: fc.constantFrom(...ID_CHARS), minLength: 1, maxLength: 64 });
 const groupConv = fc
@@ -92,10 +130,10 @@ const conv = fc.oneof(
   fc.tuple(userId, userId).map(([a, b]) => directConv(a, b)),
   groupConv,
 );
-const reqId = fc.string({ unit: anyChar, minLength: 1, maxLength: 64 });
+const reqId = wellFormed(1, 64);
 const seq = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const nat = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
-const body = fc.string({ unit: anyChar, maxLength: 300 });
+const body = wellFormed(0, 600);
 const noControls = (s: string) => {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -144,7 +182,7 @@ const VALID_FRAMES: Record<ClientOp, fc.Arbitrary<Input>> = {
       type: fc.constant('send'),
       id: reqId,
       conv,
-      cmid: fc.string({ unit: anyChar, minLength: 1, maxLength: 64 }),
+      cmid: wellFormed(1, 64),
       kind,
       body,
       reply_to: seq,
@@ -215,9 +253,31 @@ const VALID_FRAMES: Record<ClientOp, fc.Arbitrary<Input>> = {
       id: reqId,
       read_receipts: fc.boolean(),
       last_seen: fc.constantFrom('everyone', 'nobody'),
+      group_add: fc.constantFrom('everyone', 'nobody'),
     },
     { requiredKeys: ['type', 'id'] },
   ),
+  create_invite: fc.record(
+    {
+      type: fc.constant('create_invite'),
+      id: reqId,
+      conv: groupConv,
+      expires_in_ms: fc.integer({ min: 1, max: 30 * 24 * 3600 * 1000 }),
+      max_uses: fc.integer({ min: 1, max: 100_000 }),
+    },
+    { requiredKeys: ['type', 'id', 'conv'] },
+  ),
+  revoke_invite: fc.record({
+    type: fc.constant('revoke_invite'),
+    id: reqId,
+    conv: groupConv,
+    code: b64url.map((s) => s.replace(/=/g, '').slice(0, 64)).filter((s) => s.length > 0),
+  }),
+  join_group: fc.record({
+    type: fc.constant('join_group'),
+    id: reqId,
+    code: b64url.map((s) => s.replace(/=/g, '').slice(0, 64)).filter((s) => s.length > 0),
+  }),
   block: fc.record({ type: fc.constant('block'), id: reqId, user: userId }),
   unblock: fc.record({ type: fc.constant('unblock'), id: reqId, user: userId }),
   push_register: fc.oneof(
@@ -430,6 +490,8 @@ describe('validator properties', () => {
       'identity_key',
       'signed_prekey',
       'one_time_prekeys',
+      'expires_in_ms',
+      'max_uses',
     ]);
     fc.assert(
       fc.property(
@@ -456,6 +518,43 @@ describe('validator properties', () => {
         },
       ),
       { numRuns: 3000 },
+    );
+  });
+  it('a lone surrogate anywhere in any string field is refused, naming the field', () => {
+    // Every frame but an id-less ping or to_device_ack has a string field besides `type`.
+    const frameAndPath = anyValidFrame
+      .filter((f) => stringPaths(f).length > 1)
+      .chain((input) => {
+        const paths = stringPaths(input).filter((p) => p !== 'type');
+        return fc.tuple(fc.constant(input), fc.constantFrom(...paths));
+      });
+    const lone = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
+    fc.assert(
+      fc.property(frameAndPath, lone, fc.nat(), ([input, path], surrogate, at) => {
+        // Inserting one surrogate into a well-formed string always leaves one unpaired.
+        const insert = (s: string) => {
+          const i = at % (s.length + 1);
+          return s.slice(0, i) + surrogate + s.slice(i);
+        };
+        const broken = mapAt(input, path, insert);
+        for (const r of [validateClientFrame(broken), parseClientFrame(JSON.stringify(broken))]) {
+          assert.equal(r.ok, false, `${input.type}.${path}`);
+          if (r.ok) continue;
+          assert.ok(r.message.startsWith(`"${path}" `), r.message);
+          assert.equal(r.id, path === 'id' ? undefined : input.id);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+  it('the fallback lone-surrogate check agrees with String.prototype.isWellFormed', () => {
+    const native = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom('a', '\ud83d', '\ude00', '😀', '\uffff'), maxLength: 12 }),
+        (s) => assert.equal(hasNoLoneSurrogate(s), native(s)),
+      ),
+      { numRuns: 2000 },
     );
   });
   it('user lists: any duplicate is refused', () => {

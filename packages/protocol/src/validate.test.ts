@@ -11,6 +11,7 @@ import {
   parseClientFrame,
   validateClientFrame,
 } from './index.js';
+import { hasNoLoneSurrogate } from './validate.js';
 
 type Input = Record<string, unknown>;
 
@@ -47,7 +48,10 @@ const VALID: Record<ClientOp, Input> = {
   presence_sub: { type: 'presence_sub', id: 'r1', users: ['bob', 'carol'] },
   presence_unsub: { type: 'presence_unsub', id: 'r1', users: ['carol'] },
   typing: { type: 'typing', id: 'r1', conv: G, state: 'start' },
-  settings: { type: 'settings', id: 'r1', read_receipts: false, last_seen: 'nobody' },
+  settings: { type: 'settings', id: 'r1', read_receipts: false, last_seen: 'nobody', group_add: 'nobody' },
+  create_invite: { type: 'create_invite', id: 'r1', conv: G, expires_in_ms: 3_600_000, max_uses: 10 },
+  revoke_invite: { type: 'revoke_invite', id: 'r1', conv: G, code: 'q3Xb_-9aZk0L8mN2pQ4rS6tU' },
+  join_group: { type: 'join_group', id: 'r1', code: 'q3Xb_-9aZk0L8mN2pQ4rS6tU' },
   block: { type: 'block', id: 'r1', user: 'mallory' },
   unblock: { type: 'unblock', id: 'r1', user: 'mallory' },
   push_register: { type: 'push_register', id: 'r1', platform: 'apns', token: HEX, topic: 'com.example.app' },
@@ -96,7 +100,7 @@ function withField(op: ClientOp, field: string, value: unknown): Input {
 
 describe('happy paths', () => {
   it('CLIENT_OPS lists every op once, and each has a valid sample here', () => {
-    assert.equal(CLIENT_OPS.length, 32);
+    assert.equal(CLIENT_OPS.length, 35);
     assert.equal(new Set(CLIENT_OPS).size, CLIENT_OPS.length);
     assert.deepEqual([...CLIENT_OPS].sort(), Object.keys(VALID).sort());
     assert.deepEqual([...OPTIONAL_ID_OPS].sort(), ['ping', 'receipt', 'to_device_ack', 'typing']);
@@ -882,5 +886,119 @@ describe('defaults and op-specific rules', () => {
       validateClientFrame({ ...input, limit: undefined });
       assert.equal(JSON.stringify(input), before);
     }
+  });
+});
+
+describe('lone surrogates (they would read back as U+FFFD from UTF-8 storage)', () => {
+  const LONE = ['\ud800', '\udbff', '\udc00', '\udfff', 'a\ud83d', '\ude00b', '\ude00\ud83d'];
+  const message = (field: string) => `"${field}" must be well-formed Unicode (it holds a lone surrogate)`;
+  /** The free-text fields: the only ones whose own format allows non-ASCII characters. */
+  const FREE_TEXT: [ClientOp, string][] = [
+    ['connect', 'token'],
+    ['connect', 'client'],
+    ['send', 'cmid'],
+    ['send', 'kind'],
+    ['send', 'body'],
+    ['create_group', 'name'],
+    ['update_group', 'name'],
+    ['to_device', 'body'],
+  ];
+  for (const [op, field] of FREE_TEXT) {
+    it(`${op}.${field}: refused with bad_request naming the field, as a value and as JSON text`, () => {
+      for (const lone of LONE) {
+        const input = withField(op, field, `ok ${lone} ok`);
+        assert.deepEqual(fail(input), { ok: false, id: 'r1', code: 'bad_request', message: message(field) });
+        // The wire form: JSON.stringify writes a lone surrogate as a \udXXX escape.
+        const text = JSON.stringify(input);
+        assert.match(text, /\\ud[89a-f]/);
+        assert.deepEqual(parseClientFrame(text), {
+          ok: false,
+          id: 'r1',
+          code: 'bad_request',
+          message: message(field),
+        });
+        // Upper-case hex escapes are the same string.
+        const upper = text.replace(
+          /\\ud([89a-f])([0-9a-f]{2})/g,
+          (_, a: string, b: string) => `\\uD${a.toUpperCase()}${b.toUpperCase()}`,
+        );
+        assert.notEqual(upper, text);
+        assert.equal(parseClientFrame(upper).ok, false);
+      }
+    });
+  }
+  for (const op of CLIENT_OPS) {
+    it(`${op}: a lone surrogate in the id is refused without echoing the id`, () => {
+      const expected = { ok: false, code: 'bad_request', message: message('id') };
+      assert.deepEqual(fail(withField(op, 'id', 'r\ud800')), expected);
+      assert.deepEqual(parseClientFrame(JSON.stringify(withField(op, 'id', '\udfffr'))), expected);
+    });
+  }
+  it('every other string field is refused too (by its format), naming the field', () => {
+    const cases: [Input, string][] = [
+      [withField('send', 'conv', 'dm:alice:b\ud800'), 'conv'],
+      [withField('send', 'media', ['m_1', 'm\udc00']), 'media[1]'],
+      [withField('presence_sub', 'users', ['bob', '\ud800']), 'users[1]'],
+      [withField('set_role', 'role', 'admin\ud800'), 'role'],
+      [withField('push_register', 'topic', 'com.example\ud800'), 'topic'],
+      [
+        withField('keys_upload', 'signed_prekey', { key_id: 1, key: `${B64}\ud800`, signature: B64 }),
+        'signed_prekey.key',
+      ],
+      [withField('revoke_device', 'device', 'phone\udfff'), 'device'],
+    ];
+    for (const [input, field] of cases) {
+      const r = parseClientFrame(JSON.stringify(input));
+      assert.equal(r.ok, false, field);
+      if (!r.ok) assert.ok(r.message.startsWith(`"${field}" `), r.message);
+    }
+  });
+  it('surrogate pairs and other non-BMP text pass unchanged, escaped or not, in any case', () => {
+    const body = 'emoji 😀👍🏽, clef 𝄞, CJK ext-B 𠀀, U+10FFFF \u{10ffff}, RTL שלום, NUL \u0000';
+    const input = withField('send', 'body', body);
+    assert.deepEqual(ok(input), input);
+    assert.deepEqual(parseClientFrame(JSON.stringify(input)), { ok: true, frame: input });
+    for (const hexCase of ['toUpperCase', 'toLowerCase'] as const) {
+      const escaped = JSON.stringify(input).replace(
+        /[\ud800-\udfff]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16)[hexCase]()}`,
+      );
+      assert.match(escaped, /\\ud83d\\ude00/i);
+      assert.deepEqual(parseClientFrame(escaped), { ok: true, frame: input });
+    }
+  });
+  it('a literal lone surrogate in the text (not only an escape) is refused', () => {
+    const text = `{"type":"send","id":"r1","conv":"dm:alice:bob","cmid":"c\ud800","kind":"text","body":"x"}`;
+    assert.deepEqual(parseClientFrame(text), {
+      ok: false,
+      id: 'r1',
+      code: 'bad_request',
+      message: message('cmid'),
+    });
+  });
+  it('an escaped backslash before "ud800" is not a surrogate escape', () => {
+    const text = String.raw`{"type":"send","id":"r1","conv":"dm:alice:bob","cmid":"c1","kind":"text","body":"\\ud800"}`;
+    const r = parseClientFrame(text);
+    assert.ok(r.ok && r.frame.type === 'send' && r.frame.body === '\\ud800');
+  });
+  it('unknown fields are ignored, lone surrogates and all (they are never stored)', () => {
+    const input = { ...VALID.send, note: '\ud800', '\udc00': 1 };
+    assert.equal(validateClientFrame(input).ok, true);
+    assert.equal(parseClientFrame(JSON.stringify(input)).ok, true);
+  });
+  it('the fallback check agrees with String.prototype.isWellFormed', () => {
+    const samples = [
+      '',
+      'abc',
+      '😀',
+      'a😀b',
+      '\ud83d\ude00\ud83d',
+      ...LONE,
+      '\udc00\ud800',
+      '\ud800\ud800\udc00',
+    ];
+    // Node 20 has the native method; the ES2023 lib this project compiles with does not declare it.
+    const native = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+    for (const s of samples) assert.equal(hasNoLoneSurrogate(s), native(s), JSON.stringify(s));
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The client frame validator: turns untrusted JSON into a typed {@link ClientFrame} or a precise
  * `bad_request` / `too_large` error. It runs on every frame the server receives, so it is
- * hand-written: no schema library, no regexes, no allocation but the result. Errors are recorded
+ * hand-written: no schema library, no regexes on fields, no allocation but the result. Errors are recorded
  * in module state by the field checkers (which return null) and wrapped once at the end.
  *
  * Rules beyond protocol.md, decided here:
@@ -10,7 +10,9 @@
  * - group ops (`add_members`, `remove_members`, `leave`, `update_group`, `set_role`,
  *   `group_info`) need a group conversation id;
  * - push endpoints (Web Push and UnifiedPush) must be `https://` URLs;
- * - `keys_upload` must carry at least one key; one-time prekey `key_id`s must be distinct.
+ * - `keys_upload` must carry at least one key; one-time prekey `key_id`s must be distinct;
+ * - no string field may hold a lone surrogate (JSON `"\ud800"`): storage as UTF-8 would turn it
+ *   into U+FFFD, so a message would read back differently from how it was acknowledged.
  *
  * @module
  */
@@ -22,9 +24,11 @@ import type {
   ConnectFrame,
   ConversationsFrame,
   CreateGroupFrame,
+  CreateInviteFrame,
   DevicesFrame,
   GroupInfoFrame,
   HistoryFrame,
+  JoinGroupFrame,
   KeysClaimFrame,
   KeysCountFrame,
   KeysUploadFrame,
@@ -41,6 +45,7 @@ import type {
   ReceiptsFrame,
   RemoveMembersFrame,
   RevokeDeviceFrame,
+  RevokeInviteFrame,
   SendFrame,
   SetRoleFrame,
   SettingsFrame,
@@ -52,6 +57,7 @@ import type {
   UnblockFrame,
   UpdateGroupFrame,
 } from './frames.js';
+import { MAX_INVITE_CODE_LENGTH, MAX_INVITE_EXPIRES_MS, MAX_INVITE_USES } from './frames.js';
 import { isConvId, isDeviceId, isGroupConv, isMediaId, isUserId, utf8LengthExceeds } from './ids.js';
 import {
   DEFAULT_CONVERSATIONS_LIMIT,
@@ -130,6 +136,72 @@ function isStr(v: unknown, max: number): v is string {
 /** A safe integer >= min (JSON numbers like 1.5, 1e300 or -1 fail). */
 function isInt(v: unknown, min: number): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+
+/**
+ * Whether s holds no lone surrogate (is well-formed UTF-16, so it survives UTF-8 storage as is).
+ * Native `String.prototype.isWellFormed` where the engine has it (Node 20, browsers since 2023),
+ * else {@link hasNoLoneSurrogate}.
+ */
+const isWellFormed: (s: string) => boolean = (() => {
+  const native = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+  return native ? (s: string) => native.call(s) : hasNoLoneSurrogate;
+})();
+
+/**
+ * The fallback of {@link isWellFormed} for engines without `isWellFormed`. A loop, not the usual
+ * lookbehind regex: lookbehind is itself a syntax error in the Safari versions (< 16.4) that lack
+ * `isWellFormed`, and would break the whole module there. Exported for tests only.
+ *
+ * @internal
+ */
+export function hasNoLoneSurrogate(s: string): boolean {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c >= 0xdc00) return false; // a low surrogate not preceded by a high one
+    const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+    if (d < 0xdc00 || d > 0xdfff) return false; // a high surrogate not followed by a low one
+    i++;
+  }
+  return true;
+}
+
+/**
+ * A `\uD800`..`\uDFFF` escape in JSON text (any case). JSON text that has none, and no literal
+ * lone surrogate, cannot parse into a string holding a lone surrogate.
+ */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Whether strings parsed from this JSON text may hold lone surrogates, so the validated frame
+ * must be checked for them. Text decoded from UTF-8 (as the server's WebSocket frames are) has no
+ * literal lone surrogate, so for nearly every frame this is one failed regex search.
+ */
+function mayHoldLoneSurrogate(text: string): boolean {
+  return SURROGATE_ESCAPE.test(text) || !isWellFormed(text);
+}
+
+/**
+ * The path (`.body`, `.users[3]`, `.subscription.keys.auth`) of the first string in v holding a
+ * lone surrogate, or null. Paths are built only on the way out of a hit.
+ */
+function loneSurrogatePath(v: unknown): string | null {
+  if (typeof v === 'string') return isWellFormed(v) ? null : '';
+  if (typeof v !== 'object' || v === null) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = loneSurrogatePath(v[i]);
+      if (p !== null) return `[${i}]${p}`;
+    }
+    return null;
+  }
+  for (const k in v) {
+    const p = loneSurrogatePath((v as Obj)[k]);
+    if (p !== null) return `.${k}${p}`;
+  }
+  return null;
 }
 
 // Char classes for the format checks below, indexed by char code < 128.
@@ -510,7 +582,60 @@ function vSettings(o: Obj, id: string): SettingsFrame | null {
     }
     frame.last_seen = lastSeen;
   }
+  const groupAdd = o.group_add;
+  if (!absent(groupAdd)) {
+    if (groupAdd !== 'everyone' && groupAdd !== 'nobody') {
+      return bad('"group_add" must be "everyone" or "nobody"');
+    }
+    frame.group_add = groupAdd;
+  }
   return frame;
+}
+
+/** An invite code: 1..MAX_INVITE_CODE_LENGTH chars of the base64url alphabet, no padding. */
+function isInviteCode(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  const n = v.length;
+  if (n === 0 || n > MAX_INVITE_CODE_LENGTH) return false;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c > 127 || (CLS[c]! & B64) === 0 || c === 43 /* + */ || c === 47 /* / */) return false;
+  }
+  return true;
+}
+
+function vCreateInvite(o: Obj, id: string): CreateInviteFrame | null {
+  const conv = groupConv(o);
+  if (conv === null) return null;
+  const frame: CreateInviteFrame = { type: 'create_invite', id, conv };
+  const expiresIn = o.expires_in_ms;
+  if (!absent(expiresIn)) {
+    if (!isInt(expiresIn, 1) || expiresIn > MAX_INVITE_EXPIRES_MS) {
+      return bad(`"expires_in_ms" must be an integer 1..${MAX_INVITE_EXPIRES_MS}`);
+    }
+    frame.expires_in_ms = expiresIn;
+  }
+  const maxUses = o.max_uses;
+  if (!absent(maxUses)) {
+    if (!isInt(maxUses, 1) || maxUses > MAX_INVITE_USES) {
+      return bad(`"max_uses" must be an integer 1..${MAX_INVITE_USES}`);
+    }
+    frame.max_uses = maxUses;
+  }
+  return frame;
+}
+
+function vRevokeInvite(o: Obj, id: string): RevokeInviteFrame | null {
+  const conv = groupConv(o);
+  if (conv === null) return null;
+  const code = o.code;
+  if (!isInviteCode(code)) return badField('code', code, 'an invite code');
+  return { type: 'revoke_invite', id, conv, code };
+}
+
+function vJoinGroup(o: Obj, id: string): JoinGroupFrame | null {
+  const code = o.code;
+  return isInviteCode(code) ? { type: 'join_group', id, code } : badField('code', code, 'an invite code');
 }
 
 function vBlock(o: Obj, id: string): BlockFrame | null {
@@ -733,6 +858,9 @@ const WITH_ID = new Map<string, (o: Obj, id: string, L: Limits) => ClientFrame |
   ['set_role', vSetRole],
   ['group_info', vGroupInfo],
   ['settings', vSettings],
+  ['create_invite', vCreateInvite],
+  ['revoke_invite', vRevokeInvite],
+  ['join_group', vJoinGroup],
   ['block', vBlock],
   ['unblock', vUnblock],
   ['push_register', vPushRegister],
@@ -765,6 +893,14 @@ const OPTIONAL_ID = new Map<string, (o: Obj, id: string | undefined, L: Limits) 
  * if (r.ok && r.frame.type === 'receipt') markRead(r.frame.conv, r.frame.seq);
  */
 export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIMITS): FrameResult {
+  return validate(value, limits, true);
+}
+
+/**
+ * {@link validateClientFrame}, with the lone-surrogate check left out when `checkSurrogates` is
+ * false: {@link parseClientFrame} knows from the raw text when no string can hold one.
+ */
+function validate(value: unknown, limits: Limits, checkSurrogates: boolean): FrameResult {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, code: 'bad_request', message: NOT_OBJECT };
   }
@@ -774,6 +910,10 @@ export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIM
   if (!absent(rawId)) {
     if (!isStr(rawId, limits.maxRequestIdLength)) {
       return { ok: false, code: 'bad_request', message: `"id" must be ${chars(limits.maxRequestIdLength)}` };
+    }
+    // Checked before anything else: an id that is refused is not echoed in the error reply.
+    if (checkSurrogates && !isWellFormed(rawId)) {
+      return { ok: false, code: 'bad_request', message: loneSurrogateMessage('id') };
     }
     id = rawId;
   }
@@ -795,6 +935,12 @@ export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIM
       ? { ok: false, code: 'bad_request', message }
       : { ok: false, id, code: 'bad_request', message };
   }
+  if (frame !== null && checkSurrogates) {
+    // Checked on the validated frame: it holds every known string field, and no unknown one
+    // (ignored fields are never stored, so they may hold anything).
+    const path = loneSurrogatePath(frame);
+    if (path !== null) frame = bad(loneSurrogateMessage(path.slice(1)));
+  }
   if (frame === null) {
     return id === undefined
       ? { ok: false, code: errCode, message: errMessage }
@@ -803,10 +949,16 @@ export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIM
   return { ok: true, frame };
 }
 
+/** The error message for a string field holding a lone surrogate; `field` is a path like `users[2]`. */
+function loneSurrogateMessage(field: string): string {
+  return `"${field}" must be well-formed Unicode (it holds a lone surrogate)`;
+}
+
 /**
  * Parses and validates one text frame as received on the WebSocket. Frames over
  * `limits.maxFrameBytes` are `too_large` without being parsed; malformed JSON and non-objects
- * are `bad_request`. Never throws.
+ * are `bad_request`. Never throws. Looks for lone surrogates only when the text holds a surrogate
+ * escape (or a literal lone surrogate), so the check costs ordinary frames one regex search.
  *
  * @example
  * const r = parseClientFrame(text);
@@ -822,5 +974,5 @@ export function parseClientFrame(text: string, limits: Limits = DEFAULT_LIMITS):
   } catch {
     return { ok: false, code: 'bad_request', message: 'frame is not valid JSON' };
   }
-  return validateClientFrame(value, limits);
+  return validate(value, limits, mayHoldLoneSurrogate(text));
 }

@@ -10,9 +10,11 @@ import {
   type ConnectResult,
   type ConversationsResult,
   type CreateGroupResult,
+  type CreateInviteResult,
   decodeServerFrame,
   directConv,
   encodeFrame,
+  type GroupAddPolicy,
   type GroupInfoResult,
   type GroupRole,
   type HistoryResult,
@@ -251,6 +253,16 @@ export interface ConversationsParams {
 export interface SettingsParams {
   read_receipts?: boolean;
   last_seen?: LastSeenVisibility;
+  /** `nobody`: others cannot put this user in groups; they join through invites only. */
+  group_add?: GroupAddPolicy;
+}
+
+/** Parameters of {@link ParleyClient.createInvite}. */
+export interface CreateInviteParams {
+  /** How long the code lives (default 7 days, at most 30). */
+  expires_in_ms?: number;
+  /** How many users may join with it (default: any number until it expires). */
+  max_uses?: number;
 }
 
 type Frame = Record<string, unknown>;
@@ -703,6 +715,35 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
     return this.request<GroupInfoResult>('group_info', { conv });
   }
 
+  /**
+   * Makes an invite code to a group (admins only). Share the code; whoever holds it may join with
+   * {@link ParleyClient.joinGroup} until it expires, is revoked or used up, and while this user
+   * stays an admin of the group. The server keeps only a hash: the code cannot be shown again.
+   */
+  createInvite(conv: string, params: CreateInviteParams = {}): Promise<CreateInviteResult> {
+    const frame: Frame = { conv };
+    if (params.expires_in_ms !== undefined) frame.expires_in_ms = params.expires_in_ms;
+    if (params.max_uses !== undefined) frame.max_uses = params.max_uses;
+    return this.request<CreateInviteResult>('create_invite', frame).then((r) => ({
+      code: r.code,
+      expires_ts: r.expires_ts,
+    }));
+  }
+
+  /** Revokes an invite code of a group (admins only). Idempotent. */
+  async revokeInvite(conv: string, code: string): Promise<void> {
+    await this.request('revoke_invite', { conv, code });
+  }
+
+  /**
+   * Joins a group with an invite code; resolves with the group and the `members_added` system
+   * message's position (no `seq` when this user already was a member). A code that is unknown,
+   * expired, revoked or used up fails with `not_found`.
+   */
+  joinGroup(code: string): Promise<GroupChangeResult> {
+    return this.#groupChange('join_group', { code });
+  }
+
   // -------------------------------------------------------------------------------------------
   // Presence, typing, settings, blocking
 
@@ -775,11 +816,10 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
       if (last !== undefined && now - last < this.#o.typingInterval) return false;
     }
     if (!this.#write(conn, { type: 'typing', conv, state })) return false;
+    // A stop does not reset the interval: the server forwards one start per 2 s, stop or not.
     if (state === 'start') {
       if (this.#typingStarts.size >= 1000) this.#pruneTypingStarts(now);
       this.#typingStarts.set(conv, now);
-    } else {
-      this.#typingStarts.delete(conv);
     }
     return true;
   }
@@ -795,14 +835,16 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
   /**
    * Reads this user's privacy settings, or changes some and resolves with all of them:
    * `read_receipts` (default true; off means no `read` receipts to or from others) and
-   * `last_seen` (`everyone` or `nobody`: hide the time in presence).
+   * `last_seen` (`everyone` or `nobody`: hide the time in presence) and `group_add`
+   * (`everyone` or `nobody`: only invites put this user in groups).
    */
   async settings(patch: SettingsParams = {}): Promise<SettingsResult> {
     const params: Frame = {};
     if (patch.read_receipts !== undefined) params.read_receipts = patch.read_receipts;
     if (patch.last_seen !== undefined) params.last_seen = patch.last_seen;
+    if (patch.group_add !== undefined) params.group_add = patch.group_add;
     const r = await this.request<SettingsResult>('settings', params);
-    return { read_receipts: r.read_receipts, last_seen: r.last_seen };
+    return { read_receipts: r.read_receipts, last_seen: r.last_seen, group_add: r.group_add };
   }
 
   /**

@@ -48,7 +48,9 @@ export class TypingController {
   /** The user typed: sends `start` unless one went out recently; re-arms the idle timer. Returns whether a frame was sent. */
   input(): boolean {
     const sent = this.#client.typing(this.conv, 'start');
-    this.#active = true;
+    // A start dropped within the interval after a stop shows nothing: stay inactive until one goes out.
+    if (sent) this.#active = true;
+    if (!this.#active) return false;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
@@ -6,7 +7,8 @@ import { migrateCluster } from './cluster/migrate.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DB_FILE } from './core/core.js';
-import { mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
+import { formatDuration, mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
+import { ListenError } from './gateway/listener.js';
 import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
 import type { Logger } from './ports/logger.js';
@@ -137,7 +139,14 @@ async function token(
     );
     return 2;
   }
-  const claims: Parameters<typeof mintToken>[1] = { user: values.user, ttlSeconds: parseTtl(values.ttl) };
+  const ttlSeconds = parseTtl(values.ttl);
+  if (ttlSeconds * 1000 > config.maxTokenLifetimeMs) {
+    console.error(
+      `parley token: --ttl ${values.ttl} is longer than the ${formatDuration(config.maxTokenLifetimeMs / 1000)} this server accepts (maxTokenLifetimeMs); the token would be refused`,
+    );
+    return 2;
+  }
+  const claims: Parameters<typeof mintToken>[1] = { user: values.user, ttlSeconds };
   if (values.device) claims.device = values.device;
   if (config.jwtIssuer) claims.issuer = config.jwtIssuer;
   if (config.jwtAudience) claims.audience = config.jwtAudience;
@@ -151,9 +160,16 @@ async function serve(config: Config): Promise<number> {
   const server = createParleyServer(config, { log });
   const address = await server.start();
   if (server.devSecret) printDevBanner(config, address.address, address.port, log);
+  logAdmin(log, server.adminAddress);
   log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
   onSignals(log, config, (drainMs) => server.stop(drainMs));
   return new Promise<number>(() => {});
+}
+
+/** Says where the admin listener is, before `parley listening` (tests and tools wait for that line). */
+function logAdmin(log: Logger, address: AddressInfo | null): void {
+  if (address) log.info({ host: address.address, port: address.port }, 'parley admin listening');
+  else log.info({}, 'admin listener disabled (metrics: false or a negative adminPort)');
 }
 
 function printDevBanner(config: Config, host: string, port: number, log: Logger): void {
@@ -207,6 +223,7 @@ async function serveWorkers(config: Config, log: Logger): Promise<number> {
   const server = await runPrimary(config, config.workers, log);
   const devSecret = resolveKeys(config).devSecret;
   if (devSecret) printDevBanner(config, config.host, server.port, log);
+  logAdmin(log, server.adminAddress);
   log.info(
     { host: config.host, port: server.port, workers: config.workers, dataDir: config.dataDir },
     'parley listening',
@@ -221,7 +238,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError) console.error(err.message);
+    else if (err instanceof ListenError) console.error(`parley: ${err.message}`);
     else console.error(err);
-    process.exitCode = 1;
+    // Exit now: a server that failed to start may still hold handles (workers, the store's thread).
+    process.exit(1);
   },
 );

@@ -1,10 +1,17 @@
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CloseCode } from '@parley/protocol';
 import { createClusterCore } from './cluster/cluster-core.js';
 import type { Config } from './config/schema.js';
 import { createCore } from './core/core.js';
 import { resolveKeys, TokenVerifier } from './gateway/auth.js';
-import { createHttpHandler } from './gateway/http.js';
+import { createAdminHandler, createHttpHandler } from './gateway/http.js';
+import {
+  closeListener,
+  createAdminListener,
+  createClientListener,
+  drainThenClose,
+  listen,
+} from './gateway/listener.js';
 import { Metrics } from './gateway/metrics.js';
 import { Gateway } from './gateway/ws-gateway.js';
 import { type Clock, systemClock } from './ports/clock.js';
@@ -12,10 +19,18 @@ import type { Logger } from './ports/logger.js';
 
 /** A running (or ready to run) Parley server. */
 export interface ParleyServer {
-  /** Recovers unfinished fan-out, then listens. Resolves with the bound address. */
+  /**
+   * Recovers unfinished fan-out, then listens (admin listener first). Resolves with the client
+   * listener's address; rejects with a `ListenError` (after closing the store) when it cannot listen.
+   */
   start(): Promise<AddressInfo>;
-  /** Graceful stop: drain sockets over `drainMs`, flush and close the store. */
+  /**
+   * Graceful stop: drain over `drainMs` with the listeners still open (readiness 503, upgrades
+   * 503), then close them, flush and close the store.
+   */
   stop(drainMs?: number): Promise<void>;
+  /** The admin listener's address once started; null when it is disabled. */
+  readonly adminAddress: AddressInfo | null;
   /** True when the development secret is in use (no key configured). */
   readonly devSecret: boolean;
   readonly config: Config;
@@ -23,7 +38,8 @@ export interface ParleyServer {
 
 /**
  * The composition root of the embedded, single-process server: the core (store, single writers,
- * fan-out, inboxes, sessions) and one gateway in the same process, behind one HTTP server.
+ * fan-out, inboxes, sessions) and one gateway in the same process, behind the client listener
+ * (HTTP API and WebSocket upgrades), with metrics on the admin listener.
  */
 export function createParleyServer(config: Config, deps: { log: Logger; clock?: Clock }): ParleyServer {
   const { log } = deps;
@@ -41,62 +57,52 @@ export function createParleyServer(config: Config, deps: { log: Logger; clock?: 
 
   let ready = false;
   let stopping = false;
-  const http: Server = createServer(
-    createHttpHandler({
+  const readiness = async () => ready && !stopping && core.healthy();
+  const client = createClientListener({
+    config,
+    metrics,
+    onRequest: createHttpHandler({
       config,
       chat: core.api.chat,
       verifier,
       metrics,
       log,
-      ready: async () => ready && !stopping && core.healthy(),
+      ready: readiness,
       servesClients,
     }),
-  );
-  http.on('upgrade', (req, socket, head) => {
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/v1/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    if (!servesClients) {
-      socket.end(
-        'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\nthis process has no gateway role',
-      );
-      return;
-    }
-    gateway.handleUpgrade(req, socket, head);
+    ...(servesClients ? { onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head) } : {}),
   });
-  http.headersTimeout = 10_000;
-  http.requestTimeout = 30_000;
+  const admin = createAdminListener(config, createAdminHandler({ metrics, log, ready: readiness }));
+  let adminAddress: AddressInfo | null = null;
 
   return {
     config,
     devSecret: keys.devSecret,
+    get adminAddress() {
+      return adminAddress;
+    },
     async start() {
       await core.start();
-      await listen(http, config);
-      ready = true;
-      return http.address() as AddressInfo;
+      try {
+        // The admin listener first: a process whose client port is open is taken as serving.
+        if (admin) adminAddress = await listen(admin, config.adminHost, config.adminPort, 'admin');
+        const address = await listen(client, config.host, config.port, 'client');
+        ready = true;
+        return address;
+      } catch (err) {
+        closeListener(admin);
+        gateway.closeAll(CloseCode.ServiceRestart, 'server restart');
+        await core.stop();
+        metrics.stop();
+        throw err;
+      }
     },
     async stop(drainMs = config.drainMs) {
       if (stopping) return;
       stopping = true;
-      http.close();
-      await gateway.drain(drainMs);
-      http.closeAllConnections();
+      await drainThenClose([client, admin], (windowMs) => gateway.drain(windowMs), drainMs);
       await core.stop();
       metrics.stop();
     },
   };
-}
-
-/** Listens on the configured address; rejects on errors such as a port in use. */
-export function listen(http: Server, config: Pick<Config, 'host' | 'port'>): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    // A reconnect storm needs a deep accept queue (Node's default backlog is 511).
-    http.listen({ port: config.port, host: config.host, backlog: 4096 }, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
 }

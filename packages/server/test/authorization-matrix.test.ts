@@ -121,7 +121,7 @@ function check(cell: string, outcome: Outcome, got: Result, conv: string): void 
 }
 
 before(async () => {
-  s = await startServer({ receiptCoalesceMs: 20 });
+  s = await startServer({ receiptCoalesceMs: 20, groupAddsPerRecipientBurst: 10_000 });
 });
 after(() => s.stop());
 

@@ -9,6 +9,8 @@ export interface ChildServer {
   port: number;
   url: string;
   httpUrl: string;
+  /** The admin listener (/metrics, /healthz, /readyz); null when the server disabled it. */
+  adminUrl: string | null;
   /** Everything the process printed (JSON log lines on stdout, banners on stderr). */
   output(): string;
   /** Resolves with the exit code (or signal name) when the process ends. */
@@ -16,10 +18,19 @@ export interface ChildServer {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts `parley serve` from the sources with the given PARLEY_* environment; waits until it listens. */
+/**
+ * Starts `parley serve` from the sources with the given PARLEY_* environment (free client and
+ * admin ports unless given); waits until it listens.
+ */
 export async function spawnServer(env: Record<string, string>, timeoutMs = 15_000): Promise<ChildServer> {
   const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
-    env: { ...stripParley(process.env), PARLEY_PORT: '0', PARLEY_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...stripParley(process.env),
+      PARLEY_PORT: '0',
+      PARLEY_ADMIN_PORT: '0',
+      PARLEY_LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -45,9 +56,11 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 15_00
       reject(new Error(`server exited (${code}) before listening:\n${out}`));
     });
   });
+  const admin = /"port":(\d+)[^\n]*"msg":"parley admin listening"/.exec(out);
   return {
     proc,
     port,
+    adminUrl: admin ? `http://127.0.0.1:${admin[1]}` : null,
     url: `ws://127.0.0.1:${port}/v1/ws`,
     httpUrl: `http://127.0.0.1:${port}`,
     output: () => out,

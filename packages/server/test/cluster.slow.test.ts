@@ -197,7 +197,7 @@ if (ready) {
       }
       // Round-robin put connections on every process (each one's own gauge says so).
       for (const s of cluster.servers) {
-        const text = await (await fetch(`${s!.httpUrl}/metrics`)).text();
+        const text = await (await fetch(`${s!.adminUrl}/metrics`)).text();
         const open = Number(/^parley_connections (\d+)/m.exec(text)?.[1] ?? 0);
         assert.ok(open >= 2, `a process holds ${open} connections`);
       }

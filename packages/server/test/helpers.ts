@@ -20,6 +20,8 @@ export interface TestServer {
   server: ParleyServer;
   url: string;
   httpUrl: string;
+  /** The admin listener (/metrics, /healthz, /readyz); on a free port unless overridden. */
+  adminUrl: string | null;
   dataDir: string;
   token(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
   /** Connects a client as `user`/`device` and completes `connect`. */
@@ -32,7 +34,7 @@ export async function startServer(overrides: ConfigInput = {}, dataDir?: string)
   const tmp = dataDir ? null : tempDir();
   const dir = dataDir ?? tmp!.dir;
   const config = loadConfig({
-    overrides: { port: 0, dataDir: dir, jwtSecret: TEST_SECRET, drainMs: 0, ...overrides },
+    overrides: { port: 0, adminPort: 0, dataDir: dir, jwtSecret: TEST_SECRET, drainMs: 0, ...overrides },
   });
   const server = createParleyServer(config, { log: silentLogger });
   const addr = await server.start();
@@ -47,6 +49,7 @@ export async function startServer(overrides: ConfigInput = {}, dataDir?: string)
     server,
     url,
     httpUrl: `http://127.0.0.1:${addr.port}`,
+    adminUrl: server.adminAddress ? `http://127.0.0.1:${server.adminAddress.port}` : null,
     dataDir: dir,
     token,
     async client(user, device = 'd1') {

@@ -62,6 +62,7 @@ if (cassandra !== undefined && kafka !== undefined) {
         'conversations',
         'inbox',
         'inbox_heads',
+        'invites',
         'last_seen',
         'members',
         'message_cmids',

@@ -286,21 +286,23 @@ describe('typing', () => {
     });
   });
 
-  test('at most one start per 2 s per conversation is forwarded; stop always is, and resets the interval', async () => {
+  test('at most one start per 2 s per conversation is forwarded; a stop only after a forwarded start', async () => {
     const a = await s.client('t2-a');
     const b = await s.client('t2-b');
     const conv = await group(a, ['t2-b']);
     const conv2 = await group(a, ['t2-b']);
     const type = async (c: string, state: 'start' | 'stop') =>
       assert.equal((await a.request({ type: 'typing', conv: c, state })).ok, true);
+    await type(conv, 'stop'); // nothing was shown: dropped
     await type(conv, 'start'); // forwarded
     await type(conv, 'start'); // dropped
     await type(conv2, 'start'); // another conversation: forwarded
-    await type(conv, 'start'); // dropped
+    await type(conv, 'stop'); // forwarded
+    await type(conv, 'stop'); // already stopped: dropped
+    await type(conv, 'start'); // within 2 s of the last forwarded start: dropped, even after a stop
+    await type(conv, 'stop'); // that start was not shown: dropped
     await sleep(2100);
     await type(conv, 'start'); // the window has passed: forwarded
-    await type(conv, 'stop'); // forwarded
-    await type(conv, 'start'); // stop reset the interval: forwarded
     await type(conv, 'stop'); // forwarded
     await type(conv2, 'stop'); // forwarded (the end marker)
     const got: Frame[] = [];
@@ -314,12 +316,29 @@ describe('typing', () => {
       [
         [1, 'start'],
         [2, 'start'],
-        [1, 'start'],
         [1, 'stop'],
         [1, 'start'],
         [1, 'stop'],
         [2, 'stop'],
       ],
+    );
+  });
+
+  test('alternating start and stop, or a flood of stops, forwards one start and one stop', async () => {
+    const a = await s.client('t4-a');
+    const b = await s.client('t4-b');
+    const conv = await group(a, ['t4-b']);
+    for (let i = 0; i < 250; i++) {
+      a.sendRaw(JSON.stringify({ type: 'typing', conv, state: 'start' }));
+      a.sendRaw(JSON.stringify({ type: 'typing', conv, state: 'stop' }));
+    }
+    for (let i = 0; i < 500; i++) a.sendRaw(JSON.stringify({ type: 'typing', conv, state: 'stop' }));
+    // Barrier: a request after the flood is answered once every frame before it was handled.
+    assert.equal((await a.request({ type: 'ping' })).ok, true);
+    await sleep(100);
+    assert.deepEqual(
+      b.events.filter(typingFrom('t4-a')).map((e) => e.state),
+      ['start', 'stop'],
     );
   });
 

@@ -333,10 +333,13 @@ describe('messaging ops', () => {
 });
 
 describe('HTTP', () => {
-  test('health, readiness and metrics', async () => {
-    assert.equal((await fetch(`${srv.httpUrl}/healthz`)).status, 200);
-    assert.equal((await fetch(`${srv.httpUrl}/readyz`)).status, 200);
-    const metrics = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+  test('health and readiness on both listeners; metrics on the admin listener only', async () => {
+    for (const base of [srv.httpUrl, srv.adminUrl]) {
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    }
+    assert.equal((await fetch(`${srv.httpUrl}/metrics`)).status, 404);
+    const metrics = await (await fetch(`${srv.adminUrl}/metrics`)).text();
     for (const name of [
       'parley_connections',
       'parley_frames_received_total',

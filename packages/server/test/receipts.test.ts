@@ -6,7 +6,7 @@ import { type Frame, sleep, startServer, syncAll, type TestClient, type TestServ
 
 let s: TestServer;
 before(async () => {
-  s = await startServer({ receiptCoalesceMs: 20 });
+  s = await startServer({ receiptCoalesceMs: 20, groupAddsPerRecipientBurst: 10_000 });
 });
 after(() => s.stop());
 

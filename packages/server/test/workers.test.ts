@@ -95,11 +95,13 @@ test('presence and typing cross workers', async () => {
 });
 
 test('metrics aggregate every process; readiness asks the core', async () => {
-  const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+  assert.equal((await fetch(`${srv.httpUrl}/metrics`)).status, 404);
+  const text = await (await fetch(`${srv.adminUrl}/metrics`)).text();
   const connections = Number(/^parley_connections (\d+)/m.exec(text)?.[1]);
   assert.ok(connections >= 5, text.slice(0, 300));
   assert.match(text, /parley_messages_stored_total [1-9]/);
   assert.equal((await fetch(`${srv.httpUrl}/readyz`)).status, 200);
+  assert.equal((await fetch(`${srv.adminUrl}/readyz`)).status, 200);
 });
 
 test('SIGTERM drains every worker and exits 0', async () => {

@@ -6,19 +6,23 @@ import { RedisBus } from '../adapters/redis/redis-bus.js';
 import { RedisPresence } from '../adapters/redis/redis-presence.js';
 import { RedisRateLimiter } from '../adapters/redis/redis-rate-limiter.js';
 import type { Config } from '../config/schema.js';
+import { workLimits } from '../config/work-limits.js';
 import type { Core } from '../core/core.js';
 import { Chat } from '../domain/chat.js';
 import { Fanout } from '../domain/fanout.js';
+import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
 import { PresenceService } from '../domain/presence.js';
 import { ReceiptService } from '../domain/receipts.js';
 import { RecentSenders } from '../domain/recent-senders.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { UserDirectory } from '../domain/users.js';
+import { WorkBudget } from '../domain/work-budget.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { LogSubscription } from '../ports/partitioned-log.js';
+import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import { FanoutStage } from './fanout-stage.js';
 import { meteredStage } from './metered-stage.js';
 import { TOPICS } from './migrate.js';
@@ -89,6 +93,7 @@ export function createClusterCore(
   let presencePort: RedisPresence | null = null;
   let limiter: RedisRateLimiter | null = null;
   let sessions: ClusterSessions | null = null;
+  let presence: PresenceService | null = null;
   let chat: Chat | null = null;
   const subscriptions: LogSubscription[] = [];
   const outboxes: RemoteInboxAppender[] = [];
@@ -118,15 +123,17 @@ export function createClusterCore(
         RedisPresence.open(config.redisUrl!, { onError }),
         RedisRateLimiter.open(config.redisUrl!),
       ]);
+      const budget = new WorkBudget(limiter!, workLimits(config));
       offs.push(await bus.subscribe(replies.channel, (m) => replies.received(m)));
       offs.push(await bus.subscribe(usersChanged, (user) => users.invalidate(user)));
-      const presence = new PresenceService(
+      presence = new PresenceService(
         presencePort,
         users,
         store.users,
         clock,
         log.child({ stage: 'presence' }),
         config.maxPresenceSubscriptions,
+        budget,
       );
       sessions = new ClusterSessions(
         presence,
@@ -150,6 +157,14 @@ export function createClusterCore(
         config.receiptCoalesceMs,
       );
       chat = new Chat({
+        admission: new GroupAdmission({
+          writer,
+          users,
+          invites: store.invites,
+          limiter,
+          clock,
+          limits: admissionLimits(config),
+        }),
         messages: store.messages,
         inbox: store.inbox,
         conversations: store.conversations,
@@ -158,8 +173,9 @@ export function createClusterCore(
         users,
         router: sessions,
         clock,
-        limiter,
-        sendLimit: { ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst },
+        budget,
+        maxReplyBytes: config.maxReplyBytes,
+        maxGroupSize: config.maxGroupSize,
       });
       if (config.roles.includes('fanout')) {
         const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }));
@@ -223,6 +239,15 @@ export function createClusterCore(
       );
     },
     async stop() {
+      // Sessions still open end here, so their users get `last_seen` before the engines close.
+      await settledWithin(
+        (async () => {
+          await sessions?.closeAll();
+          await presence?.settled();
+        })(),
+        LAST_SEEN_SAVE_MS,
+        () => log.warn({}, 'last seen of closing sessions not saved in time'),
+      );
       for (const s of subscriptions.splice(0)) await s.close().catch(() => {});
       // Receipts handed in before the stop get a few seconds to reach the log.
       await Promise.race([outbox.idle().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);

@@ -157,6 +157,11 @@ export class RemoteInboxAppender implements InboxAppender {
     private readonly logger: Logger,
   ) {}
 
+  /** Records handed in and not published yet. */
+  get backlog(): number {
+    return this.handedIn - this.published;
+  }
+
   /** Numbering happens at the fan-out stage: nothing to load here. */
   async withHeads<T>(_users: Iterable<string>, fn: () => T): Promise<T> {
     return fn();

@@ -92,6 +92,15 @@ export class ClusterSessions implements SessionsApi, Router {
     await this.presence.disconnected(ref.user, ref.device, connKey(ref));
   }
 
+  /**
+   * Ends every session this process holds, as if each connection had closed: on shutdown the
+   * sockets' own closes arrive after the engines are closed, and their users would keep showing
+   * online (in Redis) without a `last_seen`.
+   */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.devices.all()].map((live) => this.close(live.ref)));
+  }
+
   async subscribe(ref: ConnectionRef, users: readonly string[]): Promise<PresenceView[]> {
     return this.presence.subscribe(this.devices.live(ref).subscriber, users);
   }

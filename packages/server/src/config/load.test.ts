@@ -42,7 +42,11 @@ describe('loadConfig', () => {
       maxFrameBytes: 128 * 1024,
       maxBodyBytes: 64 * 1024,
       maxConnectionsPerUser: 8,
-      maxOutboundBytes: 4 * 1024 * 1024,
+      maxOutboundBytes: 16 * 1024 * 1024,
+      maxReplyBytes: 1024 * 1024,
+      maxPipelinedRequests: 64,
+      fanoutBurst: 20_000,
+      readBurst: 10_000,
       maxBadFramesPerMinute: 20,
       inboxRetentionMs: 30 * 24 * 3600 * 1000,
       metrics: true,
@@ -87,6 +91,7 @@ describe('loadConfig', () => {
       workers: '1', // more than 1 is refused together with cassandra (tested below)
       receiptCoalesceMs: '100',
       commitDelayMs: '2',
+      maxReplyBytes: '524288',
       keyspace: 'parley_test',
       roles: ' sequencer, fanout,, ',
     };

@@ -48,14 +48,62 @@ export const configSchema = z.strictObject({
   receiptCoalesceMs: z.number().int().min(0).max(10_000).default(50),
   /** Live connections one user may hold at once (one per device). */
   maxConnectionsPerUser: positiveInt.default(8),
-  /** Bytes queued to one slow client before it is disconnected (it resyncs on reconnect). */
-  maxOutboundBytes: positiveInt.default(4 * 1024 * 1024),
+  /**
+   * Bytes a connection may leave unsent from earlier event-loop turns (what its socket has not
+   * flushed); one more write closes it as too slow (1013; it resyncs on reconnect).
+   */
+  maxOutboundBytes: positiveInt.default(16 * 1024 * 1024),
   /** Malformed frames tolerated per connection per minute before closing it with 4400. */
   maxBadFramesPerMinute: positiveInt.default(20),
   /** Messages and group changes one user may send per second, over all devices (`rate_limited` beyond). */
   sendRatePerSecond: positiveInt.default(100),
   /** How many of them may come at once before the rate applies (the token bucket's size). */
   sendBurst: positiveInt.default(1000),
+  // ---- Work budgets and backpressure (issue 10): what one user or connection may cost -----------
+  /** Inbox entries one user's messages and group changes may write per second (a send costs its recipients). */
+  fanoutRatePerSecond: positiveInt.default(2000),
+  /** How many inbox entries may be written at once before that rate applies. */
+  fanoutBurst: positiveInt.default(20_000),
+  /** Read work per user per second: one per request, one per row, one per 4 KiB of reply. */
+  readRatePerSecond: positiveInt.default(2000),
+  /** How much read work may come at once before that rate applies. */
+  readBurst: positiveInt.default(10_000),
+  /** Typing frames one user's typing events may deliver per second (one per member reached). */
+  typingRatePerSecond: positiveInt.default(500),
+  /** How many typing frames may be delivered at once before that rate applies. */
+  typingBurst: positiveInt.default(2000),
+  /** Users one user may newly subscribe to presence of per second, over all devices. */
+  presenceRatePerSecond: positiveInt.default(500),
+  /** How many presence subscriptions may be made at once before that rate applies. */
+  presenceBurst: positiveInt.default(5000),
+  /** Largest read reply (`sync`, `history`, HTTP history), in bytes: it stops early with `more: true`. */
+  maxReplyBytes: z
+    .number()
+    .int()
+    .min(256 * 1024)
+    .default(1024 * 1024),
+  /**
+   * Requests one connection may have in progress or waiting; while any wait, the server stops
+   * reading the socket, and one that pipelines past this many in one read is closed with 4400.
+   */
+  maxPipelinedRequests: positiveInt.default(64),
+  /** Reads (`sync`, `history`, …) one connection runs at a time; more wait their turn. */
+  maxConcurrentReads: positiveInt.default(2),
+  /** How long a connection's unsent backlog may stay above 256 KiB before it is closed as slow (1013). */
+  slowReaderMs: positiveInt.default(10_000),
+  /** Sockets per remote address that have not completed `connect` (more are closed with 1008). */
+  maxUnauthenticatedPerAddress: positiveInt.default(256),
+  // ---- end of work budgets ----------------------------------------------------------------------
+  // ---- Group admission (issue 10): who may put whom in groups, and invites --------------------
+  /** Times one user may be put in groups by others (create or add) at once: the per-recipient bucket's size. */
+  groupAddsPerRecipientBurst: positiveInt.default(20),
+  /** Times per hour one user may be put in groups by others once the burst is spent (`rate_limited` beyond). */
+  groupAddsPerRecipientPerHour: positiveInt.default(60),
+  /** Invite codes one user may make at once (the bucket's size). */
+  inviteCreateBurst: positiveInt.default(20),
+  /** Invite codes one user may make per hour once the burst is spent. */
+  inviteCreatePerHour: positiveInt.default(60),
+  // ---- end of group admission -------------------------------------------------------------------
   /**
    * How long a write waits for others to join its commit when the store is idle: trades that
    * much latency for fewer, larger commits (less CPU and fsync per message). 0 commits at once.
@@ -65,7 +113,7 @@ export const configSchema = z.strictObject({
   inboxRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
   /** How often expired inbox entries are deleted. */
   inboxPruneIntervalMs: positiveInt.default(3600 * 1000),
-  /** Whether to expose /metrics. */
+  /** Whether to serve /metrics (on the admin listener; false also disables that listener). */
   metrics: z.boolean().default(true),
   /**
    * Cluster mode: Cassandra contact points (`host:port`). When set, the server runs on the real
@@ -87,6 +135,41 @@ export const configSchema = z.strictObject({
   redisUrl: z.string().min(1).optional(),
   /** Cluster mode: which stages this process runs (default all). */
   roles: z.array(z.enum(['gateway', 'sequencer', 'fanout'])).default(['gateway', 'sequencer', 'fanout']),
+
+  // --- The edge: socket and HTTP limits, the admin listener, token lifetime -------------------
+  // (one block: what a client can make the listener hold, and where operators read metrics)
+  /** Address of the admin listener (/metrics, /healthz, /readyz); keep it off the public network. */
+  adminHost: z.string().min(1).default('127.0.0.1'),
+  /** Port of the admin listener: 0 picks a free one; a negative value disables it. */
+  adminPort: z.number().int().max(65535).default(9090),
+  /**
+   * Most sockets the client listener holds at once (HTTP and WebSocket); one more is destroyed
+   * as soon as it is accepted. Below the 20,000 open files a process may hold, leaving room for
+   * the store's files.
+   */
+  maxSockets: positiveInt.default(16_000),
+  /** Most sockets from one remote address (0: no limit; behind a load balancer, raise or disable it). */
+  maxSocketsPerAddress: z.number().int().min(0).default(1000),
+  /** New sockets per second from one remote address (0: no limit). */
+  connectRatePerAddress: z.number().int().min(0).default(100),
+  /** How many new sockets one address may open at once before that rate applies. */
+  connectBurstPerAddress: positiveInt.default(500),
+  /**
+   * Time a socket has to send a complete request head, and the longest an HTTP socket may stay
+   * silent (idle and slowloris sockets are closed; WebSockets have their heartbeat instead).
+   */
+  headersTimeoutMs: positiveInt.default(10_000),
+  /** How long an idle keep-alive HTTP connection stays open between requests. */
+  keepAliveTimeoutMs: positiveInt.default(5_000),
+  /** Time an HTTP API response has, from its request, to be fully written; a client that does not read is dropped. */
+  httpResponseTimeoutMs: positiveInt.default(30_000),
+  /** HTTP API requests in progress at once (until each response is flushed); `rate_limited` (429) beyond. */
+  maxHttpRequestsInFlight: positiveInt.default(256),
+  /** HTTP API requests in progress at once for one user; `rate_limited` (429) beyond. */
+  maxHttpRequestsInFlightPerUser: positiveInt.default(4),
+  /** Longest token lifetime accepted (`exp` − `iat`, and `exp` − now); longer-lived tokens are refused. */
+  maxTokenLifetimeMs: positiveInt.default(24 * 3600 * 1000),
+  // --- end of the edge block ----------------------------------------------------------------
 });
 
 /** The validated configuration with every default filled in. */
@@ -121,6 +204,24 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   maxBadFramesPerMinute: { env: 'PARLEY_MAX_BAD_FRAMES_PER_MINUTE', parse: 'int' },
   sendRatePerSecond: { env: 'PARLEY_SEND_RATE_PER_SECOND', parse: 'int' },
   sendBurst: { env: 'PARLEY_SEND_BURST', parse: 'int' },
+  fanoutRatePerSecond: { env: 'PARLEY_FANOUT_RATE_PER_SECOND', parse: 'int' },
+  fanoutBurst: { env: 'PARLEY_FANOUT_BURST', parse: 'int' },
+  readRatePerSecond: { env: 'PARLEY_READ_RATE_PER_SECOND', parse: 'int' },
+  readBurst: { env: 'PARLEY_READ_BURST', parse: 'int' },
+  typingRatePerSecond: { env: 'PARLEY_TYPING_RATE_PER_SECOND', parse: 'int' },
+  typingBurst: { env: 'PARLEY_TYPING_BURST', parse: 'int' },
+  presenceRatePerSecond: { env: 'PARLEY_PRESENCE_RATE_PER_SECOND', parse: 'int' },
+  presenceBurst: { env: 'PARLEY_PRESENCE_BURST', parse: 'int' },
+  maxReplyBytes: { env: 'PARLEY_MAX_REPLY_BYTES', parse: 'int' },
+  maxPipelinedRequests: { env: 'PARLEY_MAX_PIPELINED_REQUESTS', parse: 'int' },
+  maxConcurrentReads: { env: 'PARLEY_MAX_CONCURRENT_READS', parse: 'int' },
+  slowReaderMs: { env: 'PARLEY_SLOW_READER_MS', parse: 'int' },
+  maxUnauthenticatedPerAddress: { env: 'PARLEY_MAX_UNAUTHENTICATED_PER_ADDRESS', parse: 'int' },
+  // Group admission (issue 10).
+  groupAddsPerRecipientBurst: { env: 'PARLEY_GROUP_ADDS_PER_RECIPIENT_BURST', parse: 'int' },
+  groupAddsPerRecipientPerHour: { env: 'PARLEY_GROUP_ADDS_PER_RECIPIENT_PER_HOUR', parse: 'int' },
+  inviteCreateBurst: { env: 'PARLEY_INVITE_CREATE_BURST', parse: 'int' },
+  inviteCreatePerHour: { env: 'PARLEY_INVITE_CREATE_PER_HOUR', parse: 'int' },
   commitDelayMs: { env: 'PARLEY_COMMIT_DELAY_MS', parse: 'int' },
   inboxRetentionMs: { env: 'PARLEY_INBOX_RETENTION_MS', parse: 'int' },
   inboxPruneIntervalMs: { env: 'PARLEY_INBOX_PRUNE_INTERVAL_MS', parse: 'int' },
@@ -132,4 +233,17 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   topicPrefix: { env: 'PARLEY_TOPIC_PREFIX', parse: 'string' },
   redisUrl: { env: 'PARLEY_REDIS_URL', parse: 'string' },
   roles: { env: 'PARLEY_ROLES', parse: 'list' },
+  // The edge block.
+  adminHost: { env: 'PARLEY_ADMIN_HOST', parse: 'string' },
+  adminPort: { env: 'PARLEY_ADMIN_PORT', parse: 'int' },
+  maxSockets: { env: 'PARLEY_MAX_SOCKETS', parse: 'int' },
+  maxSocketsPerAddress: { env: 'PARLEY_MAX_SOCKETS_PER_ADDRESS', parse: 'int' },
+  connectRatePerAddress: { env: 'PARLEY_CONNECT_RATE_PER_ADDRESS', parse: 'int' },
+  connectBurstPerAddress: { env: 'PARLEY_CONNECT_BURST_PER_ADDRESS', parse: 'int' },
+  headersTimeoutMs: { env: 'PARLEY_HEADERS_TIMEOUT_MS', parse: 'int' },
+  keepAliveTimeoutMs: { env: 'PARLEY_KEEP_ALIVE_TIMEOUT_MS', parse: 'int' },
+  httpResponseTimeoutMs: { env: 'PARLEY_HTTP_RESPONSE_TIMEOUT_MS', parse: 'int' },
+  maxHttpRequestsInFlight: { env: 'PARLEY_MAX_HTTP_REQUESTS_IN_FLIGHT', parse: 'int' },
+  maxHttpRequestsInFlightPerUser: { env: 'PARLEY_MAX_HTTP_REQUESTS_IN_FLIGHT_PER_USER', parse: 'int' },
+  maxTokenLifetimeMs: { env: 'PARLEY_MAX_TOKEN_LIFETIME_MS', parse: 'int' },
 };

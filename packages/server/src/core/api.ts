@@ -22,6 +22,9 @@ export type ChatApi = Pick<
   | 'block'
   | 'unblock'
   | 'inboxHead'
+  | 'createInvite'
+  | 'revokeInvite'
+  | 'joinGroup'
 >;
 
 /** A live, authenticated connection as the core knows it. */

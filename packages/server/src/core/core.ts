@@ -3,18 +3,22 @@ import { MemoryPresence } from '../adapters/memory/memory-presence.js';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import { SqliteStore } from '../adapters/sqlite/sqlite-store.js';
 import type { Config } from '../config/schema.js';
+import { workLimits } from '../config/work-limits.js';
 import { Chat } from '../domain/chat.js';
 import { Fanout } from '../domain/fanout.js';
+import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
 import { PresenceService } from '../domain/presence.js';
 import { ReceiptService } from '../domain/receipts.js';
 import { RecentSenders } from '../domain/recent-senders.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { UserDirectory } from '../domain/users.js';
+import { WorkBudget } from '../domain/work-budget.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Router } from '../ports/router.js';
+import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { CoreApi, GatewayLink } from './api.js';
 import { SessionRegistry } from './sessions.js';
 
@@ -82,7 +86,18 @@ export function createCore(
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
   );
+  const limiter = new MemoryRateLimiter(() => clock.now());
+  const budget = new WorkBudget(limiter, workLimits(config));
+  const admission = new GroupAdmission({
+    writer: sequencer,
+    users,
+    invites: store.invites,
+    limiter,
+    clock,
+    limits: admissionLimits(config),
+  });
   const chat = new Chat({
+    admission,
     messages: store.messages,
     inbox: store.inbox,
     conversations: store.conversations,
@@ -91,8 +106,9 @@ export function createCore(
     users,
     router,
     clock,
-    limiter: new MemoryRateLimiter(() => clock.now()),
-    sendLimit: { ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst },
+    budget,
+    maxReplyBytes: config.maxReplyBytes,
+    maxGroupSize: config.maxGroupSize,
   });
   const presence = new PresenceService(
     new MemoryPresence(),
@@ -101,6 +117,7 @@ export function createCore(
     clock,
     log.child({ stage: 'presence' }),
     config.maxPresenceSubscriptions,
+    budget,
   );
   metrics.watch({
     pendingWrites: () => store.pendingWrites,
@@ -125,6 +142,10 @@ export function createCore(
     },
     async stop() {
       clearInterval(prune);
+      await sessions!.closeAll();
+      await settledWithin(presence.settled(), LAST_SEEN_SAVE_MS, () =>
+        log.warn({ waitedMs: LAST_SEEN_SAVE_MS }, 'last seen not saved in time; closing the store'),
+      );
       await fanout.settled();
       await inboxWriter.idle();
       await store.close();

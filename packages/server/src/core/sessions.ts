@@ -60,6 +60,15 @@ export class SessionRegistry implements SessionsApi, Router {
     await this.presence.disconnected(ref.user, ref.device, connKey(ref));
   }
 
+  /**
+   * Ends every session still registered, as if each connection had closed: on shutdown the
+   * sockets' own closes arrive too late (after the store is closed), so their users would be
+   * left without `last_seen`.
+   */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.devices.all()].map((live) => this.close(live.ref)));
+  }
+
   async subscribe(ref: ConnectionRef, users: readonly string[]): Promise<PresenceView[]> {
     return this.presence.subscribe(this.devices.live(ref).subscriber, users);
   }

@@ -11,11 +11,11 @@ import { ulid } from 'ulid';
 import type { Clock } from '../ports/clock.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { InboxEntry, InboxStore } from '../ports/inbox-store.js';
-import type { MessageStore } from '../ports/message-store.js';
-import type { RateLimit, RateLimiter } from '../ports/rate-limiter.js';
+import type { MessageStore, PageQuery } from '../ports/message-store.js';
 import type { Router } from '../ports/router.js';
 import type { UserSettings } from '../ports/user-store.js';
 import { badRequest, ParleyError } from './errors.js';
+import type { GroupAdmission, JoinOutcome } from './group-admission.js';
 import type { GroupOp } from './group-rules.js';
 import { directMembers } from './membership.js';
 import type { ReceiptService } from './receipts.js';
@@ -27,6 +27,7 @@ import {
   type SendRequest,
 } from './sequencer.js';
 import type { UserDirectory } from './users.js';
+import { readCost, type WorkBudget } from './work-budget.js';
 
 /** The ports and stages the chat operations use. */
 export interface ChatDeps {
@@ -38,9 +39,14 @@ export interface ChatDeps {
   users: UserDirectory;
   router: Router;
   clock: Clock;
-  /** Per-user buckets for sends and group changes. */
-  limiter: RateLimiter;
-  sendLimit: RateLimit;
+  /** Who may put whom in a group, and invites (group-admission.ts). */
+  admission: GroupAdmission;
+  /** Per-user budgets for every kind of work (sends, fan-out, reads, typing). */
+  budget: WorkBudget;
+  /** Bytes one read reply may hold: past it the reply stops early with `more: true`. */
+  maxReplyBytes: number;
+  /** The largest group: what a send to a group whose size is not known yet is charged. */
+  maxGroupSize: number;
 }
 
 /** What a user may see of a conversation: from `floor` on (their joined seq in a group). */
@@ -49,8 +55,11 @@ interface Access {
   floor: number;
 }
 
-/** Minimum interval between forwarded `typing: start` events of one user in one conversation. */
-const TYPING_START_INTERVAL_MS = 2000;
+/** Groups whose size a process remembers to charge sends by (a number each). */
+const MAX_KNOWN_GROUP_SIZES = 100_000;
+
+/** Messages read from the store per step while a reply fills up (bounds what a step loads). */
+const READ_CHUNK = 32;
 
 /**
  * The chat operations of the protocol, for an authenticated user: what the WebSocket gateway and
@@ -59,14 +68,32 @@ const TYPING_START_INTERVAL_MS = 2000;
  * by the group's writer at the change's seq).
  */
 export class Chat {
-  private readonly typingStarts = new Map<string, number>();
+  private readonly typingGate = new TypingGate();
+  /** Last known member count of groups, to charge a send's fan-out before it is sequenced. */
+  private readonly groupSizes = new Map<string, number>();
 
   constructor(private readonly d: ChatDeps) {}
 
-  /** Takes one token of the user's send bucket, or fails with `rate_limited` and the wait. */
+  /** Takes one unit of the user's send budget, or fails with `rate_limited` and the wait. */
   private async limited(user: string): Promise<void> {
-    const wait = await this.d.limiter.take(`send:${user}`, 1, this.d.sendLimit);
-    if (wait > 0) throw new ParleyError('rate_limited', `too many messages; retry in ${wait} ms`, wait);
+    await this.d.budget.take('send', user, 1);
+  }
+
+  /**
+   * Charges a send's fan-out before it is sequenced: a direct conversation's members, a group's
+   * last known size (the largest a group may be when unknown). Resolves with what was charged.
+   */
+  private async chargeFanout(user: string, conv: string, direct: readonly string[] | null): Promise<number> {
+    const cost = direct ? direct.length : (this.groupSizes.get(conv) ?? this.d.maxGroupSize);
+    return this.d.budget.take('fanout', user, cost);
+  }
+
+  /** Remembers a group's size from a send's outcome and gives back what was overcharged. */
+  private settleFanout(user: string, conv: string, charged: number, outcome: SendOutcome): void {
+    const actual = outcome.dup ? 0 : (outcome.recipients ?? charged);
+    if (!directMembers(conv) && outcome.recipients !== undefined)
+      this.rememberGroupSize(conv, outcome.recipients);
+    this.d.budget.refund('fanout', user, charged - actual);
   }
 
   /**
@@ -78,10 +105,24 @@ export class Chat {
   send(req: SendRequest): Promise<SendOutcome> {
     const direct = directMembers(req.conv);
     if (direct && !direct.includes(req.from)) return Promise.reject(cannotWrite(req.conv));
-    // The bucket answers in order, so pipelined sends still reach the writer in the order sent.
+    // The budgets answer in order, so pipelined sends still reach the writer in the order sent.
+    let charged = 0;
     return this.limited(req.from)
-      .then(() => this.d.sequencer.submit(req))
+      .then(() =>
+        this.chargeFanout(req.from, req.conv, direct).catch((err: unknown) => {
+          this.d.budget.refund('send', req.from, 1);
+          throw err;
+        }),
+      )
+      .then((cost) => {
+        charged = cost;
+        return this.d.sequencer.submit(req).catch((err: unknown) => {
+          this.d.budget.refund('fanout', req.from, charged);
+          throw err;
+        });
+      })
       .then((outcome) => {
+        this.settleFanout(req.from, req.conv, charged, outcome);
         if (!outcome.dup) {
           void this.d.receipts.submit(req.conv, {
             user: req.from,
@@ -108,7 +149,15 @@ export class Chat {
    */
   async changeGroup(user: string, device: string, conv: string, op: GroupOp): Promise<ChangeOutcome> {
     await this.limited(user);
-    const outcome = await this.d.sequencer.change(conv, user, device, op);
+    const charged = await this.d.budget.take('fanout', user, this.changeFanout(conv, op));
+    let outcome: ChangeOutcome;
+    try {
+      outcome = await this.d.admission.change(user, device, conv, op);
+    } catch (err) {
+      this.d.budget.refund('fanout', user, charged);
+      throw err;
+    }
+    this.settleChange(user, conv, charged, outcome);
     const leaving = op.op === 'leave' || (op.op === 'remove' && op.users.includes(user));
     if (outcome.seq !== null && !leaving) {
       void this.d.receipts.submit(conv, { user, kind: 'read', seq: outcome.seq, implicit: true });
@@ -116,10 +165,33 @@ export class Chat {
     return outcome;
   }
 
+  /** Remembers the group's size after a change and gives back what its fan-out was overcharged. */
+  private settleChange(user: string, conv: string, charged: number, outcome: ChangeOutcome): void {
+    if (outcome.seq === null) {
+      this.d.budget.refund('fanout', user, charged);
+      return;
+    }
+    if (outcome.members !== undefined) this.rememberGroupSize(conv, outcome.members);
+    this.d.budget.refund('fanout', user, charged - (outcome.recipients ?? charged));
+  }
+
+  private rememberGroupSize(conv: string, members: number): void {
+    if (this.groupSizes.size >= MAX_KNOWN_GROUP_SIZES) this.groupSizes.clear();
+    this.groupSizes.set(conv, members);
+  }
+
+  /** A group change's fan-out: its system message goes to the members after it (and anyone removed). */
+  private changeFanout(conv: string, op: GroupOp): number {
+    if (op.op === 'create') return op.members.length + 1;
+    const known = this.groupSizes.get(conv) ?? this.d.maxGroupSize;
+    return op.op === 'add' ? Math.min(known + op.users.length, this.d.maxGroupSize) : known;
+  }
+
   /** The group's name, creation time and members, for members. */
   async groupInfo(user: string, conv: string): Promise<GroupInfoResult> {
     const g = await this.d.sequencer.group(conv);
     if (!g?.members.has(user)) throw cannotWrite(conv);
+    await this.d.budget.take('read', user, readCost(g.members.size, 0));
     return {
       conv,
       name: g.name,
@@ -128,19 +200,26 @@ export class Chat {
     };
   }
 
-  /** Inbox events after `after`, oldest first; `gone` when some of them were pruned. */
+  /**
+   * Inbox events after `after`, oldest first; `gone` when some of them were pruned. The reply
+   * stops at `limit` events or at the reply byte budget, whichever comes first (`more` then).
+   */
   async sync(user: string, after: number, limit: number): Promise<SyncResult> {
     const head = await this.d.inbox.head(user);
     if (after > head) throw badRequest(`"after" is beyond the inbox head ${head}`);
     if (after < head && (await this.d.inbox.floor(user)) > after + 1) {
       throw new ParleyError('gone', 'inbox events after this cursor have expired; resync from conversations');
     }
+    await this.d.budget.take('read', user, 1);
     const entries = await this.d.inbox.read(user, after, limit + 1);
-    const more = entries.length > limit;
+    let more = entries.length > limit;
     if (more) entries.length = limit;
+    const page = await this.events(entries);
+    more ||= page.truncated;
+    this.d.budget.charge('read', user, readCost(page.events.length, page.bytes) - 1);
     return {
-      events: await this.events(entries),
-      inbox_head: Math.max(head, entries.at(-1)?.inbox ?? 0),
+      events: page.events,
+      inbox_head: Math.max(head, page.lastInbox),
       more,
     };
   }
@@ -152,19 +231,50 @@ export class Chat {
     q: { before?: number; after?: number; limit: number },
   ): Promise<HistoryResult> {
     const { floor } = await this.access(user, conv);
-    const query: { before?: number; after?: number; limit: number; floor: number } = {
-      limit: q.limit + 1,
-      floor,
-    };
-    if (q.before !== undefined) query.before = q.before;
-    if (q.after !== undefined) query.after = q.after;
-    const messages = await this.d.messages.page(conv, query);
-    const more = messages.length > q.limit;
-    if (more) {
-      if (q.after !== undefined) messages.length = q.limit;
-      else messages.shift();
+    await this.d.budget.take('read', user, 1);
+    const page =
+      q.after !== undefined
+        ? await this.pageForward(conv, q.after, q.limit, floor)
+        : await this.pageBackward(conv, q.before, q.limit, floor);
+    this.d.budget.charge('read', user, readCost(page.messages.length, page.bytes) - 1);
+    return { messages: page.messages, more: page.more };
+  }
+
+  /** Up to `limit` messages after `after`, ascending, within the reply budget. */
+  private async pageForward(conv: string, after: number, limit: number, floor: number): Promise<MessagePage> {
+    const fill = new ReplyFill<MessageObject>(this.d.maxReplyBytes);
+    let cursor = after;
+    while (fill.items.length < limit && !fill.full) {
+      const want = Math.min(limit - fill.items.length, READ_CHUNK) + 1;
+      const chunk = await this.d.messages.page(conv, { after: cursor, limit: want, floor });
+      for (const m of chunk) if (fill.items.length < limit && !fill.add(m)) break;
+      if (chunk.length < want) return { messages: fill.items, more: fill.full, bytes: fill.bytes };
+      cursor = fill.items[fill.items.length - 1]!.seq;
     }
-    return { messages, more };
+    return { messages: fill.items, more: true, bytes: fill.bytes };
+  }
+
+  /** Up to `limit` messages before `before` (the newest when absent), ascending, within the reply budget. */
+  private async pageBackward(
+    conv: string,
+    before: number | undefined,
+    limit: number,
+    floor: number,
+  ): Promise<MessagePage> {
+    const fill = new ReplyFill<MessageObject>(this.d.maxReplyBytes);
+    let cursor = before;
+    while (fill.items.length < limit && !fill.full) {
+      const want = Math.min(limit - fill.items.length, READ_CHUNK);
+      const query: PageQuery = { limit: want + 1, floor };
+      if (cursor !== undefined) query.before = cursor;
+      const chunk = await this.d.messages.page(conv, query);
+      const older = chunk.length > want;
+      if (older) chunk.shift();
+      for (let i = chunk.length - 1; i >= 0; i--) if (!fill.add(chunk[i]!)) break;
+      if (!older) return { messages: fill.items.reverse(), more: fill.full, bytes: fill.bytes };
+      cursor = chunk[0]!.seq;
+    }
+    return { messages: fill.items.reverse(), more: true, bytes: fill.bytes };
   }
 
   /** The user's conversations by last activity, newest first. */
@@ -173,9 +283,11 @@ export class Chat {
     limit: number,
     beforeTs?: number,
   ): Promise<{ conversations: ConversationSummary[]; more: boolean }> {
+    await this.d.budget.take('read', user, 1);
     const rows = await this.d.inbox.conversations(user, limit + 1, beforeTs);
     const more = rows.length > limit;
     if (more) rows.length = limit;
+    this.d.budget.charge('read', user, rows.length);
     const conversations = await Promise.all(rows.map((r) => this.summary(user, r.conv, r.lastTs)));
     return { conversations, more };
   }
@@ -194,6 +306,7 @@ export class Chat {
    */
   async receipts(user: string, conv: string): Promise<ReceiptsResult> {
     const { members } = await this.access(user, conv);
+    await this.d.budget.take('read', user, readCost(members.length, 0));
     const marks = new Map((await this.d.conversations.watermarks(conv)).map((w) => [w.user, w]));
     const mine = (await this.d.users.settings(user)).readReceipts;
     return {
@@ -211,26 +324,23 @@ export class Chat {
   }
 
   /**
-   * Forwards a typing indicator to the other members' live devices (never stored). At most one
-   * `start` per user and conversation per 2 s is forwarded; members who blocked the typist get none.
+   * Forwards a typing indicator to the other members' live devices (never stored), as the typing
+   * gate allows: at most one `start` per user and conversation per 2 s, and a `stop` only after a
+   * forwarded `start`. Every frame delivered counts against the typist's typing budget (past it
+   * the event is refused with `rate_limited`); members who blocked the typist get none.
    */
   async typing(user: string, conv: string, state: 'start' | 'stop'): Promise<void> {
     const { members } = await this.access(user, conv);
     const key = `${user}\u0000${conv}`;
-    const now = this.d.clock.now();
-    if (state === 'start') {
-      const last = this.typingStarts.get(key);
-      if (last !== undefined && now - last < TYPING_START_INTERVAL_MS) return;
-      if (this.typingStarts.size > 100_000) this.pruneTypingStarts(now);
-      this.typingStarts.set(key, now);
-    } else {
-      this.typingStarts.delete(key);
-    }
-    const frame = JSON.stringify({ type: 'typing', conv, user, state });
+    if (!this.typingGate.allows(key, state, this.d.clock.now())) return;
+    const recipients: string[] = [];
     for (const m of members) {
-      if (m === user || (await this.d.users.isBlocked(m, user))) continue;
-      this.d.router.deliver(m, frame);
+      if (m !== user && !(await this.d.users.isBlocked(m, user))) recipients.push(m);
     }
+    await this.d.budget.take('typing', user, recipients.length);
+    if (!this.typingGate.record(key, state, this.d.clock.now())) return;
+    const frame = JSON.stringify({ type: 'typing', conv, user, state });
+    for (const m of recipients) this.d.router.deliver(m, frame);
   }
 
   /** Reads (no fields) or changes the user's settings. */
@@ -264,11 +374,6 @@ export class Chat {
     const me = g?.members.get(user);
     if (!g || !me) throw cannotWrite(conv);
     return { members: [...g.members.keys()], floor: me.joinedSeq };
-  }
-
-  private pruneTypingStarts(now: number): void {
-    for (const [k, t] of this.typingStarts)
-      if (now - t >= TYPING_START_INTERVAL_MS) this.typingStarts.delete(k);
   }
 
   private async summary(user: string, conv: string, lastTs: number): Promise<ConversationSummary> {
@@ -309,28 +414,151 @@ export class Chat {
     return s;
   }
 
-  private async events(entries: readonly InboxEntry[]): Promise<InboxEvent[]> {
-    const refs = entries.filter((e) => e.type === 'message');
-    const bodies = await this.d.messages.getMany(refs);
-    const byRef = new Map<string, MessageObject>();
-    for (const m of bodies) if (m) byRef.set(`${m.seq}\u0000${m.conv}`, m);
-    const out: InboxEvent[] = [];
-    for (const e of entries) {
-      if (e.type === 'receipt') {
-        out.push({
-          type: 'receipt',
-          inbox: e.inbox,
-          conv: e.conv,
-          user: e.actor,
-          kind: e.kind,
-          seq: e.seq,
-          ts: e.ts,
-        });
-        continue;
+  /**
+   * The events of inbox entries, in order, loading message bodies a chunk at a time and stopping
+   * once the reply byte budget is reached (`truncated`), so one reply never holds more than that.
+   */
+  private async events(entries: readonly InboxEntry[]): Promise<InboxPage> {
+    const fill = new ReplyFill<InboxEvent>(this.d.maxReplyBytes);
+    let lastInbox = 0;
+    for (let start = 0; start < entries.length; start += READ_CHUNK) {
+      const chunk = entries.slice(start, start + READ_CHUNK);
+      const bodies = await this.d.messages.getMany(chunk.filter((e) => e.type === 'message'));
+      const byRef = new Map<string, MessageObject>();
+      for (const m of bodies) if (m) byRef.set(`${m.seq}\u0000${m.conv}`, m);
+      for (const e of chunk) {
+        const event = toEvent(e, byRef);
+        if (event && !fill.add(event))
+          return { events: fill.items, bytes: fill.bytes, lastInbox, truncated: true };
+        lastInbox = e.inbox;
       }
-      const m = byRef.get(`${e.seq}\u0000${e.conv}`);
-      if (m) out.push({ type: 'message', inbox: e.inbox, ...m });
     }
-    return out;
+    return { events: fill.items, bytes: fill.bytes, lastInbox, truncated: false };
+  }
+
+  /** Makes an invite code to a group (admins only). */
+  createInvite(
+    user: string,
+    conv: string,
+    options: { expiresInMs?: number; maxUses?: number },
+  ): Promise<{ code: string; expires_ts: number }> {
+    return this.d.admission.createInvite(user, conv, options);
+  }
+
+  /** Revokes an invite code of a group (admins only; idempotent). */
+  revokeInvite(user: string, conv: string, code: string): Promise<void> {
+    return this.d.admission.revokeInvite(user, conv, code);
+  }
+
+  /**
+   * Joins the group of an invite code. Like any group change it takes a unit of the joiner's send
+   * budget and marks everything up to its system message read for the joiner.
+   */
+  async joinGroup(user: string, device: string, code: string): Promise<JoinOutcome> {
+    await this.limited(user);
+    const outcome = await this.d.admission.join(user, device, code);
+    if (outcome.seq !== null) {
+      void this.d.receipts.submit(outcome.conv, { user, kind: 'read', seq: outcome.seq, implicit: true });
+    }
+    return outcome;
+  }
+}
+
+/** A page of history within the reply budget. */
+interface MessagePage {
+  messages: MessageObject[];
+  more: boolean;
+  bytes: number;
+}
+
+/** Inbox events within the reply budget; `lastInbox` is the last entry covered (skipped ones too). */
+interface InboxPage {
+  events: InboxEvent[];
+  bytes: number;
+  lastInbox: number;
+  truncated: boolean;
+}
+
+/** An inbox entry as the event a client sees; undefined for a message whose body is gone. */
+function toEvent(e: InboxEntry, bodies: ReadonlyMap<string, MessageObject>): InboxEvent | undefined {
+  if (e.type === 'receipt') {
+    return {
+      type: 'receipt',
+      inbox: e.inbox,
+      conv: e.conv,
+      user: e.actor,
+      kind: e.kind,
+      seq: e.seq,
+      ts: e.ts,
+    };
+  }
+  const m = bodies.get(`${e.seq}\u0000${e.conv}`);
+  return m ? { type: 'message', inbox: e.inbox, ...m } : undefined;
+}
+
+/**
+ * The items of one reply, up to a byte budget measured on their JSON: the first item always fits
+ * (a body is far smaller than the budget), and once the next would pass it the reply is full.
+ */
+class ReplyFill<T> {
+  readonly items: T[] = [];
+  bytes = 0;
+  full = false;
+
+  constructor(private readonly budget: number) {}
+
+  /** Adds `item` unless it would pass the budget; false (and full) when it did not fit. */
+  add(item: T): boolean {
+    const size = Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (this.items.length > 0 && this.bytes + size > this.budget) {
+      this.full = true;
+      return false;
+    }
+    this.items.push(item);
+    this.bytes += size;
+    return true;
+  }
+}
+
+/**
+ * Which typing events are forwarded, per user and conversation: a `start` at most once per
+ * `START_INTERVAL_MS`, a `stop` only while a forwarded `start` stands (so alternating start and
+ * stop cannot bypass the interval, and a stream of `stop`s forwards nothing). Bounded: entries
+ * whose interval passed are dropped when the table is full, then the oldest.
+ */
+export class TypingGate {
+  static readonly START_INTERVAL_MS = 2000;
+  private static readonly MAX_ENTRIES = 100_000;
+  private readonly entries = new Map<string, { startedAt: number; shown: boolean }>();
+
+  /** Whether an event would be forwarded now (changes nothing). */
+  allows(key: string, state: 'start' | 'stop', now: number): boolean {
+    const e = this.entries.get(key);
+    if (state === 'stop') return e?.shown === true;
+    return !e || now - e.startedAt >= TypingGate.START_INTERVAL_MS;
+  }
+
+  /** Records a forwarded event; false when it may no longer be forwarded (another got there first). */
+  record(key: string, state: 'start' | 'stop', now: number): boolean {
+    if (!this.allows(key, state, now)) return false;
+    const e = this.entries.get(key);
+    if (state === 'stop') {
+      e!.shown = false;
+      return true;
+    }
+    if (!e && this.entries.size >= TypingGate.MAX_ENTRIES) this.prune(now);
+    this.entries.delete(key); // re-inserted: the map stays in order of the last start
+    this.entries.set(key, { startedAt: now, shown: true });
+    return true;
+  }
+
+  private prune(now: number): void {
+    for (const [k, e] of this.entries) {
+      if (now - e.startedAt >= TypingGate.START_INTERVAL_MS) this.entries.delete(k);
+    }
+    for (const k of this.entries.keys()) {
+      if (this.entries.size < TypingGate.MAX_ENTRIES) break;
+      this.entries.delete(k);
+    }
   }
 }

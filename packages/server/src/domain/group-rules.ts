@@ -22,7 +22,12 @@ export type GroupOp =
   | { op: 'remove'; users: string[] }
   | { op: 'leave' }
   | { op: 'rename'; name: string }
-  | { op: 'role'; user: string; role: 'admin' | 'member' };
+  | { op: 'role'; user: string; role: 'admin' | 'member' }
+  /**
+   * The actor joins through an invite made by `inviter` (checked before by `GroupAdmission`). It
+   * is good only while the inviter is an admin whose membership began at `inviterJoinedSeq`.
+   */
+  | { op: 'join'; inviter: string; inviterJoinedSeq: number };
 
 /** What a change does once it gets its seq: the system message, the stored effect, who hears of it. */
 export interface PlannedChange {
@@ -36,6 +41,18 @@ export interface PlannedChange {
 }
 
 const forbiddenFor = (conv: string) => new ParleyError('forbidden', `not a member of ${conv}`);
+
+/**
+ * What joining with an invite that cannot be used answers, whatever the reason (unknown, expired,
+ * revoked, used up, its creator no longer an admin, the group gone): nothing more is revealed.
+ */
+export const inviteNotFound = () => new ParleyError('not_found', 'no such invite');
+
+/** Whether an invite made by `inviter` (an admin since `joinedSeq`) still speaks for the group. */
+export function inviterStands(state: GroupState, inviter: string, joinedSeq: number): boolean {
+  const m = state.members.get(inviter);
+  return m !== undefined && m.role === 'admin' && m.joinedSeq === joinedSeq;
+}
 
 /**
  * Decides a group change against the group's current state: who may do it, what it changes,
@@ -74,6 +91,21 @@ export function planChange(
       ],
       recipients: users,
       next: { conv, name: op.name, createdTs: ts, members },
+    };
+  }
+  if (op.op === 'join') {
+    if (!state || !inviterStands(state, op.inviter, op.inviterJoinedSeq)) throw inviteNotFound();
+    if (state.members.has(actor)) return null;
+    if (state.members.size + 1 > maxGroupSize) {
+      throw new ParleyError('too_large', `a group has at most ${maxGroupSize} members`);
+    }
+    const members = new Map(state.members);
+    members.set(actor, { role: 'member', joinedSeq: seq });
+    return {
+      body: { event: 'members_added', users: [actor] },
+      effects: [{ type: 'join', conv, seq, users: [actor] }],
+      recipients: [...members.keys()],
+      next: { ...state, members },
     };
   }
   const me = state?.members.get(actor);

@@ -73,6 +73,8 @@ export interface InboxAppender {
   withHeads<T>(users: Iterable<string>, fn: () => T): Promise<T>;
   append(pending: readonly PendingEntry[], fanned?: readonly FannedMark[]): void;
   appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void;
+  /** Entries handed in and not stored (or published) yet: how far behind the appender is. */
+  readonly backlog: number;
   /**
    * Resolves when everything handed in so far is stored (and, in process, delivered), whatever is
    * handed in meanwhile. Rejects with `InboxConflictError` when some of it was dropped because
@@ -108,6 +110,8 @@ export class InboxWriter implements InboxAppender {
   /** Every batch up to this id is stored (or was dropped). */
   private doneUpTo = 0;
   private idleWaiters: IdleWaiter[] = [];
+  /** Entries in the open, full and flying batches. */
+  private queuedEntries = 0;
 
   constructor(
     private readonly store: InboxStore,
@@ -129,6 +133,11 @@ export class InboxWriter implements InboxAppender {
         else this.pins.set(u, n);
       }
     }
+  }
+
+  /** Entries handed in and not stored yet. */
+  get backlog(): number {
+    return this.queuedEntries;
   }
 
   /** How many users' heads are in memory. */
@@ -165,6 +174,7 @@ export class InboxWriter implements InboxAppender {
     // its fan-out mark always commit together): one commit never grows without limit.
     const b = this.batchWithRoom();
     b.size += pending.length;
+    this.queuedEntries += pending.length;
     for (const p of pending) {
       const n = this.headOf(p.user) + 1;
       this.heads.set(p.user, n);
@@ -193,6 +203,7 @@ export class InboxWriter implements InboxAppender {
       }
       b.fanouts.push({ conv: m.conv, seq: m.seq, ts: m.ts, users: recipients, inboxes });
       b.size += recipients.length;
+      this.queuedEntries += recipients.length;
     }
     for (const f of fanned) b.fanned.push(f);
     this.schedule();
@@ -253,6 +264,7 @@ export class InboxWriter implements InboxAppender {
     for (const user of [...this.heads.keys()]) if (!this.pins.has(user)) this.heads.delete(user);
     this.full.length = 0;
     this.open = this.emptyBatch();
+    this.queuedEntries = 0;
     this.inFlight = false;
     this.flying = null;
     this.doneUpTo = this.open.id - 1;
@@ -314,6 +326,7 @@ export class InboxWriter implements InboxAppender {
     }
     this.inFlight = false;
     this.flying = null;
+    this.queuedEntries -= b.size;
     for (const f of b.frames) this.router.deliver(f.user, f.frame);
     this.done(b.id);
     void this.flush();

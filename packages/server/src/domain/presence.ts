@@ -4,6 +4,7 @@ import type { PresenceChange, PresencePort } from '../ports/presence.js';
 import type { UserStore } from '../ports/user-store.js';
 import { ParleyError } from './errors.js';
 import type { UserDirectory } from './users.js';
+import type { WorkBudget } from './work-budget.js';
 
 /** A connection that watches other users' presence. */
 export interface PresenceSubscriber {
@@ -33,6 +34,8 @@ export class PresenceService {
   private readonly lastSeen = new Map<string, number>();
   /** Changes are announced one at a time, so every watcher sees them in the order they happened. */
   private announcing: Promise<void> = Promise.resolve();
+  /** `last_seen` writes not yet finished (stop waits for them before the store closes). */
+  private readonly saving = new Set<Promise<void>>();
 
   constructor(
     private readonly port: PresencePort,
@@ -41,6 +44,8 @@ export class PresenceService {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly maxSubscriptions = 1000,
+    /** Charges new subscriptions to the watcher's presence budget (none: unlimited). */
+    private readonly budget?: WorkBudget,
   ) {
     port.onChange((c) => {
       this.announcing = this.announcing
@@ -59,6 +64,15 @@ export class PresenceService {
     await this.port.disconnected(user, device, connection, this.clock.now());
   }
 
+  /**
+   * Resolves once every change reported so far is announced and its `last_seen` saved: a stopping
+   * server waits for this before closing the store, or the last users to leave lose their time.
+   */
+  async settled(): Promise<void> {
+    await this.announcing;
+    await Promise.all(this.saving);
+  }
+
   /** Subscribes a connection to `users`; answers their current presence as the watcher may see it. */
   async subscribe(sub: PresenceSubscriber, users: readonly string[]): Promise<PresenceView[]> {
     let mine = this.watching.get(sub);
@@ -66,6 +80,8 @@ export class PresenceService {
       mine = new Set();
       this.watching.set(sub, mine);
     }
+    const fresh = users.filter((u) => !mine.has(u)).length;
+    if (fresh > 0 && this.budget && sub.user) await this.budget.take('presence', sub.user, fresh);
     const added = users.filter((u) => !mine.has(u));
     if (mine.size + added.length > this.maxSubscriptions) {
       throw new ParleyError(
@@ -109,9 +125,11 @@ export class PresenceService {
   private async onChange(c: PresenceChange): Promise<void> {
     if (c.status === 'offline') {
       this.rememberLastSeen(c.user, c.ts);
-      this.store
+      const saved = this.store
         .saveLastSeen(c.user, c.ts)
         .catch((err) => this.log.warn({ err: String(err) }, 'saving last seen failed'));
+      this.saving.add(saved);
+      void saved.finally(() => this.saving.delete(saved));
     }
     const subs = this.watchers.get(c.user);
     if (!subs || subs.size === 0) return;

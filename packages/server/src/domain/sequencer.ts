@@ -23,10 +23,20 @@ export interface SendOutcome {
   seq: number;
   ts: number;
   dup: boolean;
+  /** How many inboxes the message went to (absent for a duplicate): what its send cost in fan-out. */
+  recipients?: number;
 }
 
 /** What a group change produced: its system message's seq, or nothing when it changed nothing. */
-export type ChangeOutcome = { seq: number; ts: number } | { seq: null };
+export type ChangeOutcome =
+  | {
+      seq: number;
+      ts: number;
+      /** Inboxes the system message went to, and the group's size after the change. */
+      recipients?: number;
+      members?: number;
+    }
+  | { seq: null };
 
 /** Checks the sequencer needs from elsewhere (blocking lives with the users). */
 export interface SendPolicy {
@@ -83,6 +93,25 @@ export interface ConversationWriter {
   isMember(conv: string, user: string): Promise<boolean>;
   /** The last durable seq of `conv` when known without I/O, else undefined. */
   lastSeq(conv: string): number | undefined;
+}
+
+/**
+ * Body bytes one conversation puts in one append. The store commits every conversation's batch
+ * together, so a burst of large messages in one conversation is cut into appends of about this
+ * size: other conversations' messages wait for one such commit, not for the whole burst.
+ */
+const MAX_BATCH_BODY_BYTES = 1024 * 1024;
+
+/** The oldest queued items of `c` up to about `MAX_BATCH_BODY_BYTES` of bodies (at least one). */
+function takeBatch(c: ConversationLog): Item[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < c.queue.length && (n === 0 || bytes < MAX_BATCH_BODY_BYTES)) {
+    const item = c.queue[n++]!;
+    // UTF-16 length: close enough to bound a commit, and free to read.
+    if (item.kind === 'send') bytes += item.req.body.length;
+  }
+  return n === c.queue.length ? c.queue.splice(0) : c.queue.splice(0, n);
 }
 
 /** How a conversation is named to someone who may not write to it: the same words whatever the reason. */
@@ -230,8 +259,7 @@ export class Sequencer implements ConversationWriter {
     c.draining = true;
     try {
       while (c.queue.length > 0) {
-        const batch = c.queue;
-        c.queue = [];
+        const batch = takeBatch(c);
         try {
           await this.sequence(c, batch);
         } catch (err) {
@@ -285,7 +313,8 @@ export class Sequencer implements ConversationWriter {
         lastTs = ts;
         messages.push(m);
         messageRecipients.push(recipients);
-        settle.push(() => item.resolve({ seq: m.seq, ts: m.ts, dup: false }));
+        const count = recipients.length;
+        settle.push(() => item.resolve({ seq: m.seq, ts: m.ts, dup: false, recipients: count }));
         continue;
       }
       let planned: PlannedChange | null;
@@ -306,7 +335,9 @@ export class Sequencer implements ConversationWriter {
       effects.push(...planned.effects);
       group = planned.next;
       recipients = [...planned.next.members.keys()];
-      settle.push(() => item.resolve({ seq, ts }));
+      const reached = planned.recipients.length;
+      const members = planned.next.members.size;
+      settle.push(() => item.resolve({ seq, ts, recipients: reached, members }));
     }
     if (messages.length === 0) return;
     try {

@@ -402,3 +402,43 @@ describe('resolveKeys', () => {
       assert.equal(existsSync(join(d, 'dev-jwt-secret')), false);
   });
 });
+
+describe('token lifetime (maxTokenLifetimeMs)', () => {
+  const v = verifierFor({ jwtSecret: SECRET, maxTokenLifetimeMs: 3600_000 });
+  const sign = (claims: { iat?: number; exp: number; device?: string }) => {
+    const jwt = new SignJWT(claims.device ? { device: claims.device } : {})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setExpirationTime(claims.exp);
+    if (claims.iat !== undefined) jwt.setIssuedAt(claims.iat);
+    return jwt.sign(secretBytes);
+  };
+  const tooLong = 'token lifetime exceeds the 1h this server accepts';
+
+  test('a token living up to the limit is accepted', async () => {
+    assert.equal((await v.verify(await sign({ iat: now(), exp: now() + 3600 }))).user, 'alice');
+    assert.equal((await v.verify(await sign({ exp: now() + 3000 }))).user, 'alice');
+  });
+
+  test('exp decades away is refused, with or without iat, with or without a device claim', async () => {
+    const decades = now() + 30 * 365 * 86400;
+    await rejects(v, await sign({ iat: now(), exp: decades }), tooLong);
+    await rejects(v, await sign({ exp: decades }), tooLong);
+    await rejects(v, await sign({ iat: now(), exp: decades, device: 'phone' }), tooLong);
+    await rejects(v, await sign({ iat: now() - 60, exp: now() + 3600 }), tooLong);
+  });
+
+  test('an iat in the future does not stretch the window', async () => {
+    await rejects(v, await sign({ iat: now() + 10 * 86400, exp: now() + 10 * 86400 + 60 }), tooLong);
+  });
+
+  test('the default is 24 hours', async () => {
+    const d = verifierFor({ jwtSecret: SECRET });
+    assert.equal((await d.verify(await sign({ iat: now(), exp: now() + 86400 }))).user, 'alice');
+    await rejects(
+      d,
+      await sign({ iat: now(), exp: now() + 86400 + 60 }),
+      'token lifetime exceeds the 24h this server accepts',
+    );
+  });
+});

@@ -33,6 +33,8 @@ export interface KeySetup {
 }
 
 const DEV_SECRET_FILE = 'dev-jwt-secret';
+/** Seconds of clock difference between the token's issuer and this server that are forgiven. */
+const CLOCK_TOLERANCE_S = 5;
 const JWKS_ALGORITHMS = ['EdDSA', 'Ed25519', 'ES256', 'RS256'];
 
 /** Reads the configured keys; with none configured, loads or creates the development secret. */
@@ -83,8 +85,10 @@ export function parsePublicKeys(pem: string): JWK[] {
 export class TokenVerifier {
   private readonly getKey: JWTVerifyGetKey;
   private readonly options: JWTVerifyOptions;
+  private readonly maxLifetimeS: number;
 
-  constructor(keys: KeySetup, config: Pick<Config, 'jwtIssuer' | 'jwtAudience'>) {
+  constructor(keys: KeySetup, config: Pick<Config, 'jwtIssuer' | 'jwtAudience' | 'maxTokenLifetimeMs'>) {
+    this.maxLifetimeS = config.maxTokenLifetimeMs / 1000;
     const algorithms = new Set<string>();
     if (keys.secret) algorithms.add('HS256');
     for (const k of keys.publicKeys) algorithms.add(k.alg!);
@@ -113,7 +117,11 @@ export class TokenVerifier {
       if (remote) return remote(header, token);
       throw new Error('no key');
     };
-    this.options = { algorithms: [...algorithms], requiredClaims: ['exp', 'sub'], clockTolerance: 5 };
+    this.options = {
+      algorithms: [...algorithms],
+      requiredClaims: ['exp', 'sub'],
+      clockTolerance: CLOCK_TOLERANCE_S,
+    };
     if (config.jwtIssuer) this.options.issuer = config.jwtIssuer;
     if (config.jwtAudience) this.options.audience = config.jwtAudience;
   }
@@ -140,6 +148,22 @@ export class TokenVerifier {
     }
   }
 
+  /**
+   * Refuses tokens that live longer than `maxTokenLifetimeMs`: a leaked token with an `exp`
+   * decades away would be a permanent credential. Both `exp − iat` and `exp − now` count (an
+   * `iat` in the future must not stretch the window), with the verifier's clock tolerance.
+   */
+  private checkLifetime(payload: Record<string, unknown>): void {
+    const exp = payload.exp as number;
+    const nowS = Date.now() / 1000;
+    const issued = typeof payload.iat === 'number' ? Math.min(payload.iat, nowS) : nowS;
+    if (exp - issued > this.maxLifetimeS + CLOCK_TOLERANCE_S)
+      throw new ParleyError(
+        'unauthorized',
+        `token lifetime exceeds the ${formatDuration(this.maxLifetimeS)} this server accepts`,
+      );
+  }
+
   /** Verifies a token; throws `unauthorized` with a reason a client can act on. */
   async verify(token: string): Promise<TokenClaims> {
     let payload: Record<string, unknown>;
@@ -150,6 +174,7 @@ export class TokenVerifier {
       const reason = code === 'ERR_JWT_EXPIRED' ? 'token expired' : 'invalid token';
       throw new ParleyError('unauthorized', reason);
     }
+    this.checkLifetime(payload);
     if (!isUserId(payload.sub)) throw new ParleyError('unauthorized', 'token "sub" is not a valid user id');
     const claims: TokenClaims = { user: payload.sub, expiresAt: (payload.exp as number) * 1000 };
     if (payload.device !== undefined) {
@@ -159,6 +184,13 @@ export class TokenVerifier {
     }
     return claims;
   }
+}
+
+/** A duration in seconds as an operator writes it (`24h`, `90m`, `45s`). */
+export function formatDuration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
 }
 
 /** Parses a TTL such as `90s`, `15m`, `1h`, `7d` (or plain seconds) into seconds. */

@@ -1,21 +1,28 @@
+import type { Socket } from 'node:net';
+import type { ClientFrame } from '@parley/protocol';
 import type WebSocket from 'ws';
 import type { OutboundFrame, SharedTailFrame } from '../ports/router.js';
 
-type SocketHolder = { _socket?: { cork(): void; uncork(): void; write(data: Uint8Array): boolean } };
-let corked: SocketHolder['_socket'][] = [];
+/**
+ * Output is corked per event-loop turn: every frame written in one turn leaves in one writev when
+ * the turn ends (a commit answers many sends at once). `turn` numbers those turns, so a
+ * connection can tell what it wrote in this turn from what earlier turns left unsent.
+ */
+let turn = 0;
+let corked: Socket[] = [];
 
-function uncorkAll(): void {
+function endTurn(): void {
   const list = corked;
   corked = [];
-  for (const s of list) s?.uncork();
+  turn++;
+  for (const s of list) s.uncork();
 }
 
-/** Corks the socket under `ws` until the end of this tick. */
-function cork(ws: WebSocket): void {
-  const socket = (ws as unknown as SocketHolder)._socket;
-  if (!socket || (socket as { writableCorked?: number }).writableCorked) return;
+/** Corks `socket` until the end of this turn. */
+function cork(socket: Socket): void {
+  if (socket.writableCorked) return;
   socket.cork();
-  if (corked.length === 0) process.nextTick(uncorkAll);
+  if (corked.length === 0) process.nextTick(endTurn);
   corked.push(socket);
 }
 
@@ -25,6 +32,8 @@ export interface ConnectionOwner {
   /** Writes a frame with the gateway's backpressure rules. */
   write(conn: Connection, frame: OutboundFrame): void;
   onClosed(conn: Connection): void;
+  /** The socket flushed everything it held: waiting reads may start. */
+  onDrained(conn: Connection): void;
   now(): number;
 }
 
@@ -44,9 +53,26 @@ export class Connection {
   badFrames = 0;
   badWindowStart: number;
   closed = false;
+  /** When the socket is dropped if the client never completes the close handshake. */
+  terminateAt = Number.POSITIVE_INFINITY;
+  /** Counted among its address's unauthenticated sockets until `connect` succeeds or it closes. */
+  unauthenticated = true;
+
+  /** Requests being processed, and of those, reads. */
+  inFlight = 0;
+  readsInFlight = 0;
+  /** Frames received while the connection was at its limits, in arrival order. */
+  readonly waiting: { frame: ClientFrame; bytes: number }[] = [];
+  waitingBytes = 0;
+  /** Since when the unsent backlog has stayed above the slow-reader mark (null: it is not). */
+  backlogSince: number | null = null;
+
+  private writtenInTurn = 0;
+  private writtenTurn = -1;
 
   constructor(
     readonly ws: WebSocket,
+    readonly socket: Socket,
     now: number,
     readonly remote: string,
     readonly owner: ConnectionOwner,
@@ -60,6 +86,21 @@ export class Connection {
     return this.user !== null;
   }
 
+  /** Bytes written to this connection and not yet taken by the kernel. */
+  get backlog(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /**
+   * What earlier turns left unsent: the measure of a reader that does not keep up. What this turn
+   * wrote is excluded (it has not had a chance to leave yet), so a burst the client reads at full
+   * speed never counts against it.
+   */
+  get backlogFromEarlierTurns(): number {
+    const thisTurn = this.writtenTurn === turn ? this.writtenInTurn : 0;
+    return Math.max(0, this.ws.bufferedAmount - thisTurn);
+  }
+
   /** Sends an event through the gateway (backpressure applies); what presence subscribers call. */
   send(frame: string): boolean {
     this.owner.write(this, frame);
@@ -68,12 +109,13 @@ export class Connection {
 
   /**
    * Writes a frame to the socket unless it is closing. Returns false when it was not sent. Frames
-   * written in the same tick are corked together into one writev (a commit answers many sends at once).
+   * written in the same turn are corked together into one writev.
    */
   sendRaw(frame: string): boolean {
     if (this.closed || this.ws.readyState !== 1) return false;
-    cork(this.ws);
+    cork(this.socket);
     this.ws.send(frame);
+    this.wrote(Buffer.byteLength(frame) + 10);
     return true;
   }
 
@@ -85,9 +127,7 @@ export class Connection {
    */
   sendShared(frame: SharedTailFrame): boolean {
     if (this.closed || this.ws.readyState !== 1) return false;
-    const socket = (this.ws as unknown as SocketHolder)._socket;
-    if (!socket) return false;
-    cork(this.ws);
+    cork(this.socket);
     const headLength = frame.head.length; // ASCII
     const length = headLength + frame.tail.length;
     const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
@@ -104,9 +144,18 @@ export class Connection {
       start.writeUInt32BE(length >>> 0, 6);
     }
     start.write(frame.head, headerLength, 'latin1');
-    socket.write(start);
-    socket.write(frame.tail);
+    this.socket.write(start);
+    this.socket.write(frame.tail);
+    this.wrote(start.length + frame.tail.length);
     return true;
+  }
+
+  private wrote(bytes: number): void {
+    if (this.writtenTurn !== turn) {
+      this.writtenTurn = turn;
+      this.writtenInTurn = 0;
+    }
+    this.writtenInTurn += bytes;
   }
 
   close(code: number, reason: string): void {

@@ -125,11 +125,25 @@ export async function dispatch(
       await ctx.chat.typing(user, f.conv, f.state);
       return f.id === undefined ? undefined : okReply(f.id, {});
     case 'settings': {
-      const patch: { readReceipts?: boolean; lastSeen?: 'everyone' | 'nobody' } = {};
+      const patch: Parameters<ChatApi['settings']>[1] = {};
       if (f.read_receipts !== undefined) patch.readReceipts = f.read_receipts;
       if (f.last_seen !== undefined) patch.lastSeen = f.last_seen;
+      if (f.group_add !== undefined) patch.groupAdd = f.group_add;
       const s = await ctx.chat.settings(user, patch);
-      return okReply(f.id, { read_receipts: s.readReceipts, last_seen: s.lastSeen });
+      return okReply(f.id, { read_receipts: s.readReceipts, last_seen: s.lastSeen, group_add: s.groupAdd });
+    }
+    case 'create_invite': {
+      const options: Parameters<ChatApi['createInvite']>[2] = {};
+      if (f.expires_in_ms !== undefined) options.expiresInMs = f.expires_in_ms;
+      if (f.max_uses !== undefined) options.maxUses = f.max_uses;
+      return okReply(f.id, await ctx.chat.createInvite(user, f.conv, options));
+    }
+    case 'revoke_invite':
+      await ctx.chat.revokeInvite(user, f.conv, f.code);
+      return okReply(f.id, {});
+    case 'join_group': {
+      const o = await ctx.chat.joinGroup(user, conn.device!, f.code);
+      return changed(f.id, o.conv, o);
     }
     case 'block':
       await ctx.chat.block(user, f.user);

@@ -3,7 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 /**
  * The server's Prometheus metrics, on a registry of its own (so several servers in one test
- * process never share counters). Served at GET /metrics.
+ * process never share counters). Served at GET /metrics on the admin listener.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -83,6 +83,20 @@ export class Metrics {
     name: 'parley_connections_closed_total',
     help: 'Connections closed by the server, by close code',
     labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  /** Sockets the client listener destroyed on accept, by the limit they hit (see gateway/listener.ts). */
+  readonly socketsRefused = new Counter({
+    name: 'parley_sockets_refused_total',
+    help: 'Sockets destroyed as soon as they were accepted, by reason (max_sockets, per_address, connect_rate)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  /** HTTP API requests refused or cut off to bound what the edge holds (see gateway/http.ts). */
+  readonly httpRefused = new Counter({
+    name: 'parley_http_requests_refused_total',
+    help: 'HTTP API requests answered 429 past the in-flight caps, or dropped unfinished, by reason (in_flight, in_flight_user, response_timeout)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });

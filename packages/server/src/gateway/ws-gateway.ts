@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   type ClientFrame,
@@ -20,13 +21,33 @@ import type { OutboundFrame } from '../ports/router.js';
 import type { TokenVerifier } from './auth.js';
 import { Connection } from './connection.js';
 import { type DispatchContext, dispatch, errorReply } from './dispatch.js';
+import { addressKey } from './listener.js';
 import type { Metrics } from './metrics.js';
 
 const CONN = Symbol('parley.connection');
 type TaggedSocket = WebSocket & { [CONN]: Connection };
+type TaggedNetSocket = Socket & { [CONN]: Connection };
 
 /** Protocol ops that may be sent before `connect` succeeds. */
 const PRE_CONNECT_OPS = new Set(['connect']);
+
+/**
+ * Ops whose replies carry data read from the store (up to the reply byte budget): a connection
+ * runs only a few at a time, and starts one only when its socket has room for the reply.
+ */
+const READ_OPS = new Set(['sync', 'history', 'conversations', 'receipts', 'group_info', 'presence_sub']);
+
+/**
+ * Bytes of frames a connection may have waiting: the socket is paused as soon as one waits, so
+ * only what one read already brought can pile up; past this the client is abusing the protocol.
+ */
+const MAX_WAITING_BYTES = 1024 * 1024;
+
+/** A backlog above this that does not clear within `slowReaderMs` marks a slow reader. */
+const SLOW_READER_BYTES = 256 * 1024;
+
+/** How long a closed socket has to finish the close handshake before it is dropped. */
+const CLOSE_GRACE_MS = 5000;
 
 export interface GatewayOptions {
   config: Config;
@@ -55,6 +76,8 @@ export class Gateway implements GatewayLink {
   private readonly ctx: DispatchContext;
   private readonly sweepTimer: NodeJS.Timeout;
   private draining = false;
+  /** Sockets per remote address that have not completed `connect`. */
+  private readonly unauthenticated = new Map<string, number>();
 
   constructor(private readonly o: GatewayOptions) {
     const { config } = o;
@@ -107,7 +130,7 @@ export class Gateway implements GatewayLink {
         ws.close(CloseCode.Policy, 'origin not allowed');
         return;
       }
-      this.accept(ws, req.socket.remoteAddress ?? '');
+      this.accept(ws, socket as Socket, addressKey(req.socket.remoteAddress ?? ''));
     });
   }
 
@@ -153,15 +176,33 @@ export class Gateway implements GatewayLink {
     for (const conn of this.conns) this.closeConn(conn, code, reason);
   }
 
-  private accept(ws: WebSocket, remote: string): void {
-    const conn = new Connection(ws, this.o.clock.now(), remote, this);
+  private accept(ws: WebSocket, socket: Socket, remote: string): void {
+    const pending = this.unauthenticated.get(remote) ?? 0;
+    if (pending >= this.o.config.maxUnauthenticatedPerAddress) {
+      this.o.metrics.closes.inc({ code: String(CloseCode.Policy) });
+      ws.close(CloseCode.Policy, 'too many unauthenticated connections from this address');
+      return;
+    }
+    this.unauthenticated.set(remote, pending + 1);
+    const conn = new Connection(ws, socket, this.o.clock.now(), remote, this);
     (ws as TaggedSocket)[CONN] = conn;
+    (socket as TaggedNetSocket)[CONN] = conn;
     this.conns.add(conn);
     this.o.metrics.connections.inc();
     ws.on('message', onMessage);
     ws.on('ping', onPing);
     ws.on('close', onClose);
     ws.on('error', onError);
+    socket.on('drain', onSocketDrain);
+  }
+
+  /** Stops counting a connection among its address's unauthenticated sockets. */
+  private authenticatedOrGone(conn: Connection): void {
+    if (!conn.unauthenticated) return;
+    conn.unauthenticated = false;
+    const n = (this.unauthenticated.get(conn.remote) ?? 1) - 1;
+    if (n <= 0) this.unauthenticated.delete(conn.remote);
+    else this.unauthenticated.set(conn.remote, n);
   }
 
   /** @internal Called by the shared socket listeners. */
@@ -195,17 +236,80 @@ export class Gateway implements GatewayLink {
       this.replyError(conn, frame, new ParleyError('bad_request', 'already connected'));
       return;
     }
-    dispatch(this.ctx, conn, frame).then(
-      (reply) => {
-        if (reply !== undefined) this.write(conn, reply);
-      },
-      (err: unknown) => {
-        const e = ParleyError.from(err);
-        if (e.code === 'internal') this.o.log.error({ err: String(err), op: frame.type }, 'op failed');
-        this.replyError(conn, frame, e);
-        if (frame.type === 'connect') this.closeConn(conn, e.closeCode ?? CloseCode.TokenInvalid, e.message);
-      },
-    );
+    this.enqueue(conn, frame, data.length);
+  }
+
+  /**
+   * Runs a frame now when the connection is within its limits and nothing waits before it; else
+   * queues it (in arrival order, so one connection's sends still reach their writers in order)
+   * and stops reading the socket until the queue empties: a client that pipelines faster than it
+   * is served is held back by TCP, not by the server's memory.
+   */
+  private enqueue(conn: Connection, frame: ClientFrame, bytes: number): void {
+    if (conn.waiting.length === 0 && this.canStart(conn, frame)) {
+      this.run(conn, frame);
+      return;
+    }
+    conn.waiting.push({ frame, bytes });
+    conn.waitingBytes += bytes;
+    if (!conn.ws.isPaused) conn.ws.pause();
+    if (conn.waitingBytes > MAX_WAITING_BYTES) {
+      this.closeConn(conn, CloseCode.ProtocolAbuse, 'too many requests pipelined');
+    }
+  }
+
+  /**
+   * Whether `frame` may start: fewer than `maxPipelinedRequests` in progress, and for a read,
+   * fewer than `maxConcurrentReads` reads and room in the socket for a whole reply (the server
+   * never builds a reply it could not send).
+   */
+  private canStart(conn: Connection, frame: ClientFrame): boolean {
+    const { maxPipelinedRequests, maxConcurrentReads, maxReplyBytes } = this.o.config;
+    if (conn.inFlight >= maxPipelinedRequests) return false;
+    if (!READ_OPS.has(frame.type)) return true;
+    return conn.readsInFlight < maxConcurrentReads && conn.backlog <= maxReplyBytes;
+  }
+
+  /** Starts what waits, in order, as far as the limits allow; reads the socket again once none waits. */
+  private pump(conn: Connection): void {
+    while (conn.waiting.length > 0 && !conn.closed) {
+      const next = conn.waiting[0]!;
+      if (!this.canStart(conn, next.frame)) return;
+      conn.waiting.shift();
+      conn.waitingBytes -= next.bytes;
+      this.run(conn, next.frame);
+    }
+    if (conn.ws.isPaused && !conn.closed) conn.ws.resume();
+  }
+
+  private run(conn: Connection, frame: ClientFrame): void {
+    const read = READ_OPS.has(frame.type);
+    conn.inFlight++;
+    if (read) conn.readsInFlight++;
+    dispatch(this.ctx, conn, frame)
+      .then(
+        (reply) => {
+          if (reply !== undefined) this.write(conn, reply);
+        },
+        (err: unknown) => {
+          const e = ParleyError.from(err);
+          if (e.code === 'internal') this.o.log.error({ err: String(err), op: frame.type }, 'op failed');
+          this.replyError(conn, frame, e);
+          if (frame.type === 'connect')
+            this.closeConn(conn, e.closeCode ?? CloseCode.TokenInvalid, e.message);
+        },
+      )
+      .finally(() => {
+        conn.inFlight--;
+        if (read) conn.readsInFlight--;
+        if (conn.waiting.length > 0) this.pump(conn);
+      });
+  }
+
+  /** @internal The socket flushed everything: its reader kept up, and waiting reads may start. */
+  onDrained(conn: Connection): void {
+    conn.backlogSince = null;
+    if (conn.waiting.length > 0) this.pump(conn);
   }
 
   /** @internal The gateway's clock, for the shared listeners. */
@@ -216,6 +320,8 @@ export class Gateway implements GatewayLink {
   /** @internal */
   onClosed(conn: Connection): void {
     conn.closed = true;
+    conn.waiting.length = 0;
+    this.authenticatedOrGone(conn);
     if (!this.conns.delete(conn)) return;
     this.o.metrics.connections.dec();
     this.unregister(conn);
@@ -265,6 +371,7 @@ export class Gateway implements GatewayLink {
       conn.user = claims.user;
       conn.device = f.device;
       conn.expiresAt = claims.expiresAt;
+      this.authenticatedOrGone(conn);
       let conns = this.byUser.get(claims.user);
       if (!conns) {
         conns = new Set();
@@ -288,11 +395,15 @@ export class Gateway implements GatewayLink {
     }
   }
 
-  /** @internal Writes a frame to a connection; closes it (1013) when it stopped reading. */
+  /**
+   * @internal Writes a frame to a connection; closes it (1013) when what earlier turns wrote is
+   * still unsent past `maxOutboundBytes` (it stopped reading). This turn's own writes do not count:
+   * a burst that a reader takes at full speed is never held against it.
+   */
   write(conn: Connection, frame: OutboundFrame): void {
     if (conn.closed) return;
-    if (conn.ws.bufferedAmount > this.o.config.maxOutboundBytes) {
-      this.closeConn(conn, CloseCode.TryAgainLater, 'client too slow: outbound queue full');
+    if (conn.backlogFromEarlierTurns > this.o.config.maxOutboundBytes) {
+      this.closeSlow(conn, 'client too slow: outbound queue full');
       return;
     }
     if (typeof frame === 'string' ? conn.sendRaw(frame) : conn.sendShared(frame))
@@ -319,7 +430,24 @@ export class Gateway implements GatewayLink {
   private closeConn(conn: Connection, code: number, reason: string): void {
     if (conn.closed) return;
     this.o.metrics.closes.inc({ code: String(code) });
+    conn.terminateAt = this.o.clock.now() + CLOSE_GRACE_MS;
     conn.close(code, reason);
+  }
+
+  /** Closes a reader that does not keep up (1013); what it was sent waits in its inbox. */
+  private closeSlow(conn: Connection, reason: string): void {
+    this.closeConn(conn, CloseCode.TryAgainLater, reason);
+  }
+
+  /** Tracks a connection's backlog over time; one that stays high for `slowReaderMs` is cut off. */
+  private checkSlowReader(conn: Connection, now: number): void {
+    if (conn.backlog <= SLOW_READER_BYTES) {
+      conn.backlogSince = null;
+    } else if (conn.backlogSince === null) {
+      conn.backlogSince = now;
+    } else if (now - conn.backlogSince > this.o.config.slowReaderMs) {
+      this.closeSlow(conn, 'client too slow: backlog not read');
+    }
   }
 
   /** One pass over every connection: connect timeout, heartbeat timeout, token expiry. */
@@ -329,9 +457,11 @@ export class Gateway implements GatewayLink {
     for (const conn of this.conns) {
       if (conn.closed) {
         // A close handshake that never completes: drop the socket.
-        if (now - conn.lastSeen > heartbeatMs * 2) conn.ws.terminate();
+        if (now > conn.terminateAt) conn.ws.terminate();
         continue;
       }
+      this.checkSlowReader(conn, now);
+      if (conn.waiting.length > 0) this.pump(conn);
       if (!conn.authenticated) {
         if (!conn.connecting && now - conn.openedAt > connectTimeoutMs) {
           this.closeConn(conn, CloseCode.ConnectTimeout, 'connect timeout');
@@ -365,4 +495,8 @@ function onClose(this: WebSocket): void {
 }
 function onError(this: WebSocket): void {
   // The socket closes after an error; 'close' does the cleanup.
+}
+function onSocketDrain(this: Socket): void {
+  const conn = (this as TaggedNetSocket)[CONN];
+  conn.owner.onDrained(conn);
 }

@@ -4,12 +4,15 @@ export interface UserSettings {
   readReceipts: boolean;
   /** `nobody`: others see only online/offline, never a time. */
   lastSeen: 'everyone' | 'nobody';
+  /** `nobody`: others cannot put the user in a group; the user joins through invites only. */
+  groupAdd: 'everyone' | 'nobody';
 }
 
 /** What a user without stored settings has. */
 export const DEFAULT_SETTINGS: Readonly<UserSettings> = Object.freeze({
   readReceipts: true,
   lastSeen: 'everyone',
+  groupAdd: 'everyone',
 });
 
 /** Per-user state that is not part of any conversation: settings, blocks, last seen. */

@@ -1,9 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { GatewayLink } from '../core/api.js';
 import { type Core, createCore } from '../core/core.js';
 import { resolveKeys } from '../gateway/auth.js';
+import { createAdminHandler } from '../gateway/http.js';
+import { closeListener, createAdminListener, ListenError, listen } from '../gateway/listener.js';
 import { Metrics } from '../gateway/metrics.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
@@ -25,6 +28,9 @@ const CORE_METHODS = new Set([
   'chat.block',
   'chat.unblock',
   'chat.inboxHead',
+  'chat.createInvite',
+  'chat.revokeInvite',
+  'chat.joinGroup',
   'sessions.open',
   'sessions.close',
   'sessions.subscribe',
@@ -42,7 +48,9 @@ interface WorkerHandle {
 /** A running multi-process server (the primary's view). */
 export interface PrimaryServer {
   port: number;
-  /** Drains every worker, then closes the core. */
+  /** The admin listener's address (served by the primary); null when it is disabled. */
+  adminAddress: AddressInfo | null;
+  /** Drains every worker, then closes the admin listener and the core. */
   stop(): Promise<void>;
 }
 
@@ -52,7 +60,8 @@ export interface PrimaryServer {
  * (Node's cluster module, sharing the listening port round-robin) hold the sockets. Workers call
  * the core over IPC; the core routes live frames to the workers that hold each user's devices, so
  * routing, device replacement, per-user limits and presence are deployment-wide. This is how one
- * node gets past the per-process open-file limit and uses every core for sockets.
+ * node gets past the per-process open-file limit and uses every core for sockets. The primary
+ * also serves the admin listener, with every process's metrics aggregated.
  */
 export async function runPrimary(config: Config, workers: number, log: Logger): Promise<PrimaryServer> {
   resolveKeys(config); // creates the development secret once, before workers read it
@@ -61,11 +70,27 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
   await core.start();
   const handles = new Map<number, WorkerHandle>();
   let stopping = false;
+  let failListen: (message: string) => void = () => {};
+  const listenFailed = new Promise<never>((_, reject) => {
+    failListen = (message) => reject(new ListenError(message));
+  });
+  const admin = createAdminListener(
+    config,
+    createAdminHandler({
+      metrics,
+      log,
+      metricsText: () => aggregateMetrics(handles, metrics),
+      ready: () => !stopping && core.healthy(),
+    }),
+  );
 
   const fork = (): Worker => {
     const worker = cluster.fork();
     const channel = new IpcChannel(worker, {
-      call: (method, args) => call(core, handles, metrics, method, args),
+      call: (method, args) => call(core, method, args),
+      message: (kind, a) => {
+        if (kind === 'listen-failed') failListen(String(a[0]));
+      },
     });
     const link: GatewayLink = {
       deliver: (user, frame) => channel.message('d', user, String(frame)),
@@ -86,19 +111,37 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
     return worker;
   };
 
-  const listening = Array.from(
-    { length: workers },
-    () =>
-      new Promise<number>((resolve, reject) => {
-        const w = fork();
-        w.once('listening', (address) => resolve(address.port));
-        w.once('exit', (code) => reject(new Error(`gateway worker exited (${code}) before listening`)));
-      }),
-  );
-  const ports = await Promise.all(listening);
+  /** Stops what started when the server cannot come up, so the error reaches the operator alone. */
+  const abandon = async (): Promise<void> => {
+    stopping = true;
+    for (const h of handles.values()) h.worker.process.kill('SIGKILL');
+    closeListener(admin);
+    await core.stop();
+    metrics.stop();
+  };
+
+  let port: number;
+  let adminAddress: AddressInfo | null = null;
+  try {
+    if (admin) adminAddress = await listen(admin, config.adminHost, config.adminPort, 'admin');
+    const listening = Array.from(
+      { length: workers },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const w = fork();
+          w.once('listening', (address) => resolve(address.port));
+          w.once('exit', (code) => reject(new Error(`gateway worker exited (${code}) before listening`)));
+        }),
+    );
+    port = (await Promise.race([Promise.all(listening), listenFailed]))[0]!;
+  } catch (err) {
+    await abandon();
+    throw err;
+  }
 
   return {
-    port: ports[0]!,
+    port,
+    adminAddress,
     async stop() {
       if (stopping) return;
       stopping = true;
@@ -111,21 +154,15 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       );
       await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, config.drainMs + 10_000))]);
       for (const h of handles.values()) h.worker.process.kill('SIGKILL');
+      closeListener(admin);
       await core.stop();
       metrics.stop();
     },
   };
 }
 
-async function call(
-  core: Core,
-  handles: Map<number, WorkerHandle>,
-  metrics: Metrics,
-  method: string,
-  args: unknown[],
-): Promise<unknown> {
+async function call(core: Core, method: string, args: unknown[]): Promise<unknown> {
   if (method === 'ready') return core.healthy();
-  if (method === 'metrics') return aggregateMetrics(handles, metrics);
   if (!CORE_METHODS.has(method)) throw new Error(`unknown core method ${method}`);
   const [target, name] = method.split('.') as ['chat' | 'sessions', string];
   const obj = core.api[target] as unknown as Record<string, (...a: unknown[]) => unknown>;

@@ -1,12 +1,12 @@
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import type { Config } from '../config/schema.js';
 import type { ChatApi, CoreApi, SessionsApi } from '../core/api.js';
 import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
+import { createClientListener, drainThenClose, ListenError, listen } from '../gateway/listener.js';
 import { Metrics } from '../gateway/metrics.js';
 import { Gateway } from '../gateway/ws-gateway.js';
-import { listen } from '../main.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import { IpcChannel } from './ipc.js';
@@ -26,6 +26,9 @@ const CHAT_METHODS: (keyof ChatApi)[] = [
   'block',
   'unblock',
   'inboxHead',
+  'createInvite',
+  'revokeInvite',
+  'joinGroup',
 ];
 const SESSION_METHODS: (keyof SessionsApi)[] = ['open', 'close', 'subscribe', 'unsubscribe'];
 
@@ -39,14 +42,16 @@ function remote<T>(channel: IpcChannel, prefix: string, methods: readonly string
 /**
  * A gateway worker of `parley serve --workers N`: it holds sockets, validates and authenticates,
  * and calls the core in the primary for everything else. Live frames from the core arrive as IPC
- * messages and are written to the sockets here.
+ * messages and are written to the sockets here. Metrics are served by the primary's admin
+ * listener (it asks each worker for its own). A worker that cannot listen tells the primary why
+ * (`listen-failed`), which stops the whole server with that one message.
  */
 export async function runWorker(config: Config, log: Logger): Promise<void> {
   const metrics = new Metrics();
   const verifier = new TokenVerifier(resolveKeys(config), config);
   let gateway: Gateway | null = null;
+  let client: Server | null = null;
   let draining = false;
-  const http = createServer();
   const channel = new IpcChannel(process as unknown as ConstructorParameters<typeof IpcChannel>[0], {
     call: (method) => {
       if (method === 'metrics') return metrics.registry.getMetricsAsJSON();
@@ -58,8 +63,10 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
       else if (kind === 'c') gateway?.close(a[0] as string, a[1] as number, a[2] as string);
       else if (kind === 'drain') {
         draining = true;
-        http.close();
-        void gateway!.drain(a[0] as number).then(() => process.exit(0));
+        const g = gateway!;
+        void drainThenClose([client], (windowMs) => g.drain(windowMs), a[0] as number).then(() =>
+          process.exit(0),
+        );
       }
     },
   });
@@ -67,7 +74,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     chat: remote<ChatApi>(channel, 'chat', CHAT_METHODS),
     sessions: remote<SessionsApi>(channel, 'sessions', SESSION_METHODS),
   };
-  gateway = new Gateway({
+  const g = new Gateway({
     config,
     id: `w${cluster.worker?.id ?? process.pid}`,
     core,
@@ -76,30 +83,27 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     log: log.child({ worker: cluster.worker?.id }),
     metrics,
   });
-  http.on(
-    'request',
-    createHttpHandler({
+  gateway = g;
+  client = createClientListener({
+    config,
+    metrics,
+    onRequest: createHttpHandler({
       config,
       chat: core.chat,
       verifier,
       metrics,
       log,
-      metricsText: () => channel.call<string>('metrics'),
       ready: async () => !draining && (await channel.call<boolean>('ready')),
     }),
-  );
-  const g = gateway;
-  http.on('upgrade', (req, socket, head) => {
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/v1/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    g.handleUpgrade(req, socket, head);
+    onUpgrade: (req, socket, head) => g.handleUpgrade(req, socket, head),
   });
-  http.headersTimeout = 10_000;
-  http.requestTimeout = 30_000;
   // The primary drains workers; a signal sent to the whole process group is left to it.
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});
-  await listen(http, config);
+  try {
+    await listen(client, config.host, config.port, 'client');
+  } catch (err) {
+    if (!(err instanceof ListenError)) throw err;
+    channel.message('listen-failed', err.message);
+  }
 }

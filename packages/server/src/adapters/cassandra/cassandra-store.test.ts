@@ -12,6 +12,7 @@ import type { StoredMessage } from '../../ports/message-store.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
+import { inviteStoreSuite } from '../conformance/invite-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
 import { userStoreSuite } from '../conformance/user-store.suite.js';
 import { CassandraStore, type CassandraStoreOptions, SeqConflictError } from './cassandra-store.js';
@@ -80,6 +81,10 @@ if (address !== undefined) {
   userStoreSuite('CassandraStore', async () => {
     const s = await open();
     return { store: s.users, close: () => s.close() };
+  });
+  inviteStoreSuite('CassandraStore', async () => {
+    const s = await open();
+    return { store: s.invites, close: () => s.close() };
   });
 
   describe('CassandraStore: cluster-mode behaviour', () => {

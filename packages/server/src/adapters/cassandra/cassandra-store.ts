@@ -14,6 +14,7 @@ import {
   type InboxStore,
   type UserConversation,
 } from '../../ports/inbox-store.js';
+import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 import { groupBy } from '../../util/group-by.js';
@@ -70,6 +71,7 @@ export class CassandraStore {
   readonly inbox: InboxStore;
   readonly conversations: ConversationStore;
   readonly users: UserStore;
+  readonly invites: InviteStore;
   private readonly ks: string;
   private readonly consistency: number;
   private readonly serialConsistency: number;
@@ -176,19 +178,20 @@ export class CassandraStore {
     this.users = {
       settings: async (user): Promise<UserSettings> => {
         const r = await this.one(
-          `SELECT read_receipts, last_seen FROM ${this.ks}.user_settings WHERE user = ?`,
+          `SELECT read_receipts, last_seen, group_add FROM ${this.ks}.user_settings WHERE user = ?`,
           [user],
         );
         if (!r) return { ...DEFAULT_SETTINGS };
         return {
           readReceipts: r.read_receipts !== false,
           lastSeen: r.last_seen === 'nobody' ? 'nobody' : 'everyone',
+          groupAdd: r.group_add === 'nobody' ? 'nobody' : 'everyone',
         };
       },
       saveSettings: async (user, s) => {
         await this.run(
-          `INSERT INTO ${this.ks}.user_settings (user, read_receipts, last_seen) VALUES (?, ?, ?)`,
-          [user, s.readReceipts, s.lastSeen],
+          `INSERT INTO ${this.ks}.user_settings (user, read_receipts, last_seen, group_add) VALUES (?, ?, ?, ?)`,
+          [user, s.readReceipts, s.lastSeen, s.groupAdd],
         );
       },
       blocked: async (user) =>
@@ -217,6 +220,76 @@ export class CassandraStore {
         await this.run(`INSERT INTO ${this.ks}.last_seen (user, ts) VALUES (?, ?)`, [user, long(ts)]);
       },
     };
+    this.invites = {
+      create: async (i) => {
+        await this.run(
+          `INSERT INTO ${this.ks}.invites (id, conv, creator, creator_joined_seq, created_ts, expires_ts,
+             max_uses, uses) VALUES (?, ?, ?, ?, ?, ?, ?, 0) USING TTL ?`,
+          [
+            i.id,
+            i.conv,
+            i.creator,
+            long(i.creatorJoinedSeq),
+            long(i.createdTs),
+            long(i.expiresTs),
+            i.maxUses ?? null,
+            inviteTtl(i.expiresTs, i.createdTs),
+          ],
+        );
+      },
+      get: (id) => this.invite(id),
+      take: (id, now) => this.changeUses(id, +1, now),
+      release: async (id) => {
+        await this.changeUses(id, -1, Date.now());
+      },
+      revoke: async (id) => {
+        await this.execute(`DELETE FROM ${this.ks}.invites WHERE id = ? IF EXISTS`, [id], this.lwtOptions());
+      },
+    };
+  }
+
+  // ---- invites --------------------------------------------------------------------------------
+
+  private async invite(id: string): Promise<Invite | null> {
+    const r = await this.one(`SELECT * FROM ${this.ks}.invites WHERE id = ?`, [id]);
+    if (!r || r.conv === null) return null;
+    const i: Invite = {
+      id,
+      conv: r.conv as string,
+      creator: r.creator as string,
+      creatorJoinedSeq: num(r.creator_joined_seq),
+      createdTs: num(r.created_ts),
+      expiresTs: num(r.expires_ts),
+      uses: num(r.uses),
+    };
+    if (r.max_uses !== null) i.maxUses = num(r.max_uses);
+    return i;
+  }
+
+  /**
+   * Adds `delta` (+1 to take a use, -1 to give one back) to an invite's uses with a conditional
+   * update (compare and set, retried while others change it), so concurrent joins through any
+   * process never pass `max_uses`. Taking needs the invite alive at `now` with uses left; the
+   * update keeps the row's TTL. Resolves with the invite after the change, or null when unchanged.
+   */
+  private async changeUses(id: string, delta: 1 | -1, now: number): Promise<Invite | null> {
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const i = await this.invite(id);
+      if (!i) return null;
+      if (delta > 0 && (i.expiresTs <= now || (i.maxUses !== undefined && i.uses >= i.maxUses))) return null;
+      if (delta < 0 && i.uses <= 0) return null;
+      const rs = await this.execute(
+        `UPDATE ${this.ks}.invites USING TTL ? SET uses = ? WHERE id = ? IF uses = ?`,
+        [inviteTtl(i.expiresTs, Date.now()), i.uses + delta, id, i.uses],
+        this.lwtOptions(),
+      );
+      if (rs.wasApplied()) return { ...i, uses: i.uses + delta };
+    }
+    throw new ParleyError('unavailable', 'invite busy; retry');
+  }
+
+  private lwtOptions(): QueryOptions {
+    return { prepare: true, consistency: this.consistency, serialConsistency: this.serialConsistency };
   }
 
   /** Closes the driver's connections. */
@@ -789,6 +862,11 @@ async function settled(writes: readonly Promise<unknown>[]): Promise<void> {
   const results = await Promise.allSettled(writes);
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
+}
+
+/** An invite row's TTL in seconds: until a minute after it expires (at least one second). */
+function inviteTtl(expiresTs: number, now: number): number {
+  return Math.max(1, Math.ceil((expiresTs - now) / 1000) + 60);
 }
 
 /** Bytes of message text per conditional batch (Cassandra refuses batches over 50 KiB by default). */

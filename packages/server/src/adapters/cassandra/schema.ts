@@ -63,11 +63,18 @@ const TABLES = [
   `CREATE TABLE IF NOT EXISTS user_settings (user text PRIMARY KEY, read_receipts boolean, last_seen text)`,
   `CREATE TABLE IF NOT EXISTS blocks (user text, other text, PRIMARY KEY ((user), other))`,
   `CREATE TABLE IF NOT EXISTS last_seen (user text PRIMARY KEY, ts bigint)`,
+  // Group invites, keyed by the SHA-256 of their code (never the code); rows expire by TTL a
+  // minute after the invite does. `uses` is changed only by conditional updates (Paxos), so
+  // concurrent joins never pass `max_uses`.
+  `CREATE TABLE IF NOT EXISTS invites (
+     id text PRIMARY KEY, conv text, creator text, creator_joined_seq bigint, created_ts bigint,
+     expires_ts bigint, max_uses int, uses int)`,
 ];
 
 /** Columns added after their table first shipped: [table, column, type]; added by the migration. */
 const ADDED_COLUMNS: readonly (readonly [string, string, string])[] = [
   ['user_conversations', 'last_seq', 'bigint'],
+  ['user_settings', 'group_add', 'text'],
 ];
 
 /** CQL's quoting of a keyspace name (only [a-z0-9_] are accepted). */

@@ -55,6 +55,32 @@ export function rateLimiterSuite(
       assert.equal(await take(k, 1), 0, 'the refused take spent nothing');
     });
 
+    check('a negative cost gives tokens back, never beyond the burst', async () => {
+      const k = id('u');
+      assert.equal(await take(k, 5), 0);
+      assert.ok((await take(k)) > 0);
+      assert.equal(await take(k, -2), 0);
+      assert.equal(await take(k, 2), 0, 'the two given back');
+      assert.ok((await take(k)) > 0);
+      const full = id('u');
+      assert.equal(await take(full, -10), 0);
+      for (let i = 0; i < 5; i++) assert.equal(await take(full), 0);
+      assert.ok((await take(full)) > 0, 'a refund to a full bucket adds nothing');
+    });
+
+    check('a spend goes into debt, down to minus the burst; takes wait until it is paid back', async () => {
+      const k = id('u');
+      await h().limiter.spend(k, 8, LIMIT);
+      const wait = await take(k);
+      assert.ok(wait > 300 && wait <= 400, `3 tokens of debt and 1 to take at 10/s: ${wait} ms`);
+      h().advance(400);
+      assert.equal(await take(k), 0, 'paid back');
+      const deep = id('u');
+      await h().limiter.spend(deep, 1000, LIMIT);
+      const capped = await take(deep);
+      assert.ok(capped > 500 && capped <= 600, `debt stops at minus the burst: ${capped} ms`);
+    });
+
     check('keys have buckets of their own', async () => {
       const a = id('u');
       const b = id('u');

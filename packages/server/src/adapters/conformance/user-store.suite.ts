@@ -29,13 +29,14 @@ export function userStoreSuite(
     const user = (label = 'u') => id(label);
 
     check('a user without stored settings has the defaults', async () => {
-      assert.deepEqual(DEFAULT_SETTINGS, { readReceipts: true, lastSeen: 'everyone' });
+      assert.deepEqual(DEFAULT_SETTINGS, { readReceipts: true, lastSeen: 'everyone', groupAdd: 'everyone' });
       const u = user();
       const got = await h().store.settings(u);
       assert.deepEqual(got, { ...DEFAULT_SETTINGS });
       // A caller may change what it got without changing the defaults.
       got.readReceipts = false;
       got.lastSeen = 'nobody';
+      got.groupAdd = 'nobody';
       assert.deepEqual(await h().store.settings(u), { ...DEFAULT_SETTINGS });
       assert.deepEqual(await h().store.settings(user()), { ...DEFAULT_SETTINGS });
     });
@@ -44,33 +45,66 @@ export function userStoreSuite(
       const u = user();
       const other = user();
       const steps: UserSettings[] = [
-        { readReceipts: false, lastSeen: 'nobody' },
-        { readReceipts: true, lastSeen: 'nobody' },
-        { readReceipts: false, lastSeen: 'everyone' },
-        { readReceipts: true, lastSeen: 'everyone' },
+        { readReceipts: false, lastSeen: 'nobody', groupAdd: 'everyone' },
+        { readReceipts: true, lastSeen: 'nobody', groupAdd: 'everyone' },
+        { readReceipts: false, lastSeen: 'everyone', groupAdd: 'everyone' },
+        { readReceipts: true, lastSeen: 'everyone', groupAdd: 'everyone' },
+        { readReceipts: true, lastSeen: 'everyone', groupAdd: 'nobody' },
+        { readReceipts: false, lastSeen: 'nobody', groupAdd: 'nobody' },
+        { readReceipts: true, lastSeen: 'everyone', groupAdd: 'everyone' },
       ];
       for (const s of steps) {
         await h().store.saveSettings(u, s);
         assert.deepEqual(await h().store.settings(u), s);
       }
-      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody' });
-      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody', groupAdd: 'everyone' });
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
       // Another user's settings are their own.
       assert.deepEqual(await h().store.settings(other), { ...DEFAULT_SETTINGS });
-      await h().store.saveSettings(other, { readReceipts: true, lastSeen: 'nobody' });
-      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      await h().store.saveSettings(other, { readReceipts: true, lastSeen: 'nobody', groupAdd: 'everyone' });
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
     });
 
     check('the store keeps its own copy of saved and returned settings', async () => {
       const u = user();
-      const saved: UserSettings = { readReceipts: false, lastSeen: 'nobody' };
+      const saved: UserSettings = { readReceipts: false, lastSeen: 'nobody', groupAdd: 'everyone' };
       await h().store.saveSettings(u, saved);
       saved.readReceipts = true;
       saved.lastSeen = 'everyone';
       const got = await h().store.settings(u);
-      assert.deepEqual(got, { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(got, { readReceipts: false, lastSeen: 'nobody', groupAdd: 'everyone' });
       got.readReceipts = true;
-      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
+    });
+
+    check('group_add is stored with the other settings and is per user', async () => {
+      const u = user();
+      const other = user();
+      await h().store.saveSettings(u, { readReceipts: true, lastSeen: 'everyone', groupAdd: 'nobody' });
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: true,
+        lastSeen: 'everyone',
+        groupAdd: 'nobody',
+      });
+      assert.equal((await h().store.settings(other)).groupAdd, 'everyone');
+      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody', groupAdd: 'everyone' });
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
     });
 
     check('a user who blocked nobody has an empty block list', async () => {
@@ -153,11 +187,15 @@ export function userStoreSuite(
       await h().store.saveLastSeen(u, 1_700_000_000_500);
       assert.deepEqual(await h().store.settings(u), { ...DEFAULT_SETTINGS });
       assert.deepEqual(await h().store.blocked(u), []);
-      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody' });
+      await h().store.saveSettings(u, { readReceipts: false, lastSeen: 'nobody', groupAdd: 'everyone' });
       await h().store.setBlocked(u, other, true);
       assert.deepEqual(await h().store.lastSeen([u]), new Map([[u, 1_700_000_000_500]]));
       await h().store.saveLastSeen(u, 1_700_000_000_900);
-      assert.deepEqual(await h().store.settings(u), { readReceipts: false, lastSeen: 'nobody' });
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
       assert.deepEqual(await h().store.blocked(u), [other]);
       assert.deepEqual(await h().store.lastSeen([u]), new Map([[u, 1_700_000_000_900]]));
     });

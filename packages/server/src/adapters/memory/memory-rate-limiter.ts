@@ -27,10 +27,20 @@ export class MemoryRateLimiter implements RateLimiter {
       : limit.burst;
     if (tokens >= cost) {
       if (!b && this.buckets.size >= SWEEP_AT) this.sweep(now, limit);
-      this.buckets.set(key, { tokens: tokens - cost, at: now });
+      this.buckets.set(key, { tokens: Math.min(limit.burst, tokens - cost), at: now });
       return 0;
     }
     return Math.ceil(((cost - tokens) / limit.ratePerSecond) * 1000);
+  }
+
+  async spend(key: string, cost: number, limit: RateLimit): Promise<void> {
+    const now = this.now();
+    const b = this.buckets.get(key);
+    const tokens = b
+      ? Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond)
+      : limit.burst;
+    if (!b && this.buckets.size >= SWEEP_AT) this.sweep(now, limit);
+    this.buckets.set(key, { tokens: Math.max(-limit.burst, tokens - cost), at: now });
   }
 
   private sweep(now: number, limit: RateLimit): void {

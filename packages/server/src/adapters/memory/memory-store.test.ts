@@ -2,6 +2,7 @@
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
+import { inviteStoreSuite } from '../conformance/invite-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
 import { userStoreSuite } from '../conformance/user-store.suite.js';
 import { MemoryStore } from './memory-store.js';
@@ -26,3 +27,5 @@ groupStoreSuite('MemoryStore', async () => {
 });
 
 userStoreSuite('MemoryStore', async () => ({ store: new MemoryStore().users, close }));
+
+inviteStoreSuite('MemoryStore', async () => ({ store: new MemoryStore().invites, close }));

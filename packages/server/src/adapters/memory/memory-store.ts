@@ -12,6 +12,7 @@ import {
   type InboxStore,
   type UserConversation,
 } from '../../ports/inbox-store.js';
+import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type { MessageStore, PageQuery, StoredMessage, UnfannedRange } from '../../ports/message-store.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 
@@ -39,6 +40,8 @@ export class MemoryStore {
   readonly inbox: InboxStore;
   readonly conversations: ConversationStore;
   readonly users: UserStore;
+  readonly invites: InviteStore;
+  private readonly invitesById = new Map<string, Invite>();
   private readonly settingsByUser = new Map<string, UserSettings>();
   private readonly blocks = new Map<string, Set<string>>();
   private readonly lastSeenByUser = new Map<string, number>();
@@ -185,6 +188,34 @@ export class MemoryStore {
       },
       saveLastSeen: async (user, ts) => {
         this.lastSeenByUser.set(user, ts);
+      },
+    };
+    this.invites = {
+      create: async (invite) => {
+        // Expired invites are dropped as new ones come (a bounded sweep), so the map stays small.
+        let sweep = 100;
+        for (const [id, i] of this.invitesById) {
+          if (sweep-- === 0) break;
+          if (i.expiresTs <= invite.createdTs) this.invitesById.delete(id);
+        }
+        this.invitesById.set(invite.id, { ...invite, uses: 0 });
+      },
+      get: async (id) => {
+        const i = this.invitesById.get(id);
+        return i ? { ...i } : null;
+      },
+      take: async (id, now) => {
+        const i = this.invitesById.get(id);
+        if (!i || i.expiresTs <= now || (i.maxUses !== undefined && i.uses >= i.maxUses)) return null;
+        i.uses++;
+        return { ...i };
+      },
+      release: async (id) => {
+        const i = this.invitesById.get(id);
+        if (i && i.uses > 0) i.uses--;
+      },
+      revoke: async (id) => {
+        this.invitesById.delete(id);
       },
     };
   }

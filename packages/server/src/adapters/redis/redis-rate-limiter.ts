@@ -12,13 +12,28 @@ local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = burst
 if b[1] then tokens = math.min(burst, tonumber(b[1]) + (now - tonumber(b[2])) / 1000 * rate) end
 if tokens < cost then return math.ceil((cost - tokens) / rate * 1000) end
-tokens = tokens - cost
+tokens = math.min(burst, tokens - cost)
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
 return 0
 `;
 
-type LimiterRedis = Redis & { rateTake(key: string, ...args: (string | number)[]): Promise<number> };
+/** KEYS: the bucket. ARGV: now (ms), cost, rate per second, burst. Spends, into debt down to -burst. */
+const SPEND = `
+local now, cost, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = burst
+if b[1] then tokens = math.min(burst, tonumber(b[1]) + (now - tonumber(b[2])) / 1000 * rate) end
+tokens = math.max(-burst, tokens - cost)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return 0
+`;
+
+type LimiterRedis = Redis & {
+  rateTake(key: string, ...args: (string | number)[]): Promise<number>;
+  rateSpend(key: string, ...args: (string | number)[]): Promise<number>;
+};
 
 /** Token buckets in Redis, shared by every process of a cluster (one atomic script per take). */
 export class RedisRateLimiter implements RateLimiter {
@@ -40,12 +55,23 @@ export class RedisRateLimiter implements RateLimiter {
       ...options.redis,
     }) as LimiterRedis;
     redis.defineCommand('rateTake', { numberOfKeys: 1, lua: TAKE });
+    redis.defineCommand('rateSpend', { numberOfKeys: 1, lua: SPEND });
     await redis.connect();
     return new RedisRateLimiter(redis, options.prefix ?? 'parley:', options.now ?? Date.now);
   }
 
   take(key: string, cost: number, limit: RateLimit): Promise<number> {
     return this.redis.rateTake(
+      `${this.prefix}rl:{${key}}`,
+      this.now(),
+      cost,
+      limit.ratePerSecond,
+      limit.burst,
+    );
+  }
+
+  async spend(key: string, cost: number, limit: RateLimit): Promise<void> {
+    await this.redis.rateSpend(
       `${this.prefix}rl:{${key}}`,
       this.now(),
       cost,

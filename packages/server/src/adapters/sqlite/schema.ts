@@ -99,6 +99,22 @@ const MIGRATIONS: readonly string[] = [
     FROM (SELECT user, conv, max(seq) AS seq FROM inbox WHERE type = 'message' GROUP BY user, conv) AS m
     WHERE user_conversations.user = m.user AND user_conversations.conv = m.conv;
   `,
+  // Group admission: the `group_add` privacy setting, and group invites keyed by the SHA-256 of
+  // their code (the code itself is never stored). Expired invites are deleted as new ones come.
+  `
+  ALTER TABLE settings ADD COLUMN group_add TEXT NOT NULL DEFAULT 'everyone';
+  CREATE TABLE invites (
+    id TEXT PRIMARY KEY,
+    conv TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    creator_joined_seq INTEGER NOT NULL,
+    created_ts INTEGER NOT NULL,
+    expires_ts INTEGER NOT NULL,
+    max_uses INTEGER,
+    uses INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE INDEX invites_by_expiry ON invites (expires_ts);
+  `,
 ];
 
 /** The schema version this build expects. */

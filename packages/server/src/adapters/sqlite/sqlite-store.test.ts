@@ -11,6 +11,7 @@ import type { StoredMessage } from '../../ports/message-store.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
+import { inviteStoreSuite } from '../conformance/invite-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
 import { userStoreSuite } from '../conformance/user-store.suite.js';
 import { migrate, SCHEMA_VERSION } from './schema.js';
@@ -42,6 +43,10 @@ groupStoreSuite('SqliteStore', async () => {
 userStoreSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
   return { store: s.users, close: () => s.close() };
+});
+inviteStoreSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.invites, close: () => s.close() };
 });
 
 function msg(conv: string, seq: number, ts = 1_000 + seq): StoredMessage {
@@ -133,8 +138,8 @@ describe('SqliteStore: the embedded engine', () => {
   test('settings, blocks and last seen survive close and reopen, beside the inbox head', async () => {
     const path = newPath();
     const first = new SqliteStore(path);
-    await first.users.saveSettings('alice', { readReceipts: false, lastSeen: 'nobody' });
-    await first.users.saveSettings('bob', { readReceipts: true, lastSeen: 'nobody' });
+    await first.users.saveSettings('alice', { readReceipts: false, lastSeen: 'nobody', groupAdd: 'nobody' });
+    await first.users.saveSettings('bob', { readReceipts: true, lastSeen: 'nobody', groupAdd: 'everyone' });
     await first.users.setBlocked('alice', 'mallory', true);
     await first.users.setBlocked('alice', 'eve', true);
     await first.users.setBlocked('alice', 'trent', true);
@@ -152,9 +157,21 @@ describe('SqliteStore: the embedded engine', () => {
 
     const second = new SqliteStore(path);
     try {
-      assert.deepEqual(await second.users.settings('alice'), { readReceipts: false, lastSeen: 'nobody' });
-      assert.deepEqual(await second.users.settings('bob'), { readReceipts: true, lastSeen: 'nobody' });
-      assert.deepEqual(await second.users.settings('carol'), { readReceipts: true, lastSeen: 'everyone' });
+      assert.deepEqual(await second.users.settings('alice'), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'nobody',
+      });
+      assert.deepEqual(await second.users.settings('bob'), {
+        readReceipts: true,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
+      assert.deepEqual(await second.users.settings('carol'), {
+        readReceipts: true,
+        lastSeen: 'everyone',
+        groupAdd: 'everyone',
+      });
       assert.deepEqual(await second.users.blocked('alice'), ['eve', 'mallory']);
       assert.deepEqual(await second.users.blocked('bob'), ['alice']);
       assert.deepEqual(
@@ -271,6 +288,39 @@ describe('SqliteStore: the embedded engine', () => {
         ]),
       );
       assert.deepEqual(await store.inbox.lastSeqs('bob', ['g:a']), new Map([['g:a', 5]]));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('migration 3 keeps stored settings, with group_add "everyone", and adds invites', async () => {
+    const path = newPath();
+    const db = new Database(path);
+    migrate(db, 0, 2);
+    db.prepare('INSERT INTO settings (user, read_receipts, last_seen) VALUES (?, ?, ?)').run(
+      'ann',
+      0,
+      'nobody',
+    );
+    db.close();
+    const store = new SqliteStore(path);
+    try {
+      assert.deepEqual(await store.users.settings('ann'), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
+      const invite = {
+        id: 'i1',
+        conv: 'g:a',
+        creator: 'ann',
+        creatorJoinedSeq: 1,
+        createdTs: 10,
+        expiresTs: Date.now() + 60_000,
+        uses: 0,
+      };
+      await store.invites.create(invite);
+      assert.deepEqual(await store.invites.get('i1'), invite);
     } finally {
       await store.close();
     }

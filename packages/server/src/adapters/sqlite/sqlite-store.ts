@@ -15,6 +15,7 @@ import type {
   MessageFanout,
   UserConversation,
 } from '../../ports/inbox-store.js';
+import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type {
   ConversationHead,
   MessageStore,
@@ -107,6 +108,7 @@ export class SqliteStore {
   readonly inbox: InboxStore;
   readonly conversations: ConversationStore;
   readonly users: UserStore;
+  readonly invites: InviteStore;
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
 
@@ -246,11 +248,14 @@ export class SqliteStore {
 
     this.users = {
       settings: async (user: string): Promise<UserSettings> => {
-        const r = q.settings.get(user) as { read_receipts: number; last_seen: string } | undefined;
+        const r = q.settings.get(user) as
+          | { read_receipts: number; last_seen: string; group_add: string }
+          | undefined;
         if (!r) return { ...DEFAULT_SETTINGS };
         return {
           readReceipts: r.read_receipts === 1,
           lastSeen: r.last_seen === 'nobody' ? 'nobody' : 'everyone',
+          groupAdd: r.group_add === 'nobody' ? 'nobody' : 'everyone',
         };
       },
       saveSettings: async (user: string, settings: UserSettings) => {
@@ -259,6 +264,7 @@ export class SqliteStore {
           user,
           readReceipts: settings.readReceipts,
           lastSeen: settings.lastSeen,
+          groupAdd: settings.groupAdd,
         });
       },
       blocked: async (user: string) => (q.blocked.all(user) as { blocked: string }[]).map((r) => r.blocked),
@@ -275,6 +281,29 @@ export class SqliteStore {
       },
       saveLastSeen: async (user: string, ts: number) => {
         await writer.write({ op: 'lastSeen', user, ts });
+      },
+    };
+
+    const invite = (id: string): Invite | null => {
+      const r = q.invite.get(id) as InviteRow | undefined;
+      return r ? toInvite(r) : null;
+    };
+    this.invites = {
+      create: async (i: Invite) => {
+        await writer.write({ op: 'inviteCreate', invite: i });
+      },
+      get: async (id: string) => invite(id),
+      take: async (id: string, now: number) => {
+        // The writer answers the uses after this take (0: not taken); the row may have moved on since.
+        const uses = await writer.write({ op: 'inviteTake', id, now });
+        const i = uses > 0 ? invite(id) : null;
+        return i ? { ...i, uses } : null;
+      },
+      release: async (id: string) => {
+        await writer.write({ op: 'inviteRelease', id });
+      },
+      revoke: async (id: string) => {
+        await writer.write({ op: 'inviteRevoke', id });
       },
     };
   }
@@ -330,10 +359,39 @@ function prepareReads(db: Database.Database) {
       `SELECT conv, user, role, joined_seq, removed_seq, removed_name, removed_members FROM members
        WHERE conv = ? ORDER BY joined_seq, user`,
     ),
-    settings: db.prepare('SELECT read_receipts, last_seen FROM settings WHERE user = ?'),
+    settings: db.prepare('SELECT read_receipts, last_seen, group_add FROM settings WHERE user = ?'),
+    invite: db.prepare(
+      `SELECT id, conv, creator, creator_joined_seq, created_ts, expires_ts, max_uses, uses
+       FROM invites WHERE id = ?`,
+    ),
     blocked: db.prepare('SELECT blocked FROM blocks WHERE user = ? ORDER BY blocked'),
     lastSeen: db.prepare('SELECT last_seen FROM users WHERE user = ?'),
   };
+}
+
+interface InviteRow {
+  id: string;
+  conv: string;
+  creator: string;
+  creator_joined_seq: number;
+  created_ts: number;
+  expires_ts: number;
+  max_uses: number | null;
+  uses: number;
+}
+
+function toInvite(r: InviteRow): Invite {
+  const i: Invite = {
+    id: r.id,
+    conv: r.conv,
+    creator: r.creator,
+    creatorJoinedSeq: r.creator_joined_seq,
+    createdTs: r.created_ts,
+    expiresTs: r.expires_ts,
+    uses: r.uses,
+  };
+  if (r.max_uses !== null) i.maxUses = r.max_uses;
+  return i;
 }
 
 /** The highest inbox number ever stored for `user`: the newest entry, or the highest one pruned. */

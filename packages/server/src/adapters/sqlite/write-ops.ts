@@ -1,5 +1,6 @@
 import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry, MessageFanout } from '../../ports/inbox-store.js';
+import type { Invite } from '../../ports/invite-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 
 /**
@@ -16,7 +17,17 @@ export type WriteOp =
     }
   | { op: 'watermarks'; rows: readonly Watermark[] }
   | { op: 'prune'; beforeTs: number; max: number }
-  | { op: 'settings'; user: string; readReceipts: boolean; lastSeen: 'everyone' | 'nobody' }
+  | {
+      op: 'settings';
+      user: string;
+      readReceipts: boolean;
+      lastSeen: 'everyone' | 'nobody';
+      groupAdd: 'everyone' | 'nobody';
+    }
+  | { op: 'inviteCreate'; invite: Invite }
+  | { op: 'inviteTake'; id: string; now: number }
+  | { op: 'inviteRelease'; id: string }
+  | { op: 'inviteRevoke'; id: string }
   | { op: 'block'; user: string; other: string; blocked: boolean }
   | { op: 'lastSeen'; user: string; ts: number };
 

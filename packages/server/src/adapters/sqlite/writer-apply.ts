@@ -26,7 +26,12 @@ export type WriteStatements = Record<
   | 'saveSettings'
   | 'block'
   | 'unblock'
-  | 'lastSeen',
+  | 'lastSeen'
+  | 'inviteCreate'
+  | 'invitePrune'
+  | 'inviteTake'
+  | 'inviteRelease'
+  | 'inviteRevoke',
   Statement
 >;
 
@@ -70,9 +75,23 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
     ),
     role: db.prepare('UPDATE members SET role = ? WHERE conv = ? AND user = ?'),
     saveSettings: db.prepare(
-      `INSERT INTO settings (user, read_receipts, last_seen) VALUES (?, ?, ?)
-       ON CONFLICT (user) DO UPDATE SET read_receipts = excluded.read_receipts, last_seen = excluded.last_seen`,
+      `INSERT INTO settings (user, read_receipts, last_seen, group_add) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user) DO UPDATE SET read_receipts = excluded.read_receipts, last_seen = excluded.last_seen,
+       group_add = excluded.group_add`,
     ),
+    inviteCreate: db.prepare(
+      `INSERT INTO invites (id, conv, creator, creator_joined_seq, created_ts, expires_ts, max_uses, uses)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING`,
+    ),
+    invitePrune: db.prepare(
+      'DELETE FROM invites WHERE id IN (SELECT id FROM invites WHERE expires_ts <= ? ORDER BY expires_ts LIMIT 100)',
+    ),
+    inviteTake: db.prepare(
+      `UPDATE invites SET uses = uses + 1
+       WHERE id = ? AND expires_ts > ? AND (max_uses IS NULL OR uses < max_uses) RETURNING uses`,
+    ),
+    inviteRelease: db.prepare('UPDATE invites SET uses = uses - 1 WHERE id = ? AND uses > 0'),
+    inviteRevoke: db.prepare('DELETE FROM invites WHERE id = ?'),
     block: db.prepare('INSERT INTO blocks (user, blocked) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     unblock: db.prepare('DELETE FROM blocks WHERE user = ? AND blocked = ?'),
     lastSeen: db.prepare(
@@ -107,8 +126,29 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
     case 'prune':
       return prune(s, op.beforeTs, op.max);
     case 'settings':
-      s.saveSettings.run(op.user, op.readReceipts ? 1 : 0, op.lastSeen);
+      s.saveSettings.run(op.user, op.readReceipts ? 1 : 0, op.lastSeen, op.groupAdd);
       return 1;
+    case 'inviteCreate': {
+      const i = op.invite;
+      s.invitePrune.run(i.createdTs);
+      s.inviteCreate.run(
+        i.id,
+        i.conv,
+        i.creator,
+        i.creatorJoinedSeq,
+        i.createdTs,
+        i.expiresTs,
+        i.maxUses ?? null,
+      );
+      return 1;
+    }
+    case 'inviteTake':
+      // The uses after this take (>= 1), or 0 when nothing was taken.
+      return (s.inviteTake.get(op.id, op.now) as { uses: number } | undefined)?.uses ?? 0;
+    case 'inviteRelease':
+      return s.inviteRelease.run(op.id).changes;
+    case 'inviteRevoke':
+      return s.inviteRevoke.run(op.id).changes;
     case 'block':
       (op.blocked ? s.block : s.unblock).run(op.user, op.other);
       return 1;
