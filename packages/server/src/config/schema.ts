@@ -64,7 +64,7 @@ export const configSchema = z.strictObject({
   fanoutRatePerSecond: positiveInt.default(2000),
   /** How many inbox entries may be written at once before that rate applies. */
   fanoutBurst: positiveInt.default(20_000),
-  /** Read work per user per second: one per request, one per row, one per 4 KiB of reply. */
+  /** Read work per user per second: one per request, one per row, one per KiB of reply. */
   readRatePerSecond: positiveInt.default(2000),
   /** How much read work may come at once before that rate applies. */
   readBurst: positiveInt.default(10_000),

@@ -58,8 +58,15 @@ interface Access {
 /** Groups whose size a process remembers to charge sends by (a number each). */
 const MAX_KNOWN_GROUP_SIZES = 100_000;
 
-/** Messages read from the store per step while a reply fills up (bounds what a step loads). */
-const READ_CHUNK = 32;
+/**
+ * Messages read from the store per step while a reply fills up: bounds what a step loads, and
+ * between steps other work runs (embedded reads are synchronous: one large reply must not hold
+ * the event loop for its whole length).
+ */
+const READ_CHUNK = 16;
+
+/** Lets I/O and other connections' work run before going on. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The chat operations of the protocol, for an authenticated user: what the WebSocket gateway and
@@ -205,12 +212,13 @@ export class Chat {
    * stops at `limit` events or at the reply byte budget, whichever comes first (`more` then).
    */
   async sync(user: string, after: number, limit: number): Promise<SyncResult> {
+    // The budget first: a refused read costs no store lookup.
+    await this.d.budget.take('read', user, 1);
     const head = await this.d.inbox.head(user);
     if (after > head) throw badRequest(`"after" is beyond the inbox head ${head}`);
     if (after < head && (await this.d.inbox.floor(user)) > after + 1) {
       throw new ParleyError('gone', 'inbox events after this cursor have expired; resync from conversations');
     }
-    await this.d.budget.take('read', user, 1);
     const entries = await this.d.inbox.read(user, after, limit + 1);
     let more = entries.length > limit;
     if (more) entries.length = limit;
@@ -230,8 +238,8 @@ export class Chat {
     conv: string,
     q: { before?: number; after?: number; limit: number },
   ): Promise<HistoryResult> {
-    const { floor } = await this.access(user, conv);
     await this.d.budget.take('read', user, 1);
+    const { floor } = await this.access(user, conv);
     const page =
       q.after !== undefined
         ? await this.pageForward(conv, q.after, q.limit, floor)
@@ -245,6 +253,7 @@ export class Chat {
     const fill = new ReplyFill<MessageObject>(this.d.maxReplyBytes);
     let cursor = after;
     while (fill.items.length < limit && !fill.full) {
+      if (fill.items.length > 0) await nextTurn();
       const want = Math.min(limit - fill.items.length, READ_CHUNK) + 1;
       const chunk = await this.d.messages.page(conv, { after: cursor, limit: want, floor });
       for (const m of chunk) if (fill.items.length < limit && !fill.add(m)) break;
@@ -264,6 +273,7 @@ export class Chat {
     const fill = new ReplyFill<MessageObject>(this.d.maxReplyBytes);
     let cursor = before;
     while (fill.items.length < limit && !fill.full) {
+      if (fill.items.length > 0) await nextTurn();
       const want = Math.min(limit - fill.items.length, READ_CHUNK);
       const query: PageQuery = { limit: want + 1, floor };
       if (cursor !== undefined) query.before = cursor;
@@ -422,6 +432,7 @@ export class Chat {
     const fill = new ReplyFill<InboxEvent>(this.d.maxReplyBytes);
     let lastInbox = 0;
     for (let start = 0; start < entries.length; start += READ_CHUNK) {
+      if (start > 0) await nextTurn();
       const chunk = entries.slice(start, start + READ_CHUNK);
       const bodies = await this.d.messages.getMany(chunk.filter((e) => e.type === 'message'));
       const byRef = new Map<string, MessageObject>();
@@ -496,11 +507,27 @@ function toEvent(e: InboxEntry, bodies: ReadonlyMap<string, MessageObject>): Inb
   return m ? { type: 'message', inbox: e.inbox, ...m } : undefined;
 }
 
+/** Printable ASCII without `"` and `\\`: a string of only these is its own JSON, plus the quotes. */
+const JSON_VERBATIM = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * The UTF-8 size of an event's JSON, without encoding a message body that needs no escaping (most
+ * do not): the body is most of the bytes, and encoding it twice (here and in the reply) doubled
+ * the cost of a large read.
+ */
+function jsonBytes(item: object): number {
+  const body = (item as { body?: unknown }).body;
+  if (typeof body === 'string' && body.length > 256 && JSON_VERBATIM.test(body)) {
+    return Buffer.byteLength(JSON.stringify({ ...item, body: '' })) + body.length;
+  }
+  return Buffer.byteLength(JSON.stringify(item));
+}
+
 /**
  * The items of one reply, up to a byte budget measured on their JSON: the first item always fits
  * (a body is far smaller than the budget), and once the next would pass it the reply is full.
  */
-class ReplyFill<T> {
+class ReplyFill<T extends object> {
   readonly items: T[] = [];
   bytes = 0;
   full = false;
@@ -509,7 +536,7 @@ class ReplyFill<T> {
 
   /** Adds `item` unless it would pass the budget; false (and full) when it did not fit. */
   add(item: T): boolean {
-    const size = Buffer.byteLength(JSON.stringify(item)) + 1;
+    const size = jsonBytes(item) + 1;
     if (this.items.length > 0 && this.bytes + size > this.budget) {
       this.full = true;
       return false;

@@ -15,7 +15,12 @@ export class ParleyError extends Error {
     /** For errors that end the connection: the WebSocket close code to use after the reply. */
     readonly closeCode?: number,
   ) {
+    // These errors are answers, not bugs: nobody reads their stack, and capturing one costs more
+    // than the rest of a refused request (a client past its budget makes thousands a second).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
   }
 
   /** The HTTP status for this error's code. */

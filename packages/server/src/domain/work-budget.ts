@@ -11,7 +11,7 @@ export interface WorkLimits {
   send: RateLimit;
   /** Inbox entries written by the user's messages (one per recipient). */
   fanout: RateLimit;
-  /** Read work: one per request, one per row, one per 4 KiB of reply. */
+  /** Read work: one per request, one per row, one per KiB of reply. */
   read: RateLimit;
   /** Typing frames delivered to other members' devices (one per member). */
   typing: RateLimit;
@@ -22,7 +22,7 @@ export interface WorkLimits {
 export type WorkKind = keyof WorkLimits;
 
 /** Bytes of reply that cost one unit of read work (beside one unit per row). */
-export const READ_BYTES_PER_UNIT = 4096;
+export const READ_BYTES_PER_UNIT = 1024;
 
 /** The read work of a reply: the request, its rows, its bytes. */
 export function readCost(rows: number, bytes: number): number {

@@ -205,18 +205,26 @@ function listenError(
 }
 
 /**
- * Drains with the listener still open, then closes it: through the window /readyz answers 503
+ * How long the listener stays open into a drain at least, even once no socket is left: long
+ * enough for a load balancer polling /readyz every few seconds to see the 503, short enough that
+ * stopping an idle server (Ctrl-C in development) does not sit out the whole drain window.
+ */
+const READINESS_GRACE_MS = 5000;
+
+/**
+ * Drains with the listener still open, then closes it: through the drain /readyz answers 503
  * and new upgrades 503 with `Retry-After` (the gateway refuses them once draining), so a load
- * balancer sees the drain instead of refused connections. The window is held in full even when
- * no socket is left, since the balancer needs it to notice. Then every HTTP connection left is
- * dropped.
+ * balancer sees the drain instead of refused connections. The drain ends when the window does,
+ * or once no socket is left and the readiness grace has passed. Then every HTTP connection left
+ * is dropped.
  */
 export async function drainThenClose(
   servers: readonly (Server | null)[],
   drain: (windowMs: number) => Promise<void>,
   windowMs: number,
 ): Promise<void> {
-  await Promise.all([drain(windowMs), new Promise((r) => setTimeout(r, windowMs))]);
+  const grace = Math.min(windowMs, READINESS_GRACE_MS);
+  await Promise.all([drain(windowMs), new Promise((r) => setTimeout(r, grace))]);
   for (const s of servers) closeListener(s);
 }
 
