@@ -4,7 +4,9 @@
 // `--fast` leaves out the slow tests (files named *.slow.test.ts: crash cycles, large fan-outs,
 // multi-process clusters). The fast files run two at a time; the slow ones run after them, one at
 // a time, because they load the machine and some stop shared engines (Kafka) on purpose.
-// Any other argument filters files by substring, e.g. `npm test -- gateway`.
+// Any other argument filters files by substring, e.g. `npm test -- gateway`. The behaviour suites
+// (messaging, groups, receipts, presence and typing, authorization) then run again with
+// PARLEY_TEST_MODE=workers and cluster-memory.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -61,4 +63,24 @@ const runFiles = (list, concurrency) =>
       ).status ?? 1);
 const quickStatus = runFiles(quick, 2);
 const slowStatus = runFiles(slow, 1);
-process.exit(quickStatus || slowStatus);
+
+// The behaviour suites run again in every other deployment: the same client-visible behaviour
+// whatever the adapters (test/deployments.ts). On the real engines cluster mode has its own
+// multi-process suites (cluster*.test.ts).
+const BEHAVIOUR_SUITES = ['messaging', 'groups', 'receipts', 'presence-typing', 'authorization-matrix'].map(
+  (name) => join(root, 'packages/server/test', `${name}.test.ts`),
+);
+const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
+let modeStatus = 0;
+for (const mode of ['workers', 'cluster-memory']) {
+  if (behaviour.length === 0) break;
+  console.log(`\n# behaviour suites in ${mode} mode`);
+  const status =
+    spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...behaviour],
+      { stdio: 'inherit', cwd: root, env: { ...process.env, NODE_ENV: 'test', PARLEY_TEST_MODE: mode } },
+    ).status ?? 1;
+  modeStatus ||= status;
+}
+process.exit(quickStatus || slowStatus || modeStatus);

@@ -157,7 +157,7 @@ async function token(
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   if (config.workers > 1) return serveWorkers(config, log);
-  const server = createParleyServer(config, { log });
+  const server = await createParleyServer(config, { log });
   const address = await server.start();
   if (server.devSecret) printDevBanner(config, address.address, address.port, log);
   logAdmin(log, server.adminAddress);

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { CloseCode } from '@parley/protocol';
+import type { ClusterAdapters } from './cluster/adapters.js';
 import { createClusterCore } from './cluster/cluster-core.js';
 import type { Config } from './config/schema.js';
 import { createCore } from './core/core.js';
@@ -16,6 +17,11 @@ import { Metrics } from './gateway/metrics.js';
 import { Gateway } from './gateway/ws-gateway.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
+
+/** Opens the real engines; imported on demand so that embedded mode never loads their drivers. */
+async function openEngines(config: Config, log: Logger): Promise<ClusterAdapters> {
+  return (await import('./cluster/engines.js')).openEngines(config, log);
+}
 
 /** A running (or ready to run) Parley server. */
 export interface ParleyServer {
@@ -36,22 +42,36 @@ export interface ParleyServer {
   readonly config: Config;
 }
 
+/** What a server is built with besides its configuration. */
+export interface ServerDeps {
+  log: Logger;
+  clock?: Clock;
+  /**
+   * Cluster mode's adapters. Absent, a process with `cassandra` configured opens the real engines
+   * (`cluster/engines.ts`, loaded only then, so an embedded process never loads their drivers).
+   */
+  adapters?: ClusterAdapters;
+}
+
 /**
- * The composition root of the embedded, single-process server: the core (store, single writers,
- * fan-out, inboxes, sessions) and one gateway in the same process, behind the client listener
- * (HTTP API and WebSocket upgrades), with metrics on the admin listener.
+ * The composition root: builds a server from its configuration and an adapter set — embedded
+ * (the SQLite store and in-process presence, buckets and writers) or cluster (the engines, or any
+ * `ClusterAdapters`) — with one gateway behind the client listener (HTTP API and WebSocket
+ * upgrades) and metrics on the admin listener. Everything is built and wired before it resolves;
+ * `start` recovers and listens.
  */
-export function createParleyServer(config: Config, deps: { log: Logger; clock?: Clock }): ParleyServer {
+export async function createParleyServer(config: Config, deps: ServerDeps): Promise<ParleyServer> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = new Metrics();
   const keys = resolveKeys(config);
   const verifier = new TokenVerifier(keys, config);
-  const core = config.cassandra
-    ? createClusterCore(config, { log, clock, metrics })
+  const clustered = deps.adapters !== undefined || config.cassandra !== undefined;
+  const core = clustered
+    ? createClusterCore(config, deps.adapters ?? (await openEngines(config, log)), { log, clock, metrics })
     : createCore(config, { log, clock, metrics });
   // A cluster process without the gateway role runs its stages only: no client connections.
-  const servesClients = !config.cassandra || config.roles.includes('gateway');
+  const servesClients = !clustered || config.roles.includes('gateway');
   const gateway = new Gateway({ config, id: core.gatewayId, core: core.api, verifier, clock, log, metrics });
   core.sessions.attach(core.gatewayId, gateway);
 

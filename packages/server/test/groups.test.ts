@@ -361,8 +361,8 @@ describe('group changes', () => {
     const m3 = await seqEvent(z, conv, 3);
     assert.deepEqual(JSON.parse(m3.body), { event: 'member_left', user: 'pr-a', promoted: 'pr-b' });
     assert.deepEqual(members(await info(b, conv)), [
-      ['pr-z', 'member', 1],
       ['pr-b', 'admin', 1],
+      ['pr-z', 'member', 1],
       ['pr-aa', 'member', 2],
     ]);
     // The promoted admin removes themself: the next longest-standing member takes over.

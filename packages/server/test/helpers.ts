@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { loadConfig } from '../src/config/load.js';
 import type { ConfigInput } from '../src/config/schema.js';
 import { mintToken } from '../src/gateway/auth.js';
-import { createParleyServer, type ParleyServer } from '../src/main.js';
-import { silentLogger } from '../src/ports/logger.js';
+import type { ParleyServer } from '../src/main.js';
+import { startDeployment, testMode } from './deployments.js';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -29,31 +28,39 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts an in-process server on a free port with a temporary data directory. */
+/**
+ * Starts a server on a free port with a temporary data directory, in the deployment that
+ * `PARLEY_TEST_MODE` names (see `deployments.ts`): `embedded` (default), `workers` (`parley serve
+ * --workers 2` as a child process) or `cluster-memory` (two cluster processes in this one, on
+ * shared in-process adapters; clients connect to them in turn). The behaviour suites run in each.
+ */
 export async function startServer(overrides: ConfigInput = {}, dataDir?: string): Promise<TestServer> {
   const tmp = dataDir ? null : tempDir();
   const dir = dataDir ?? tmp!.dir;
-  const config = loadConfig({
-    overrides: { port: 0, adminPort: 0, dataDir: dir, jwtSecret: TEST_SECRET, drainMs: 0, ...overrides },
+  const d = await startDeployment(testMode(), {
+    port: 0,
+    adminPort: 0,
+    dataDir: dir,
+    jwtSecret: TEST_SECRET,
+    drainMs: 0,
+    ...overrides,
   });
-  const server = createParleyServer(config, { log: silentLogger });
-  const addr = await server.start();
-  const url = `ws://127.0.0.1:${addr.port}/v1/ws`;
   const token = (user: string, opts: { device?: string; ttlSeconds?: number } = {}) => {
     const claims: Parameters<typeof mintToken>[1] = { user, ttlSeconds: opts.ttlSeconds ?? 3600 };
     if (opts.device) claims.device = opts.device;
     return mintToken(new TextEncoder().encode(TEST_SECRET), claims);
   };
   const clients: TestClient[] = [];
+  let next = 0;
   return {
-    server,
-    url,
-    httpUrl: `http://127.0.0.1:${addr.port}`,
-    adminUrl: server.adminAddress ? `http://127.0.0.1:${server.adminAddress.port}` : null,
+    server: d.server,
+    url: d.urls[0]!,
+    httpUrl: d.httpUrl,
+    adminUrl: d.adminUrl,
     dataDir: dir,
     token,
     async client(user, device = 'd1') {
-      const c = await TestClient.open(url);
+      const c = await TestClient.open(d.urls[next++ % d.urls.length]!);
       clients.push(c);
       const reply = await c.request({ type: 'connect', token: await token(user), device });
       if (!reply.ok) throw new Error(`connect failed: ${JSON.stringify(reply)}`);
@@ -61,7 +68,7 @@ export async function startServer(overrides: ConfigInput = {}, dataDir?: string)
     },
     async stop() {
       for (const c of clients) c.close();
-      await server.stop(0);
+      await d.stop();
       tmp?.remove();
     },
   };

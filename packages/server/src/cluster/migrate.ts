@@ -6,16 +6,9 @@
 import { Client } from 'cassandra-driver';
 import { Kafka, logLevel } from 'kafkajs';
 import { migrateCassandra, type Replication } from '../adapters/cassandra/schema.js';
+import { TOPICS } from './topics.js';
 
-/** The stages' topics: what each is keyed by is what gives its consumers single ownership. */
-export const TOPICS = {
-  /** Sends and group changes, keyed by conversation: one sequencer per conversation. */
-  ingress: 'ingress',
-  /** Inbox work, keyed by recipient user: one inbox writer per user. */
-  fanout: 'fanout',
-  /** Push notifications to send, keyed by user. */
-  push: 'push',
-} as const;
+export { TOPICS };
 
 /** What `migrate-cluster` needs to know. */
 export interface ClusterMigration {

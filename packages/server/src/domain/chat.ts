@@ -203,7 +203,11 @@ export class Chat {
       conv,
       name: g.name,
       created_ts: g.createdTs,
-      members: [...g.members].map(([u, m]) => ({ user: u, role: m.role, joined_seq: m.joinedSeq })),
+      // In the order they joined; those who joined together (a group's creation) by user id, so
+      // every process lists them alike whether it holds the group in memory or loads it.
+      members: [...g.members]
+        .map(([u, m]) => ({ user: u, role: m.role, joined_seq: m.joinedSeq }))
+        .sort((x, y) => x.joined_seq - y.joined_seq || (x.user < y.user ? -1 : x.user > y.user ? 1 : 0)),
     };
   }
 

@@ -1,0 +1,64 @@
+import { MemoryBus } from '../adapters/memory/memory-bus.js';
+import { MemoryLog } from '../adapters/memory/memory-log.js';
+import { MemoryPresence } from '../adapters/memory/memory-presence.js';
+import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
+import { MemoryStore } from '../adapters/memory/memory-store.js';
+import type { ConversationStore } from '../ports/conversation-store.js';
+import type { InboxStore } from '../ports/inbox-store.js';
+import type { InviteStore } from '../ports/invite-store.js';
+import type { MessageBus } from '../ports/message-bus.js';
+import type { MessageStore } from '../ports/message-store.js';
+import type { PartitionedLog } from '../ports/partitioned-log.js';
+import type { PresencePort } from '../ports/presence.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
+import type { UserStore } from '../ports/user-store.js';
+import { TOPICS } from './topics.js';
+
+/** The stores a cluster process works on (shared by every process of the deployment). */
+export interface ClusterStore {
+  messages: MessageStore;
+  inbox: InboxStore;
+  conversations: ConversationStore;
+  users: UserStore;
+  invites: InviteStore;
+}
+
+/**
+ * What cluster mode runs on, as ports: the same code path whether these are the real engines
+ * (Cassandra, Kafka, Redis: `openEngines`) or one process's memory (`inProcessAdapters`, for
+ * tests of several cluster processes in one Node process, as socket.io tests its cluster
+ * adapter over an in-memory bus).
+ */
+export interface ClusterAdapters {
+  store: ClusterStore;
+  /** The stage topics (ingress, fan-out). */
+  log: PartitionedLog;
+  /** Replies, gateway commands and cache invalidations between processes. */
+  bus: MessageBus;
+  /** Live devices and presence, deployment-wide. */
+  presence: PresencePort;
+  /** Per-user budgets, deployment-wide. */
+  limiter: RateLimiter;
+  /** Closes the clients this set opened. */
+  close(): Promise<void>;
+}
+
+/** Partitions of each topic of an in-process deployment (enough for several processes to share). */
+const IN_PROCESS_PARTITIONS = 8;
+
+/**
+ * A whole cluster deployment's engines in this process's memory: every process built on the same
+ * set shares its store, log, bus, presence and buckets. Nothing is durable; for tests.
+ */
+export function inProcessAdapters(topicPrefix = 'parley.'): ClusterAdapters {
+  const log = new MemoryLog();
+  for (const t of Object.values(TOPICS)) log.createTopic(`${topicPrefix}${t}`, IN_PROCESS_PARTITIONS);
+  return {
+    store: new MemoryStore(),
+    log,
+    bus: new MemoryBus(),
+    presence: new MemoryPresence(),
+    limiter: new MemoryRateLimiter(),
+    async close() {},
+  };
+}

@@ -1,0 +1,95 @@
+// The deployments the behaviour suites run against, chosen by PARLEY_TEST_MODE: the same tests,
+// the same client-visible behaviour, whatever adapters are underneath.
+import type { AddressInfo } from 'node:net';
+import { inProcessAdapters } from '../src/cluster/adapters.js';
+import { loadConfig } from '../src/config/load.js';
+import { type ConfigInput, ENV_KEYS } from '../src/config/schema.js';
+import { createParleyServer, type ParleyServer } from '../src/main.js';
+import { silentLogger } from '../src/ports/logger.js';
+import { spawnServer } from './child-server.js';
+
+/** `embedded`: one process, SQLite. `workers`: `parley serve --workers 2`, a child process.
+ * `cluster-memory`: two cluster processes in this one, on shared in-process adapters. */
+export type TestMode = 'embedded' | 'workers' | 'cluster-memory';
+
+const MODES: readonly TestMode[] = ['embedded', 'workers', 'cluster-memory'];
+
+/** The mode PARLEY_TEST_MODE names (embedded when unset). */
+export function testMode(): TestMode {
+  const mode = (process.env.PARLEY_TEST_MODE ?? 'embedded') as TestMode;
+  if (!MODES.includes(mode)) throw new Error(`PARLEY_TEST_MODE must be one of ${MODES.join(', ')}`);
+  return mode;
+}
+
+/** A running deployment as the tests see it. */
+export interface Deployment {
+  /** The in-process server (the first process in cluster-memory; a handle on the child in workers mode). */
+  server: ParleyServer;
+  /** WebSocket URLs of its processes: clients are spread over them. */
+  urls: string[];
+  httpUrl: string;
+  adminUrl: string | null;
+  stop(): Promise<void>;
+}
+
+export async function startDeployment(mode: TestMode, overrides: ConfigInput): Promise<Deployment> {
+  if (mode === 'workers') return startWorkers(overrides);
+  const config = loadConfig({ overrides });
+  if (mode === 'embedded') {
+    const server = await createParleyServer(config, { log: silentLogger });
+    return deployment([server], [await server.start()]);
+  }
+  const adapters = inProcessAdapters(config.topicPrefix);
+  const shared = { ...adapters, close: async () => {} };
+  const servers = [
+    await createParleyServer(config, { log: silentLogger, adapters: shared }),
+    await createParleyServer(config, { log: silentLogger, adapters: shared }),
+  ];
+  const addresses: AddressInfo[] = [];
+  for (const s of servers) addresses.push(await s.start());
+  const d = deployment(servers, addresses);
+  return { ...d, stop: async () => (await d.stop(), await adapters.close()) };
+}
+
+function deployment(servers: ParleyServer[], addresses: AddressInfo[]): Deployment {
+  const first = servers[0]!;
+  return {
+    server: first,
+    urls: addresses.map((a) => `ws://127.0.0.1:${a.port}/v1/ws`),
+    httpUrl: `http://127.0.0.1:${addresses[0]!.port}`,
+    adminUrl: first.adminAddress ? `http://127.0.0.1:${first.adminAddress.port}` : null,
+    async stop() {
+      for (const s of servers) await s.stop(0);
+    },
+  };
+}
+
+/** `parley serve --workers 2` from the sources, configured through its environment. */
+async function startWorkers(overrides: ConfigInput): Promise<Deployment> {
+  const env: Record<string, string> = { PARLEY_WORKERS: '2' };
+  for (const [key, value] of Object.entries(overrides)) {
+    const spec = ENV_KEYS[key as keyof typeof ENV_KEYS];
+    if (!spec) throw new Error(`no variable for ${key}`);
+    env[spec.env] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  env.PARLEY_PORT = '0';
+  env.PARLEY_ADMIN_PORT = '0';
+  const child = await spawnServer(env);
+  const server: ParleyServer = {
+    config: loadConfig({ overrides }),
+    devSecret: false,
+    adminAddress: null,
+    start: async () => ({ address: '127.0.0.1', family: 'IPv4', port: child.port }),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await child.exited;
+    },
+  };
+  return {
+    server,
+    urls: [child.url],
+    httpUrl: child.httpUrl,
+    adminUrl: child.adminUrl,
+    stop: () => server.stop(0),
+  };
+}
