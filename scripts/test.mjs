@@ -65,14 +65,18 @@ const quickStatus = runFiles(quick, 2);
 const slowStatus = runFiles(slow, 1);
 
 // The behaviour suites run again in every other deployment: the same client-visible behaviour
-// whatever the adapters (test/deployments.ts). On the real engines cluster mode has its own
-// multi-process suites (cluster*.test.ts).
+// whatever the adapters (test/deployments.ts): workers, cluster on in-process adapters, and with
+// the engines up cluster on Cassandra, Kafka and Redis.
 const BEHAVIOUR_SUITES = ['messaging', 'groups', 'receipts', 'presence-typing', 'authorization-matrix'].map(
   (name) => join(root, 'packages/server/test', `${name}.test.ts`),
 );
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
+const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every((v) => process.env[v]);
+const modes = ['workers', 'cluster-memory', ...(onEngines ? ['cluster'] : [])];
+if (!onEngines && behaviour.length > 0)
+  console.log('\n# SKIPPED: behaviour suites in cluster mode on the real engines (PARLEY_TEST_CASSANDRA, _KAFKA, _REDIS unset)');
 let modeStatus = 0;
-for (const mode of ['workers', 'cluster-memory']) {
+for (const mode of modes) {
   if (behaviour.length === 0) break;
   console.log(`\n# behaviour suites in ${mode} mode`);
   const status =

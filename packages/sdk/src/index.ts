@@ -43,32 +43,36 @@ export type {
 } from '@parley/protocol';
 export { CloseCode } from '@parley/protocol';
 export { backoffDelay, hardBackoffDelay } from './backoff.js';
-export {
-  type AnyInboxEvent,
-  type AnyServerEvent,
-  type ConversationsParams,
-  type CreateInviteParams,
-  type DisconnectInfo,
-  type GroupChangeResult,
-  type HistoryParams,
-  ParleyClient,
-  type ParleyClientEvents,
-  type ParleyClientOptions,
-  type ResyncRequired,
-  SDK_VERSION,
-  type SendOptions,
-  type SendRetryOptions,
-  type SettingsParams,
-  type StateChange,
-  type SyncedInfo,
-  type TokenProvider,
-  type TokenRequest,
-} from './client.js';
+export { ParleyClient } from './client.js';
 export { ClientState, type ClosePolicy, closePolicy, connectErrorPolicy, DisconnectReason } from './codes.js';
 export { type CursorStore, MemoryCursorStore } from './cursor.js';
 export { type Listener, TypedEmitter } from './emitter.js';
 export { type ClientErrorCode, isRetryableSendError, ParleyError, type ParleyErrorCode } from './errors.js';
+export type {
+  AnyInboxEvent,
+  AnyServerEvent,
+  DisconnectInfo,
+  ParleyClientEvents,
+  ResyncRequired,
+  StateChange,
+  SyncedInfo,
+} from './events.js';
+export {
+  type ParleyClientOptions,
+  SDK_VERSION,
+  type SendRetryOptions,
+  type TokenProvider,
+  type TokenRequest,
+} from './options.js';
+export type { SendOptions } from './outbox.js';
 export { ReceiptCoalescer, type ReceiptWriter } from './receipts.js';
+export type {
+  ConversationsParams,
+  CreateInviteParams,
+  GroupChangeResult,
+  HistoryParams,
+  SettingsParams,
+} from './request-methods.js';
 export {
   type GroupCreated,
   type GroupRenamed,

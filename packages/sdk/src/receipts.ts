@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { ReceiptKind } from '@parley/protocol';
+import type { MessageEvent, ReceiptKind } from '@parley/protocol';
+import { parseSystemMessage, removesMember } from './system.js';
 
 /**
  * Writes one `receipt` frame and returns a number identifying the write (increasing over the
@@ -136,4 +137,15 @@ export class ReceiptCoalescer {
     slot.pending = 0;
     slot.lastSentAt = Date.now();
   }
+}
+
+/**
+ * Whether a received message gets an automatic `delivered` receipt from `me` (the user id, once
+ * known): messages from others only (sending implies reading), and not the system message that
+ * removed `me` from a group (every receipt after it would be refused).
+ */
+export function wantsDeliveredReceipt(m: MessageEvent, me: string | undefined): boolean {
+  if (me === undefined || m.from === me || typeof m.conv !== 'string' || typeof m.seq !== 'number')
+    return false;
+  return !(m.kind === 'system' && removesMember(parseSystemMessage(m), me));
 }

@@ -1,6 +1,7 @@
 /**
- * {@link TypingController}: turns keystrokes into typing indicators, so an application does not
- * have to remember to send `stop` when the user pauses.
+ * Typing indicators: {@link TypingController} turns keystrokes into indicators, so an application
+ * does not have to remember to send `stop` when the user pauses; {@link TypingLimiter} applies
+ * the protocol's rate limit on the client.
  *
  * @module
  */
@@ -66,5 +67,44 @@ export class TypingController {
     if (!this.#active) return false;
     this.#active = false;
     return this.#client.typing(this.conv, 'stop');
+  }
+}
+
+/** Conversations remembered by a {@link TypingLimiter} before the expired ones are pruned. */
+const PRUNE_AT = 1000;
+
+/**
+ * The client's local copy of the server's typing rate limit: at most one `start` per
+ * conversation per interval. Starts the server would drop anyway are not written at all, which
+ * saves the frames and lets `typing()` tell the caller that nothing went out.
+ */
+export class TypingLimiter {
+  /** When the last `typing: start` of each conversation was written. */
+  readonly #starts = new Map<string, number>();
+  readonly #intervalMs: number;
+
+  constructor(intervalMs: number) {
+    this.#intervalMs = intervalMs;
+  }
+
+  /** Whether a `state` frame for `conv` may be written at `now` (a `stop` always may). */
+  allows(conv: string, state: TypingState, now: number): boolean {
+    if (state !== 'start') return true;
+    const last = this.#starts.get(conv);
+    return last === undefined || now - last >= this.#intervalMs;
+  }
+
+  /**
+   * Records a frame written at `now`. A stop does not reset the interval: the server forwards one
+   * start per 2 s, stop or not.
+   */
+  wrote(conv: string, state: TypingState, now: number): void {
+    if (state !== 'start') return;
+    if (this.#starts.size >= PRUNE_AT) {
+      for (const [c, t] of this.#starts) {
+        if (now - t >= this.#intervalMs) this.#starts.delete(c);
+      }
+    }
+    this.#starts.set(conv, now);
   }
 }

@@ -1,18 +1,24 @@
 // The deployments the behaviour suites run against, chosen by PARLEY_TEST_MODE: the same tests,
 // the same client-visible behaviour, whatever adapters are underneath.
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { inProcessAdapters } from '../src/cluster/adapters.js';
+import { migrateCluster } from '../src/cluster/migrate.js';
 import { loadConfig } from '../src/config/load.js';
 import { type ConfigInput, ENV_KEYS } from '../src/config/schema.js';
 import { createParleyServer, type ParleyServer } from '../src/main.js';
 import { silentLogger } from '../src/ports/logger.js';
 import { spawnServer } from './child-server.js';
+import { engineAddress } from './engines.js';
 
-/** `embedded`: one process, SQLite. `workers`: `parley serve --workers 2`, a child process.
- * `cluster-memory`: two cluster processes in this one, on shared in-process adapters. */
-export type TestMode = 'embedded' | 'workers' | 'cluster-memory';
+/**
+ * `embedded`: one process, SQLite. `workers`: `parley serve --workers 2`, a child process.
+ * `cluster-memory`: two cluster processes in this one, on shared in-process adapters. `cluster`:
+ * two cluster processes in this one on the real engines (a keyspace and topics of their own).
+ */
+export type TestMode = 'embedded' | 'workers' | 'cluster-memory' | 'cluster';
 
-const MODES: readonly TestMode[] = ['embedded', 'workers', 'cluster-memory'];
+const MODES: readonly TestMode[] = ['embedded', 'workers', 'cluster-memory', 'cluster'];
 
 /** The mode PARLEY_TEST_MODE names (embedded when unset). */
 export function testMode(): TestMode {
@@ -39,6 +45,7 @@ export async function startDeployment(mode: TestMode, overrides: ConfigInput): P
     const server = await createParleyServer(config, { log: silentLogger });
     return deployment([server], [await server.start()]);
   }
+  if (mode === 'cluster') return startOnEngines(overrides);
   const adapters = inProcessAdapters(config.topicPrefix);
   const shared = { ...adapters, close: async () => {} };
   const servers = [
@@ -48,7 +55,62 @@ export async function startDeployment(mode: TestMode, overrides: ConfigInput): P
   const addresses: AddressInfo[] = [];
   for (const s of servers) addresses.push(await s.start());
   const d = deployment(servers, addresses);
-  return { ...d, stop: async () => (await d.stop(), await adapters.close()) };
+  return {
+    ...d,
+    async stop() {
+      await d.stop();
+      await adapters.close();
+    },
+  };
+}
+
+/** Two cluster processes (in this one) on the real engines, on a keyspace and topics of their own. */
+async function startOnEngines(overrides: ConfigInput): Promise<Deployment> {
+  const [cassandra, kafka, redis] = [
+    engineAddress('cassandra'),
+    engineAddress('kafka'),
+    engineAddress('redis'),
+  ];
+  if (!cassandra || !kafka || !redis)
+    throw new Error('PARLEY_TEST_MODE=cluster needs the engines (npm run engines:up)');
+  const engines = { cassandra, kafka, redis };
+  const id = randomBytes(3).toString('hex');
+  const dc = process.env.PARLEY_TEST_CASSANDRA_DC ?? 'datacenter1';
+  const config = loadConfig({
+    overrides: {
+      ...overrides,
+      cassandra: [engines.cassandra],
+      cassandraDc: dc,
+      keyspace: `parley_mode_${id}`,
+      kafka: [engines.kafka],
+      topicPrefix: `parley-mode-${id}.`,
+      redisUrl: engines.redis,
+    },
+  });
+  await migrateCluster({
+    cassandra: {
+      contactPoints: [engines.cassandra],
+      localDataCenter: dc,
+      keyspace: config.keyspace,
+      replicationFactor: 1,
+    },
+    kafka: {
+      brokers: [engines.kafka],
+      topicPrefix: config.topicPrefix,
+      partitions: 4,
+      replicationFactor: 1,
+      retentionMs: 3_600_000,
+    },
+  });
+  const servers = [
+    await createParleyServer(config, { log: silentLogger }),
+    await createParleyServer(config, { log: silentLogger }),
+  ];
+  const addresses: AddressInfo[] = [];
+  for (const s of servers) addresses.push(await s.start());
+  // Let the consumer groups settle on both members before the suites send.
+  await new Promise((r) => setTimeout(r, 3_000));
+  return deployment(servers, addresses);
 }
 
 function deployment(servers: ParleyServer[], addresses: AddressInfo[]): Deployment {

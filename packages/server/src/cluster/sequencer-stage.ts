@@ -9,7 +9,7 @@ import type { MessageStore } from '../ports/message-store.js';
 import type { ConsumedRecord, PartitionHandler } from '../ports/partitioned-log.js';
 import { groupBy } from '../util/group-by.js';
 import type { RemoteInboxAppender } from './remote.js';
-import { errorReply, type IngressRecord, type ReplyMessage } from './wire.js';
+import { failureReply, type IngressRecord, type ReplyMessage } from './wire.js';
 
 /**
  * The sequencer stage: the member owning an ingress partition is the single writer of its
@@ -70,13 +70,14 @@ export class SequencerStage implements PartitionHandler {
   private async conversation(conv: string, recs: readonly IngressRecord[]): Promise<void> {
     const answered = new Set<IngressRecord>();
     try {
-      const stored = await Promise.all(
-        recs.map((r) => (r.op === 'send' ? this.messages.findByCmid(conv, r.req.from, r.req.cmid) : null)),
-      );
+      // Looked up through the sequencer (after it loaded, and so rolled forward, the conversation's
+      // head), which then does not look the fresh sends up again.
+      const sends = recs.flatMap((r) => (r.op === 'send' ? [r.req] : []));
+      const lookups = await this.sequencer.stored(conv, sends);
+      const stored = new Map(sends.map((req, i) => [req, lookups[i]] as const));
       const fresh: IngressRecord[] = [];
-      for (let i = 0; i < recs.length; i++) {
-        const rec = recs[i]!;
-        const found = stored[i];
+      for (const rec of recs) {
+        const found = rec.op === 'send' ? stored.get(rec.req) : null;
         if (!found) {
           fresh.push(rec);
           continue;
@@ -94,7 +95,7 @@ export class SequencerStage implements PartitionHandler {
       await Promise.all(fresh.map((r) => (now > r.deadline ? this.expired(r) : this.handle(r))));
     } catch (err) {
       await Promise.all(
-        recs.filter((r) => !answered.has(r)).map((r) => this.answer(r.reply, errorReply(r.rid, err))),
+        recs.filter((r) => !answered.has(r)).map((r) => this.answer(r.reply, failureReply(r.rid, err))),
       );
       throw err;
     }
@@ -112,7 +113,7 @@ export class SequencerStage implements PartitionHandler {
         reply = { rid: rec.rid, ok: true, result: outcome };
       }
     } catch (err) {
-      reply = errorReply(rec.rid, err);
+      reply = failureReply(rec.rid, err);
     }
     await this.answer(rec.reply, reply);
   }

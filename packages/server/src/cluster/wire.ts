@@ -62,7 +62,7 @@ export function toFanoutRecord(p: PendingEntry): FanoutRecord {
 }
 
 /** The reply for a failure: a domain error keeps its code; anything else is `unavailable`. */
-export function errorReply(rid: string, err: unknown): ReplyMessage {
+export function failureReply(rid: string, err: unknown): ReplyMessage {
   if (err instanceof ParleyError) {
     const r: ReplyMessage = { rid, ok: false, code: err.code, message: err.message };
     if (err.retryAfterMs !== undefined) r.retryAfterMs = err.retryAfterMs;

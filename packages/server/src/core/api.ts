@@ -3,29 +3,42 @@ import type { PresenceView } from '../domain/presence.js';
 import type { OutboundFrame } from '../ports/router.js';
 
 /**
+ * The chat operations a gateway may call, written once: the `ChatApi` type, the workers' IPC
+ * proxy and the primary's allowlist are all derived from this list.
+ */
+export const CHAT_METHODS = [
+  'send',
+  'sync',
+  'history',
+  'conversations',
+  'receipt',
+  'receipts',
+  'createGroup',
+  'changeGroup',
+  'groupInfo',
+  'typing',
+  'settings',
+  'block',
+  'unblock',
+  'inboxHead',
+  'createInvite',
+  'revokeInvite',
+  'joinGroup',
+] as const satisfies readonly (keyof Chat)[];
+
+/**
  * The chat operations a gateway calls: the domain's `Chat` itself in one process, or a proxy to
  * the core process when gateways run as separate workers.
  */
-export type ChatApi = Pick<
-  Chat,
-  | 'send'
-  | 'sync'
-  | 'history'
-  | 'conversations'
-  | 'receipt'
-  | 'receipts'
-  | 'createGroup'
-  | 'changeGroup'
-  | 'groupInfo'
-  | 'typing'
-  | 'settings'
-  | 'block'
-  | 'unblock'
-  | 'inboxHead'
-  | 'createInvite'
-  | 'revokeInvite'
-  | 'joinGroup'
->;
+export type ChatApi = Pick<Chat, (typeof CHAT_METHODS)[number]>;
+
+/** The session operations a gateway calls, written once (see `CHAT_METHODS`). */
+export const SESSION_METHODS = [
+  'open',
+  'close',
+  'subscribe',
+  'unsubscribe',
+] as const satisfies readonly (keyof SessionsApi)[];
 
 /** A live, authenticated connection as the core knows it. */
 export interface ConnectionRef {

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import type { GatewayLink } from '../core/api.js';
+import { CHAT_METHODS, type GatewayLink, SESSION_METHODS } from '../core/api.js';
 import { type Core, createCore } from '../core/core.js';
 import { resolveKeys } from '../gateway/auth.js';
 import { createAdminHandler } from '../gateway/http.js';
@@ -13,28 +13,9 @@ import type { Logger } from '../ports/logger.js';
 import { IpcChannel } from './ipc.js';
 
 /** The chat and session methods workers may call on the core. */
-const CORE_METHODS = new Set([
-  'chat.send',
-  'chat.sync',
-  'chat.history',
-  'chat.conversations',
-  'chat.receipt',
-  'chat.receipts',
-  'chat.createGroup',
-  'chat.changeGroup',
-  'chat.groupInfo',
-  'chat.typing',
-  'chat.settings',
-  'chat.block',
-  'chat.unblock',
-  'chat.inboxHead',
-  'chat.createInvite',
-  'chat.revokeInvite',
-  'chat.joinGroup',
-  'sessions.open',
-  'sessions.close',
-  'sessions.subscribe',
-  'sessions.unsubscribe',
+const CORE_METHODS = new Set<string>([
+  ...CHAT_METHODS.map((m) => `chat.${m}`),
+  ...SESSION_METHODS.map((m) => `sessions.${m}`),
 ]);
 
 type MetricsJson = Awaited<ReturnType<Metrics['registry']['getMetricsAsJSON']>>;

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Config } from '../config/schema.js';
-import type { ChatApi, CoreApi, SessionsApi } from '../core/api.js';
+import { CHAT_METHODS, type ChatApi, type CoreApi, SESSION_METHODS, type SessionsApi } from '../core/api.js';
 import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
 import { createClientListener, drainThenClose, ListenError, listen } from '../gateway/listener.js';
@@ -10,27 +10,6 @@ import { Gateway } from '../gateway/ws-gateway.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import { IpcChannel } from './ipc.js';
-
-const CHAT_METHODS: (keyof ChatApi)[] = [
-  'send',
-  'sync',
-  'history',
-  'conversations',
-  'receipt',
-  'receipts',
-  'createGroup',
-  'changeGroup',
-  'groupInfo',
-  'typing',
-  'settings',
-  'block',
-  'unblock',
-  'inboxHead',
-  'createInvite',
-  'revokeInvite',
-  'joinGroup',
-];
-const SESSION_METHODS: (keyof SessionsApi)[] = ['open', 'close', 'subscribe', 'unsubscribe'];
 
 /** A proxy whose methods call `prefix.method` on the core over IPC. */
 function remote<T>(channel: IpcChannel, prefix: string, methods: readonly string[]): T {
