@@ -130,12 +130,7 @@ export function createClusterCore(
   const fanoutStage = () =>
     meteredStage(
       'fanout',
-      new FanoutStage(
-        inboxWriter,
-        store.inbox,
-        store.messages,
-        log.child({ stage: 'fanout' }),
-      ),
+      new FanoutStage(inboxWriter, store.inbox, store.messages, log.child({ stage: 'fanout' })),
       metrics,
     );
 

@@ -159,6 +159,13 @@ test('a message travels by reference: its record carries no body, the frame is r
 /** A sequencer stage on the in-memory store, log and bus; `replies` collects its answers. */
 async function sequencerStage() {
   const store = new MemoryStore();
+  // Counts the store's cmid lookups (the dedup read).
+  const lookups = { n: 0 };
+  const findByCmid = store.messages.findByCmid;
+  store.messages.findByCmid = (...args) => {
+    lookups.n++;
+    return findByCmid(...args);
+  };
   const log = new MemoryLog();
   log.createTopic('fanout', 4);
   const outbox = new RemoteInboxAppender(log, 'fanout', silentLogger);
@@ -184,7 +191,7 @@ async function sequencerStage() {
     bus,
     silentLogger,
   );
-  return { store, stage, replies };
+  return { store, stage, replies, lookups };
 }
 
 function ingress(cmid: string, deadline: number): ConsumedRecord {
@@ -216,5 +223,26 @@ test('a send that reaches its owner after the gateway gave up is refused, not st
   assert.deepEqual(
     stored.map((m) => [m.seq, m.cmid]),
     [[1, 'on-time']],
+  );
+});
+
+test('a new send is looked up by cmid once on its way through the stage; delivered again, it is a duplicate', async () => {
+  const { store, stage, replies, lookups } = await sequencerStage();
+  const record = ingress('once', Date.now() + 60_000);
+  await stage.onRecords(0, [record]);
+  assert.equal(lookups.n, 1, 'one findByCmid for a new send (not one in the stage and one in the sequencer)');
+  assert.deepEqual(replies[0], {
+    rid: 'once',
+    ok: true,
+    result: { seq: 1, ts: 5_000, dup: false, recipients: 2 },
+  });
+  // The owner died before committing the record: it is delivered again, and answered as stored.
+  await stage.onRecords(0, [record]);
+  assert.equal(lookups.n, 2);
+  assert.deepEqual(replies[1], { rid: 'once', ok: true, result: { seq: 1, ts: 5_000, dup: true } });
+  const stored = await store.messages.page('dm:a:b', { limit: 10 });
+  assert.deepEqual(
+    stored.map((m) => [m.seq, m.cmid]),
+    [[1, 'once']],
   );
 });

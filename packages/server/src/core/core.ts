@@ -36,7 +36,7 @@ export interface Core {
   start(): Promise<void>;
   /** Waits for fan-out and inbox writes, then closes the store. */
   stop(): Promise<void>;
-  /** False once the store failed. */
+  /** False once the store failed, or while the inbox writer's store keeps failing (`/readyz` 503). */
   healthy(): boolean;
 }
 
@@ -123,10 +123,11 @@ export function createCore(
     pendingWrites: () => store.pendingWrites,
     conversationsInMemory: () => sequencer.conversationsInMemory,
   });
+  metrics.watchInboxWriter(() => inboxWriter.healthy);
   sessions = new SessionRegistry(chat, presence, config.maxConnectionsPerUser);
 
   const prune = setInterval(() => {
-    store.inbox.prune(clock.now() - config.inboxRetentionMs).then(
+    store.inboxPruning.prune(clock.now() - config.inboxRetentionMs).then(
       (n) => n > 0 && log.info({ entries: n }, 'pruned expired inbox entries'),
       (err) => log.warn({ err: String(err) }, 'inbox pruning failed'),
     );
@@ -138,7 +139,7 @@ export function createCore(
     sessions,
     gatewayId: 'local',
     async start() {
-      await fanout.recover();
+      await fanout.recover(store.fanoutRecovery);
     },
     async stop() {
       clearInterval(prune);
@@ -150,6 +151,6 @@ export function createCore(
       await inboxWriter.idle();
       await store.close();
     },
-    healthy: () => store.healthy,
+    healthy: () => store.healthy && inboxWriter.healthy,
   };
 }

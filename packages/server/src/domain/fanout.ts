@@ -1,4 +1,5 @@
 import type { ConversationStore } from '../ports/conversation-store.js';
+import type { FanoutRecovery } from '../ports/fanout-recovery.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
 import { membersAt } from './group-rules.js';
@@ -92,10 +93,14 @@ export class Fanout {
     }
   }
 
-  /** Redoes the fan-out of messages stored but not fanned out before a crash; resolves once it is stored. Run before serving. */
-  async recover(): Promise<number> {
+  /**
+   * Redoes the fan-out of messages stored but not fanned out before a crash; resolves once it is
+   * stored. Run before serving, with the store's `FanoutRecovery` capability (a store without it,
+   * such as cluster mode's, recovers fan-out another way and never calls this).
+   */
+  async recover(recovery: FanoutRecovery): Promise<number> {
     let redone = 0;
-    for (const range of await this.messages.unfanned()) {
+    for (const range of await recovery.unfanned()) {
       const direct = directMembers(range.conv);
       const records = direct ? [] : await this.conversations.members(range.conv);
       let after = range.fannedSeq;

@@ -1,6 +1,7 @@
 // The inbox writer's `idle`: it waits for what was handed in before the call, not for what keeps
 // arriving after it (several fan-out partitions share one writer), and when another writer took
-// some numbers, everyone whose entries were dropped hears the conflict.
+// some numbers, everyone whose entries were dropped hears the conflict. Its heads stay bounded, and
+// a store that keeps failing makes it unhealthy after a bound, without losing the numbered entries.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
@@ -82,7 +83,7 @@ test('after a conflict every waiter whose entries were dropped hears it, and lat
 
 test('heads past maxHeads are dropped once stored, and reloaded when needed: numbers never repeat', async () => {
   const store = new MemoryStore();
-  const writer = new InboxWriter(store.inbox, { deliver: () => {} }, silentLogger, 3);
+  const writer = new InboxWriter(store.inbox, { deliver: () => {} }, silentLogger, { maxHeads: 3 });
   const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
   for (const u of users) {
     await writer.withHeads([u], () => writer.append([entry(u, 1)]));
@@ -106,7 +107,7 @@ test('heads past maxHeads are dropped once stored, and reloaded when needed: num
 
 test('a head whose entries are not stored yet is never dropped', async () => {
   const g = gatedStore();
-  const writer = new InboxWriter(g.inbox, { deliver: () => {} }, silentLogger, 2);
+  const writer = new InboxWriter(g.inbox, { deliver: () => {} }, silentLogger, { maxHeads: 2 });
   await writer.withHeads(['d'], () => {}); // d's head is the oldest in memory
   await writer.withHeads(['a'], () => writer.append([entry('a', 1)]));
   await g.release();
@@ -134,4 +135,109 @@ test('a head whose entries are not stored yet is never dropped', async () => {
 test('appending for a user whose head is not loaded is an error, not a reused number', () => {
   const writer = new InboxWriter(new MemoryStore().inbox, { deliver: () => {} }, silentLogger);
   assert.throws(() => writer.append([entry('nobody', 1)]), /not loaded: append inside withHeads/);
+});
+
+/**
+ * A store whose appends fail (as a dead store's do) while `down` is set; every entry of an append
+ * that succeeded is recorded, so a test can tell an entry stored twice from one stored once.
+ */
+function flakyStore() {
+  const store = new MemoryStore();
+  const state = { down: true, failures: 0, stored: [] as string[] };
+  const inbox = {
+    ...store.inbox,
+    append: async (entries: readonly InboxEntry[], fanned: readonly FannedMark[]) => {
+      if (state.down) {
+        state.failures++;
+        throw new Error('store unavailable (NoHostAvailableError)');
+      }
+      for (const e of entries) state.stored.push(`${e.user}#${e.inbox}`);
+      await store.inbox.append(entries, fanned);
+    },
+  };
+  return { store, inbox, state };
+}
+
+/** Resolves once `cond` holds, polling; fails after `ms`. */
+async function until(what: string, cond: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+test('a store that keeps failing makes the writer unhealthy after the bound; once it is back every entry lands once', async () => {
+  const f = flakyStore();
+  const health: boolean[] = [];
+  const delivered: string[] = [];
+  const writer = new InboxWriter(f.inbox, { deliver: (user) => delivered.push(user) }, silentLogger, {
+    retryMs: [1, 2, 5],
+    unhealthyAfterMs: 60,
+    onHealth: (h) => health.push(h),
+  });
+  await writer.ensureHeads(['ann', 'bob']);
+  writer.append([entry('ann', 1)]);
+  let firstDone = false;
+  const first = writer.idle().then(() => (firstDone = true));
+  await until('the first failure', () => f.state.failures >= 1);
+  assert.equal(writer.healthy, true, 'one failure is within the bound');
+  // More work arrives while the store is down: it queues behind the failing batch.
+  writer.append([entry('bob', 1), entry('ann', 2)]);
+  let secondDone = false;
+  const second = writer.idle().then(() => (secondDone = true));
+
+  await until('the writer to turn unhealthy', () => !writer.healthy);
+  assert.deepEqual(health, [false], 'reported once');
+  const failuresAtBound = f.state.failures;
+  assert.ok(failuresAtBound >= 2, `${failuresAtBound} attempts before giving up on health`);
+  await until('retries to go on past the bound', () => f.state.failures >= failuresAtBound + 3);
+  assert.equal(firstDone || secondDone, false, 'nothing resolved while nothing is stored');
+  assert.deepEqual(delivered, [], 'nothing delivered before it is durable');
+  assert.equal(writer.backlog, 3, 'the numbered entries are kept, not dropped');
+
+  f.state.down = false; // the store is back
+  await first;
+  await second;
+  assert.equal(writer.healthy, true);
+  assert.deepEqual(health, [false, true]);
+  assert.deepEqual(f.state.stored.sort(), ['ann#1', 'ann#2', 'bob#1'], 'every entry stored exactly once');
+  assert.deepEqual(
+    (await f.store.inbox.read('ann', 0, 10)).map((e) => [e.inbox, e.seq]),
+    [
+      [1, 1],
+      [2, 2],
+    ],
+  );
+  assert.deepEqual(
+    (await f.store.inbox.read('bob', 0, 10)).map((e) => [e.inbox, e.seq]),
+    [[1, 1]],
+  );
+  assert.equal(delivered.length, 3, 'each entry delivered once, after it was stored');
+  assert.equal(writer.backlog, 0);
+
+  // Later work goes straight through.
+  writer.append([entry('bob', 2)]);
+  await writer.idle();
+  assert.equal(await f.store.inbox.head('bob'), 2);
+  assert.deepEqual(health, [false, true]);
+});
+
+test('a short outage within the bound leaves the writer healthy', async () => {
+  const f = flakyStore();
+  const health: boolean[] = [];
+  const writer = new InboxWriter(f.inbox, { deliver: () => {} }, silentLogger, {
+    retryMs: [1],
+    unhealthyAfterMs: 60_000,
+    onHealth: (h) => health.push(h),
+  });
+  await writer.ensureHeads(['ann']);
+  writer.append([entry('ann', 1)]);
+  const done = writer.idle();
+  await until('three failures', () => f.state.failures >= 3);
+  f.state.down = false;
+  await done;
+  assert.equal(writer.healthy, true);
+  assert.deepEqual(health, [], 'never reported unhealthy');
+  assert.deepEqual(f.state.stored, ['ann#1']);
 });

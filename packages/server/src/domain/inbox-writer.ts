@@ -58,8 +58,32 @@ interface IdleWaiter {
 /** Users whose inbox heads one writer keeps in memory by default (a number each, ~100 bytes). */
 const DEFAULT_MAX_HEADS = 1_000_000;
 
-/** Retry delays for a failed inbox append (the entries are already numbered, so they must land). */
-const RETRY_MS = [50, 200, 1000, 5000];
+/**
+ * Retry delays for a failed inbox append (the entries are already numbered, so they must land);
+ * the last one repeats for as long as the store keeps failing.
+ */
+const RETRY_MS: readonly number[] = [50, 200, 1000, 5000];
+
+/** How long a batch may keep failing before the writer reports itself unhealthy. */
+const UNHEALTHY_AFTER_MS = 30_000;
+
+/** Options of an `InboxWriter`; every one has a default. */
+export interface InboxWriterOptions {
+  /** Users whose heads are kept in memory (default 1,000,000). */
+  maxHeads?: number;
+  /**
+   * Delays between attempts of a failing append, in ms; the last repeats until the store takes the
+   * batch (default 50, 200, 1,000, then every 5,000).
+   */
+  retryMs?: readonly number[];
+  /**
+   * How long a batch may keep failing (from its first failed attempt) before the writer reports
+   * itself unhealthy, in ms (default 30,000). It keeps the batch and keeps retrying.
+   */
+  unhealthyAfterMs?: number;
+  /** Called on every change of `healthy` (the readiness check and the metric follow it). */
+  onHealth?: (healthy: boolean) => void;
+}
 
 /**
  * Where the stages that produce inbox events (fan-out, receipts) hand them: the in-process
@@ -93,6 +117,12 @@ export interface InboxAppender {
  * inside `withHeads` (loading the users' current heads is the only asynchronous step). Heads stay
  * in memory for at most `maxHeads` users: past that, the oldest loaded whose entries are all
  * stored and that no caller holds are dropped (and reloaded from the store when needed again).
+ *
+ * A failed append is retried with the same numbers (the store treats a repeat as a no-op). A
+ * store that keeps failing does not stall delivery silently: once a batch has failed for
+ * `unhealthyAfterMs` the writer turns `healthy` false (`/readyz` answers 503, the gauge
+ * `parley_inbox_writer_healthy` drops to 0) and keeps retrying at the slowest retry delay, so it
+ * resumes, and turns healthy again, as soon as the store takes the batch.
  */
 export class InboxWriter implements InboxAppender {
   private readonly heads = new Map<string, number>();
@@ -112,13 +142,32 @@ export class InboxWriter implements InboxAppender {
   private idleWaiters: IdleWaiter[] = [];
   /** Entries in the open, full and flying batches. */
   private queuedEntries = 0;
+  private readonly maxHeads: number;
+  private readonly retryMs: readonly number[];
+  private readonly unhealthyAfterMs: number;
+  private readonly onHealth: ((healthy: boolean) => void) | undefined;
+  private isHealthy = true;
 
   constructor(
     private readonly store: InboxStore,
     private readonly router: Router,
     private readonly log: Logger,
-    private readonly maxHeads = DEFAULT_MAX_HEADS,
-  ) {}
+    options: InboxWriterOptions = {},
+  ) {
+    this.maxHeads = options.maxHeads ?? DEFAULT_MAX_HEADS;
+    this.retryMs = options.retryMs && options.retryMs.length > 0 ? options.retryMs : RETRY_MS;
+    this.unhealthyAfterMs = options.unhealthyAfterMs ?? UNHEALTHY_AFTER_MS;
+    this.onHealth = options.onHealth;
+  }
+
+  /**
+   * False while a batch has kept failing for longer than `unhealthyAfterMs`: the store is down and
+   * delivery stalls. The writer keeps the batch (its numbers are taken) and keeps retrying; the
+   * first append that lands makes it healthy again.
+   */
+  get healthy(): boolean {
+    return this.isHealthy;
+  }
 
   async withHeads<T>(users: Iterable<string>, fn: () => T): Promise<T> {
     const list = [...new Set(users)];
@@ -262,6 +311,8 @@ export class InboxWriter implements InboxAppender {
     // Every head may be behind the store now; those a caller holds stay (a number they take that
     // is taken too is refused again, and that caller redoes its work).
     for (const user of [...this.heads.keys()]) if (!this.pins.has(user)) this.heads.delete(user);
+    // The store answered: it is reachable again, whatever it refused.
+    if (!this.isHealthy) this.setHealthy(true);
     this.full.length = 0;
     this.open = this.emptyBatch();
     this.queuedEntries = 0;
@@ -291,6 +342,11 @@ export class InboxWriter implements InboxAppender {
     this.idleWaiters = still;
   }
 
+  private setHealthy(healthy: boolean): void {
+    this.isHealthy = healthy;
+    this.onHealth?.(healthy);
+  }
+
   private schedule(): void {
     if (this.inFlight || this.scheduled) return;
     this.scheduled = true;
@@ -310,6 +366,7 @@ export class InboxWriter implements InboxAppender {
     }
     this.inFlight = true;
     this.flying = b;
+    let failingSince = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.store.append(b.entries, b.fanned, b.fanouts);
@@ -319,10 +376,24 @@ export class InboxWriter implements InboxAppender {
           this.dropAfterConflict(err);
           return;
         }
-        const delay = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
-        this.log.error({ err: String(err), entries: b.size, attempt }, 'inbox append failed; retrying');
+        if (attempt === 0) failingSince = Date.now();
+        const failingMs = Date.now() - failingSince;
+        const delay = this.retryMs[Math.min(attempt, this.retryMs.length - 1)]!;
+        if (this.isHealthy && failingMs >= this.unhealthyAfterMs) {
+          this.log.error(
+            { err: String(err), entries: b.size, attempt, failingMs },
+            'inbox store failing: inbox writer unhealthy, delivery stalled; retrying until the store is back',
+          );
+          this.setHealthy(false);
+        } else {
+          this.log.error({ err: String(err), entries: b.size, attempt }, 'inbox append failed; retrying');
+        }
         await new Promise((r) => setTimeout(r, delay));
       }
+    }
+    if (!this.isHealthy) {
+      this.log.info({ entries: b.size }, 'inbox store is back: inbox writer healthy again');
+      this.setHealthy(true);
     }
     this.inFlight = false;
     this.flying = null;

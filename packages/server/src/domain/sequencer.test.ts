@@ -1,5 +1,6 @@
 // The conversation writer against a store that fails: a failed append answers its sends with the
 // store's error (never ok), and the next batch continues from the durable head, without gaps.
+// A send the cluster stage already looked up is not looked up again (one dedup read per send).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
@@ -12,8 +13,14 @@ function setup(failAppends: number) {
   const store = new MemoryStore();
   let failures = failAppends;
   const committed: StoredMessage[] = [];
+  /** The store's cmid lookups (the dedup read). */
+  const lookups = { n: 0 };
   const messages = {
     ...store.messages,
+    findByCmid: (conv: string, from: string, cmid: string) => {
+      lookups.n++;
+      return store.messages.findByCmid(conv, from, cmid);
+    },
     append: async (rows: readonly StoredMessage[]) => {
       if (failures > 0) {
         failures--;
@@ -31,7 +38,7 @@ function setup(failAppends: number) {
     (batch) => committed.push(...batch),
     { maxGroupSize: 512 },
   );
-  return { store, sequencer, committed };
+  return { store, sequencer, committed, lookups };
 }
 
 const send = (cmid: string): SendRequest => ({
@@ -84,4 +91,22 @@ test('sends queued behind a failing append are answered, not lost, and later one
     results.slice(1).map((r) => (r.status === 'fulfilled' ? r.value.seq : r.status)),
     [1, 2],
   );
+});
+
+test('a send that `stored` found absent is not looked up again, unless the head was reloaded meanwhile', async () => {
+  const { store, sequencer, lookups } = setup(0);
+  assert.deepEqual(await sequencer.stored('dm:a:b', [send('m1')]), [null]);
+  assert.equal(lookups.n, 1);
+  assert.deepEqual(await sequencer.submit(send('m1')), { seq: 1, ts: 1_000, dup: false, recipients: 2 });
+  assert.equal(lookups.n, 1, 'the lookup `stored` made is the only one');
+  assert.deepEqual(await sequencer.submit(send('m3')), { seq: 2, ts: 1_000, dup: false, recipients: 2 });
+  assert.equal(lookups.n, 2, 'a send `stored` was not asked about is looked up as before');
+
+  // Found absent, then the conversation moves away and back (its head reloads); meanwhile another
+  // writer stored the send (or a roll-forward revealed it): the sequencer looks it up again.
+  assert.deepEqual(await sequencer.stored('dm:a:b', [send('m2')]), [null]);
+  await store.messages.append([{ ...send('m2'), seq: 3, ts: 1_000 }]);
+  sequencer.forget(() => true);
+  assert.deepEqual(await sequencer.submit(send('m2')), { seq: 3, ts: 1_000, dup: true });
+  assert.equal((await store.messages.page('dm:a:b', { limit: 10 })).length, 3, 'stored once');
 });

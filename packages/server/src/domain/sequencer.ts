@@ -76,6 +76,11 @@ interface ConversationLog {
   draining: boolean;
   /** Sends not yet durable, by sender and cmid: a retry joins the first attempt. */
   pending: Map<string, Promise<SendOutcome>>;
+  /**
+   * Sends (by sender and cmid) that `stored` found not stored since the head was last loaded: when
+   * sequenced they are not looked up again. Cleared by every load and whenever the queue drains.
+   */
+  lookedUp: Set<string>;
 }
 
 /**
@@ -158,6 +163,28 @@ export class Sequencer implements ConversationWriter {
     return p;
   }
 
+  /**
+   * The stored (seq, ts) of each of `sends` (all of conversation `conv`), or null for those not
+   * stored: for a caller that answers stored sends itself before submitting the rest (the cluster's
+   * sequencer stage publishes their fan-out again, in seq order). The conversation's head is
+   * loaded first, so a message a dead writer left half-written is rolled forward (by
+   * `MessageStore.head`) and found. A send found not stored here and submitted before the
+   * conversation is reloaded is not looked up a second time: one `findByCmid` per new send.
+   */
+  async stored(
+    conv: string,
+    sends: readonly { from: string; cmid: string }[],
+  ): Promise<({ seq: number; ts: number } | null)[]> {
+    const c = this.conversation(conv);
+    if (!c.loaded) await this.load(c);
+    const found = await Promise.all(sends.map((w) => this.messages.findByCmid(conv, w.from, w.cmid)));
+    // Only while the head loaded above still stands (a reload meanwhile clears the set again).
+    if (c.loaded)
+      for (let i = 0; i < sends.length; i++)
+        if (!found[i]) c.lookedUp.add(`${sends[i]!.from}\u0000${sends[i]!.cmid}`);
+    return found;
+  }
+
   /** Queues a group change by `actor`; resolves once its system message is durable. */
   change(conv: string, actor: string, device: string, op: GroupOp): Promise<ChangeOutcome> {
     const c = this.conversation(conv);
@@ -226,6 +253,7 @@ export class Sequencer implements ConversationWriter {
         queue: [],
         draining: false,
         pending: new Map(),
+        lookedUp: new Set(),
       };
       this.logs.set(conv, c);
     }
@@ -252,6 +280,8 @@ export class Sequencer implements ConversationWriter {
       c.group = await loadGroup(this.conversations, c.conv);
       c.recipients = c.group ? [...c.group.members.keys()] : [];
     }
+    // Lookups made before this head was read may predate a roll-forward: they no longer count.
+    c.lookedUp.clear();
     c.loaded = true;
   }
 
@@ -271,6 +301,7 @@ export class Sequencer implements ConversationWriter {
       }
     } finally {
       c.draining = false;
+      c.lookedUp.clear();
     }
   }
 
@@ -278,7 +309,14 @@ export class Sequencer implements ConversationWriter {
     if (!c.loaded) await this.load(c);
     const sends = batch.filter((i): i is Extract<Item, { kind: 'send' }> => i.kind === 'send');
     const [stored, blocked] = await Promise.all([
-      Promise.all(sends.map((w) => this.messages.findByCmid(c.conv, w.req.from, w.req.cmid))),
+      // A send `stored` just found absent is not looked up again (one lookup per new send).
+      Promise.all(
+        sends.map((w) =>
+          c.lookedUp.delete(`${w.req.from}\u0000${w.req.cmid}`)
+            ? null
+            : this.messages.findByCmid(c.conv, w.req.from, w.req.cmid),
+        ),
+      ),
       this.blockedSenders(c, sends),
     ]);
     const dups = new Map(sends.map((w, i) => [w, stored[i]] as const));

@@ -138,6 +138,22 @@ export class Metrics {
     });
   }
 
+  /**
+   * Reports the inbox writer's health on every scrape: 1, or 0 while a store that keeps failing
+   * stalls delivery (the same condition that turns `/readyz` 503).
+   */
+  watchInboxWriter(healthy: () => boolean): void {
+    new Gauge({
+      name: 'parley_inbox_writer_healthy',
+      help: 'Whether the inbox writer is storing inbox entries (0 while its store has kept failing past the bound)',
+      aggregator: 'min',
+      registers: [this.registry],
+      collect() {
+        this.set(healthy() ? 1 : 0);
+      },
+    });
+  }
+
   /** Records one store commit. */
   commit(info: { ops: number; rows: number; commitMs: number }): void {
     this.storeBatchOps.observe(info.ops);

@@ -13,7 +13,11 @@ export type InboxEntry =
       kind: 'delivered' | 'read';
     };
 
-/** Marks a message's fan-out as complete, recorded atomically with its inbox entries. */
+/**
+ * Marks a message's fan-out as complete, recorded atomically with its inbox entries. A store that
+ * offers `FanoutRecovery` keeps the marks (and lists what lags them); one that does not may ignore
+ * them (cluster mode's fan-out progress is the fan-out topic's committed offsets).
+ */
 export interface FannedMark {
   conv: string;
   seq: number;
@@ -84,14 +88,12 @@ export interface InboxStore {
     fanned: readonly FannedMark[],
     fanouts?: readonly MessageFanout[],
   ): Promise<void>;
-  /** The highest inbox number ever stored for `user` (0 when none); never decreases, even after pruning. */
+  /** The highest inbox number ever stored for `user` (0 when none); never decreases, even after entries are pruned or expire. */
   head(user: string): Promise<number>;
   /** Entries with inbox > after, ascending, at most `limit`. */
   read(user: string, after: number, limit: number): Promise<InboxEntry[]>;
   /** The lowest inbox number still retained for `user`; head + 1 when none is. */
   floor(user: string): Promise<number>;
-  /** Deletes entries stored before `beforeTs`; returns how many. */
-  prune(beforeTs: number): Promise<number>;
   /** The user's conversations by last activity, newest first, strictly before `beforeTs` when given. */
   conversations(user: string, limit: number, beforeTs?: number): Promise<UserConversation[]>;
   /**

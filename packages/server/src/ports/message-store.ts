@@ -10,14 +10,6 @@ export interface ConversationHead {
   lastTs: number;
 }
 
-/** A conversation's messages whose fan-out to inboxes is not recorded yet (crash recovery). */
-export interface UnfannedRange {
-  conv: string;
-  /** Fan-out is recorded up to and including this seq. */
-  fannedSeq: number;
-  lastSeq: number;
-}
-
 /** Selects a page of a conversation, ascending by seq. `before` and `after` are exclusive. */
 export interface PageQuery {
   before?: number;
@@ -29,7 +21,9 @@ export interface PageQuery {
 
 /**
  * The conversation log: messages keyed by (conv, seq), each stored once. Writes come only from
- * the conversation's single sequencer, so the store never assigns numbers itself.
+ * the conversation's single sequencer, so the store never assigns numbers itself. Listing the
+ * messages whose fan-out a crash interrupted is not part of it: a store that can do it also offers
+ * the `FanoutRecovery` capability (`ports/fanout-recovery.ts`).
  */
 export interface MessageStore {
   /**
@@ -48,6 +42,4 @@ export interface MessageStore {
   getMany(refs: readonly { conv: string; seq: number }[]): Promise<(StoredMessage | undefined)[]>;
   /** Distinct senders of the messages with after < seq <= upto, system messages excluded (at most `max` names). */
   senders(conv: string, after: number, upto: number, max: number): Promise<string[]>;
-  /** Conversations whose fan-out lags their log, to be redone after a crash. */
-  unfanned(): Promise<UnfannedRange[]>;
 }

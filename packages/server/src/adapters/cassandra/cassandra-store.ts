@@ -63,8 +63,10 @@ const long = (n: number) => types.Long.fromNumber(n);
  * messages beyond the recorded head and finishes their derived rows (roll-forward), which is why
  * a sequencer always loads the head before writing.
  *
- * Fan-out marks and `unfanned` are not kept here: in cluster mode a message's fan-out is driven by
- * the fan-out topic, whose consumed offsets are the record of what was fanned out.
+ * It offers neither optional capability. Not `FanoutRecovery`: fan-out marks are ignored, since in
+ * cluster mode a message's fan-out is driven by the fan-out topic, whose consumed offsets are the
+ * record of what was fanned out. Not `InboxPruning`: inbox rows carry a TTL of the retention and
+ * expire by themselves (a full-table scan is not a Cassandra operation).
  */
 export class CassandraStore {
   readonly messages: MessageStore;
@@ -110,22 +112,12 @@ export class CassandraStore {
           }),
         ),
       senders: (conv, after, upto, max) => this.senders(conv, after, upto, max),
-      unfanned: async () => {
-        throw new Error(
-          'CassandraStore keeps no fan-out marks: cluster mode recovers fan-out from the fan-out topic',
-        );
-      },
     };
     this.inbox = {
       append: (entries, _fanned, fanouts = []) => this.appendInbox([...entries, ...fanoutEntries(fanouts)]),
       head: (user) => this.inboxHead(user),
       read: (user, after, limit) => this.readInbox(user, after, limit),
       floor: (user) => this.inboxFloor(user),
-      prune: async () => {
-        throw new Error(
-          'CassandraStore inbox entries expire by TTL (the retention): there is nothing to prune',
-        );
-      },
       lastSeqs: async (user, convs) => {
         if (convs.length === 0) return new Map();
         const rows = await this.all(

@@ -1,11 +1,11 @@
 /**
  * The conformance suite of the `InboxStore` port: every adapter runs it through its own runner and
  * must pass it. It pins down the contract written in the doc comments of `ports/inbox-store.ts`:
- * numbered per-user inboxes, a head that never decreases, a floor that follows pruning, idempotent
- * re-appends, and the chat list that message entries keep.
+ * numbered per-user inboxes, a head that never decreases, idempotent re-appends, and the chat list
+ * that message entries keep. Pruning belongs to the `InboxPruning` capability and has a suite of its
+ * own (`inbox-pruning.suite.ts`).
  *
- * One store is shared by most tests, each working on users of its own; the tests of `prune`, which
- * acts on every user at once, each open a fresh store.
+ * One store is shared by the tests, each working on users of its own.
  *
  * @module
  */
@@ -29,16 +29,6 @@ export function inboxStoreSuite(
     const user = () => id('u');
     /** A fresh group conversation id, unique to this run. */
     const group = () => `g:${id()}`;
-    /** Runs `fn` on a store of its own, closed afterwards. */
-    const fresh = async (fn: (store: InboxStore) => Promise<void>) => {
-      const own = await make();
-      try {
-        await fn(own.store);
-      } finally {
-        await own.close();
-      }
-    };
-
     check('a user without entries has head 0, floor 1 and nothing to read', async () => {
       const u = user();
       assert.equal(await h().store.head(u), 0);
@@ -116,64 +106,6 @@ export function inboxStoreSuite(
       assert.deepEqual(got, message(u, 1, conv, 1, 100));
       got!.seq = 42;
       assert.deepEqual(await h().store.read(u, 0, 1), [message(u, 1, conv, 1, 100)]);
-    });
-
-    check('prune deletes the entries with ts < beforeTs and returns how many', async () => {
-      await fresh(async (store) => {
-        const a = user();
-        const b = user();
-        const conv = group();
-        await store.append(
-          [
-            message(a, 1, conv, 1, 100),
-            message(a, 2, conv, 2, 200),
-            message(a, 3, conv, 3, 300),
-            message(b, 1, conv, 1, 150),
-            message(b, 2, conv, 2, 250),
-          ],
-          [],
-        );
-        assert.equal(await store.prune(200), 2, 'ts 100 and 150 are before 200; ts 200 is not');
-        assert.deepEqual(numbers(await store.read(a, 0, 10)), [2, 3]);
-        assert.deepEqual(numbers(await store.read(b, 0, 10)), [2]);
-        assert.equal(await store.floor(a), 2);
-        assert.equal(await store.floor(b), 2);
-        assert.equal(await store.prune(200), 0, 'nothing left to prune');
-        assert.equal(await store.prune(260), 2);
-        assert.deepEqual(numbers(await store.read(a, 0, 10)), [3]);
-        assert.equal(await store.floor(a), 3);
-      });
-    });
-
-    check('after everything is pruned the head stays and floor is head + 1', async () => {
-      await fresh(async (store) => {
-        const u = user();
-        const conv = group();
-        await store.append(range(u, conv, 1, 3, 100), []);
-        assert.equal(await store.prune(1_000), 3);
-        assert.equal(await store.head(u), 3, 'the head never decreases');
-        assert.equal(await store.floor(u), 4);
-        assert.deepEqual(await store.read(u, 0, 10), []);
-        await store.append([message(u, 4, conv, 4, 2_000)], []);
-        assert.equal(await store.head(u), 4);
-        assert.equal(await store.floor(u), 4);
-        assert.deepEqual(numbers(await store.read(u, 0, 10)), [4]);
-      });
-    });
-
-    check('a pruned entry appended again stays pruned', async () => {
-      await fresh(async (store) => {
-        const u = user();
-        const conv = group();
-        const entries = range(u, conv, 1, 3, 100);
-        await store.append(entries, []);
-        assert.equal(await store.prune(115), 2);
-        // A retried append (the first attempt did land) redelivers numbers at or below the head.
-        await store.append(entries, []);
-        assert.equal(await store.head(u), 3);
-        assert.equal(await store.floor(u), 3);
-        assert.deepEqual(numbers(await store.read(u, 0, 10)), [3]);
-      });
     });
 
     check('conversations lists the conversations of message entries, newest first', async () => {

@@ -11,8 +11,11 @@ import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 /** What the runner hands the suite. */
 export interface MessageBusHarness extends Closable {
   bus: MessageBus;
-  /** A second instance over the same bus (another process); absent for an in-process bus. */
-  peer?: MessageBus;
+  /**
+   * A second instance over the same bus, as another process has (`MemoryBus.peer()` in one
+   * process). Required: every bus is shared by the instances of a deployment.
+   */
+  peer: MessageBus;
 }
 
 /** Registers the `MessageBus` conformance tests for one adapter. */

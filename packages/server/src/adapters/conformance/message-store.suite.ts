@@ -1,8 +1,9 @@
 /**
  * The conformance suite of the `MessageStore` port: every adapter (memory, SQLite, Cassandra, …)
  * runs it through its own runner and must pass it. It pins down the contract written in the doc
- * comments of `ports/message-store.ts` (and the fan-out marks of `ports/inbox-store.ts`), so the
- * domain can rely on any adapter behaving like the others.
+ * comments of `ports/message-store.ts`, so the domain can rely on any adapter behaving like the
+ * others. The fan-out marks and `unfanned` belong to the `FanoutRecovery` capability and have a
+ * suite of their own (`fanout-recovery.suite.ts`).
  *
  * The suite never runs on its own: an adapter's test file calls `messageStoreSuite`. One store is
  * shared by the suite's tests (real engines cannot make a fresh keyspace per test cheaply), and
@@ -11,15 +12,12 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import type { InboxStore } from '../../ports/inbox-store.js';
 import type { MessageStore, StoredMessage } from '../../ports/message-store.js';
 import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
-/** What the runner hands the suite: the store under test, and its inbox store when it has one. */
+/** What the runner hands the suite: the store under test. */
 export interface MessageStoreHarness extends Closable {
   store: MessageStore;
-  /** Records fan-out marks (`InboxStore.append`'s `fanned`); tests of `unfanned` marks need it. */
-  inbox?: InboxStore;
 }
 
 /** Registers the `MessageStore` conformance tests for one adapter. */
@@ -28,13 +26,11 @@ export function messageStoreSuite(
   make: () => Promise<MessageStoreHarness>,
   options: SuiteOptions = {},
 ): void {
-  defineSuite({ subject: 'MessageStore', adapter: name, make, options }, ({ h, check, checkWith, id }) => {
+  defineSuite({ subject: 'MessageStore', adapter: name, make, options }, ({ h, check, id }) => {
     /** A fresh group conversation id, unique to this run. */
     const group = () => `g:${id()}`;
     /** A fresh direct conversation id between two fresh users. */
     const direct = () => `dm:${id('a')}:${id('b')}`;
-    /** Registers a test that needs `inbox`. */
-    const checkWithInbox = checkWith('inbox', 'inbox store');
 
     /** Stores messages 1..count of `conv`, sent alternately by alice and bob. */
     const seed = async (conv: string, count: number): Promise<StoredMessage[]> => {
@@ -231,57 +227,7 @@ export function messageStoreSuite(
       assert.equal((await h().store.senders(conv, 0, 10, 5)).length, 5);
       assert.equal((await h().store.senders(conv, 0, 10, 100)).length, 5);
     });
-
-    check('unfanned lists a conversation whose appended messages have no fan-out mark', async () => {
-      const conv = group();
-      const quiet = group();
-      await seed(conv, 3);
-      const mine = (await h().store.unfanned()).filter((r) => r.conv === conv || r.conv === quiet);
-      assert.deepEqual(mine, [{ conv, fannedSeq: 0, lastSeq: 3 }]);
-    });
-
-    checkWithInbox(
-      'unfanned follows the fan-out marks of InboxStore.append and clears once all are marked',
-      async (inbox) => {
-        const conv = group();
-        const user = id('reader');
-        await seed(conv, 3);
-        await inbox.append(
-          [
-            { user, inbox: 1, ts: msg(conv, 1).ts, type: 'message', conv, seq: 1 },
-            { user, inbox: 2, ts: msg(conv, 2).ts, type: 'message', conv, seq: 2 },
-          ],
-          [{ conv, seq: 2 }],
-        );
-        assert.deepEqual(await unfannedOf(h().store, conv), [{ conv, fannedSeq: 2, lastSeq: 3 }]);
-        await inbox.append(
-          [{ user, inbox: 3, ts: msg(conv, 3).ts, type: 'message', conv, seq: 3 }],
-          [{ conv, seq: 3 }],
-        );
-        assert.deepEqual(await unfannedOf(h().store, conv), []);
-        await h().store.append([msg(conv, 4), msg(conv, 5)]);
-        assert.deepEqual(await unfannedOf(h().store, conv), [{ conv, fannedSeq: 3, lastSeq: 5 }]);
-        // A mark with no inbox entries (a message nobody else receives) counts too.
-        await inbox.append([], [{ conv, seq: 5 }]);
-        assert.deepEqual(await unfannedOf(h().store, conv), []);
-      },
-    );
-
-    checkWithInbox('a fan-out mark never moves back', async (inbox) => {
-      const conv = group();
-      await seed(conv, 3);
-      await inbox.append([], [{ conv, seq: 3 }]);
-      await inbox.append([], [{ conv, seq: 1 }]);
-      assert.deepEqual(await unfannedOf(h().store, conv), []);
-      await h().store.append([msg(conv, 4)]);
-      assert.deepEqual(await unfannedOf(h().store, conv), [{ conv, fannedSeq: 3, lastSeq: 4 }]);
-    });
   });
-}
-
-/** The `unfanned` rows of one conversation (the store is shared with other tests). */
-async function unfannedOf(store: MessageStore, conv: string) {
-  return (await store.unfanned()).filter((r) => r.conv === conv);
 }
 
 /** A message of `conv` at `seq`, with a ts and cmid derived from the seq. */

@@ -23,9 +23,10 @@ export interface PresenceHarness extends Closable {
   presence: PresencePort;
   /**
    * A second instance over the same backend, as another server of the deployment has; tests of
-   * deployment-wide presence need it. An adapter for one process names them in `options.skip`.
+   * deployment-wide presence need it (`MemoryPresence.peer()` is one over the same table).
+   * Required: presence is deployment-wide in every adapter.
    */
-  peer?: PresencePort;
+  peer: PresencePort;
 }
 
 /** Options of the presence suite. */
@@ -47,14 +48,14 @@ export function presencePortSuite(
 ): void {
   const timeoutMs = options.eventTimeoutMs ?? 2_000;
   const quietMs = options.eventQuietMs ?? 50;
-  /** Every change the harness's first listener got (of `presence`) and, when there is one, of `peer`. */
+  /** Every change reported to the harness's first listener of `presence`, and of `peer`. */
   const events = new Recorder();
   const peerEvents = new Recorder();
   /** Makes the harness and subscribes the recorders before the first test. */
   const makeListened = async () => {
     const made = await make();
     made.presence.onChange(events.listener);
-    made.peer?.onChange(peerEvents.listener);
+    made.peer.onChange(peerEvents.listener);
     return made;
   };
 

@@ -11,8 +11,11 @@ import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 /** What the runner hands the suite. */
 export interface RateLimiterHarness extends Closable {
   limiter: RateLimiter;
-  /** A second instance over the same state (another process of a cluster); absent when there is none. */
-  peer?: RateLimiter;
+  /**
+   * A second instance over the same state, as another process of a cluster has
+   * (`MemoryRateLimiter.peer()` in one process). Required: every limiter's buckets are shared.
+   */
+  peer: RateLimiter;
   /** Moves the clock every instance reads forward by `ms`. */
   advance(ms: number): void;
 }

@@ -14,7 +14,7 @@ import type {
   PartitionedLog,
   PartitionHandler,
 } from '../../ports/partitioned-log.js';
-import { partitionFor } from '../memory/memory-log.js';
+import { partitionFor } from '../../util/partition-for.js';
 import { BrokerProbe } from './broker-probe.js';
 
 /**

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   ConsumedRecord,
   LogMessage,
@@ -6,6 +5,7 @@ import type {
   PartitionedLog,
   PartitionHandler,
 } from '../../ports/partitioned-log.js';
+import { partitionFor } from '../../util/partition-for.js';
 
 interface Member {
   handler: PartitionHandler;
@@ -137,9 +137,4 @@ export class MemoryLog implements PartitionedLog {
     if (!t) throw new Error(`no such topic: ${name}`);
     return t;
   }
-}
-
-/** A stable key → partition mapping (the same in every process and run). */
-export function partitionFor(key: string, partitions: number): number {
-  return createHash('sha1').update(key).digest().readUInt32BE(0) % partitions;
 }

@@ -1,9 +1,24 @@
 import type { PresenceChange, PresencePort } from '../../ports/presence.js';
 
-/** Presence for one process: the devices of each user that have a live connection here. */
+/**
+ * Presence in one process: the devices of each user that have a live connection. Several
+ * instances may share one table (`peer()`), as the processes of a deployment share Redis: a
+ * transition made through any of them reaches the listeners of all.
+ */
 export class MemoryPresence implements PresencePort {
-  private readonly devices = new Map<string, Map<string, string>>();
-  private readonly listeners: ((c: PresenceChange) => void)[] = [];
+  private readonly devices: Map<string, Map<string, string>>;
+  private readonly listeners: ((c: PresenceChange) => void)[];
+
+  /** A new table, or, given `shared`, another instance over `shared`'s table and listeners. */
+  constructor(shared?: MemoryPresence) {
+    this.devices = shared ? shared.devices : new Map();
+    this.listeners = shared ? shared.listeners : [];
+  }
+
+  /** Another instance over the same table, as another process of the deployment has. */
+  peer(): MemoryPresence {
+    return new MemoryPresence(this);
+  }
 
   async connected(user: string, device: string, connection: string, ts: number): Promise<boolean> {
     let d = this.devices.get(user);

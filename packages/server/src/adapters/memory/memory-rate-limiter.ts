@@ -8,11 +8,25 @@ interface Bucket {
 /** Buckets kept before full ones are dropped (a full bucket is the same as none). */
 const SWEEP_AT = 100_000;
 
-/** Token buckets in one process. */
+/**
+ * Token buckets in one process. Several instances may share the buckets (`peer()`), as the
+ * processes of a deployment share Redis.
+ */
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets: Map<string, Bucket>;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** New buckets read with `now`, or, given `shared`, another instance over `shared`'s buckets. */
+  constructor(
+    private readonly now: () => number = Date.now,
+    shared?: MemoryRateLimiter,
+  ) {
+    this.buckets = shared ? shared.buckets : new Map();
+  }
+
+  /** Another instance over the same buckets and clock, as another process of the deployment has. */
+  peer(): MemoryRateLimiter {
+    return new MemoryRateLimiter(this.now, this);
+  }
 
   async take(key: string, cost: number, limit: RateLimit): Promise<number> {
     return this.takeNow(key, cost, limit);

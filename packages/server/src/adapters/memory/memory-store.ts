@@ -5,6 +5,8 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
+import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
+import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import {
   type FannedMark,
   fanoutEntries,
@@ -13,7 +15,7 @@ import {
   type UserConversation,
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
-import type { MessageStore, PageQuery, StoredMessage, UnfannedRange } from '../../ports/message-store.js';
+import type { MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 
 interface ConvState {
@@ -33,11 +35,16 @@ interface UserState {
 
 /**
  * The in-memory adapter of the store ports: the reference behaviour the conformance suites pin
- * down, and a fast store for domain tests. Not durable; never used by `parley serve`.
+ * down, and a fast store for domain tests. Not durable; never used by `parley serve`. It offers
+ * both capabilities, `FanoutRecovery` and `InboxPruning`, as the embedded store does.
  */
 export class MemoryStore {
   readonly messages: MessageStore;
   readonly inbox: InboxStore;
+  /** Lists the conversations whose fan-out marks lag their log (crash recovery). */
+  readonly fanoutRecovery: FanoutRecovery;
+  /** Deletes inbox entries past the retention. */
+  readonly inboxPruning: InboxPruning;
   readonly conversations: ConversationStore;
   readonly users: UserStore;
   readonly invites: InviteStore;
@@ -81,6 +88,8 @@ export class MemoryStore {
         }
         return [...out];
       },
+    };
+    this.fanoutRecovery = {
       unfanned: async (): Promise<UnfannedRange[]> =>
         [...this.convs.values()]
           .filter((c) => c.fannedSeq < c.meta.lastSeq)
@@ -103,15 +112,6 @@ export class MemoryStore {
         if (!u) return 1;
         return u.entries[0]?.inbox ?? u.head + 1;
       },
-      prune: async (beforeTs) => {
-        let n = 0;
-        for (const u of this.inboxes.values()) {
-          const kept = u.entries.filter((e) => e.ts >= beforeTs);
-          n += u.entries.length - kept.length;
-          u.entries = kept;
-        }
-        return n;
-      },
       conversations: async (user, limit, beforeTs): Promise<UserConversation[]> => {
         const u = this.inboxes.get(user);
         if (!u) return [];
@@ -129,6 +129,17 @@ export class MemoryStore {
           if (c) out.set(conv, c.lastSeq);
         }
         return out;
+      },
+    };
+    this.inboxPruning = {
+      prune: async (beforeTs) => {
+        let n = 0;
+        for (const u of this.inboxes.values()) {
+          const kept = u.entries.filter((e) => e.ts >= beforeTs);
+          n += u.entries.length - kept.length;
+          u.entries = kept;
+        }
+        return n;
       },
     };
     this.conversations = {

@@ -9,7 +9,9 @@ import Database from 'better-sqlite3';
 import type { InboxEntry } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
+import { fanoutRecoverySuite } from '../conformance/fanout-recovery.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
+import { inboxPruningSuite } from '../conformance/inbox-pruning.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
 import { inviteStoreSuite } from '../conformance/invite-store.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
@@ -26,11 +28,19 @@ const newPath = () => join(dir, `store-${++files}.db`);
 
 messageStoreSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
-  return { store: s.messages, inbox: s.inbox, close: () => s.close() };
+  return { store: s.messages, close: () => s.close() };
 });
 inboxStoreSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
   return { store: s.inbox, close: () => s.close() };
+});
+fanoutRecoverySuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { recovery: s.fanoutRecovery, messages: s.messages, inbox: s.inbox, close: () => s.close() };
+});
+inboxPruningSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { pruning: s.inboxPruning, store: s.inbox, close: () => s.close() };
 });
 conversationStoreSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
@@ -94,7 +104,7 @@ describe('SqliteStore: the embedded engine', () => {
       { conv, user: 'bob', delivered: 3, read: 2 },
       { conv, user: 'alice', delivered: 3, read: 3 },
     ]);
-    assert.equal(await first.inbox.prune(105), 1);
+    assert.equal(await first.inboxPruning.prune(105), 1);
     // Queued but not awaited: close must commit it before stopping the writer.
     const late = first.messages.append([msg(conv, 4)]);
     await first.close();
@@ -111,7 +121,7 @@ describe('SqliteStore: the embedded engine', () => {
         seq: 2,
         ts: msg(conv, 2).ts,
       });
-      assert.deepEqual(await second.messages.unfanned(), [{ conv, fannedSeq: 2, lastSeq: 4 }]);
+      assert.deepEqual(await second.fanoutRecovery.unfanned(), [{ conv, fannedSeq: 2, lastSeq: 4 }]);
       assert.equal(await second.inbox.head('bob'), 3);
       assert.equal(await second.inbox.floor('bob'), 2);
       assert.deepEqual(await second.inbox.read('bob', 0, 10), [
@@ -408,7 +418,7 @@ describe('SqliteStore: the embedded engine', () => {
         store.conversations.mergeWatermarks([{ conv, user: 'bob', delivered: 1, read: 0 }]),
       ]);
       assert.deepEqual(commits, [3]);
-      assert.deepEqual(await store.messages.unfanned(), []);
+      assert.deepEqual(await store.fanoutRecovery.unfanned(), []);
       assert.equal(await store.inbox.head('bob'), 1);
     } finally {
       await store.close();
@@ -425,7 +435,7 @@ describe('SqliteStore: the embedded engine', () => {
         for (let i = 1; i <= perUser; i++) rows.push(entry(user, i, 'g:big', i, i));
       }
       await store.inbox.append(rows, []);
-      assert.equal(await store.inbox.prune(perUser), users.length * (perUser - 1));
+      assert.equal(await store.inboxPruning.prune(perUser), users.length * (perUser - 1));
       for (const user of users) {
         assert.equal(await store.inbox.floor(user), perUser);
         assert.equal(await store.inbox.head(user), perUser);

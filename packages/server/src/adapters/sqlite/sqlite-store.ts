@@ -8,6 +8,8 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
+import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
+import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import type {
   FannedMark,
   InboxEntry,
@@ -16,13 +18,7 @@ import type {
   UserConversation,
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
-import type {
-  ConversationHead,
-  MessageStore,
-  PageQuery,
-  StoredMessage,
-  UnfannedRange,
-} from '../../ports/message-store.js';
+import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 import { configureConnection, migrate } from './schema.js';
 import { type CommitObserver, WriterClient } from './writer-client.js';
@@ -101,11 +97,16 @@ export function openAndMigrate(path: string): { db: Database.Database; applied: 
  * The embedded store: one SQLite file in WAL mode. Reads run on the main thread through a
  * read-only connection (WAL readers never wait for the writer); writes go through the group
  * committing writer thread. It implements the message, inbox and conversation ports over one file,
- * so one transaction (and one fsync) can carry writes from all of them.
+ * so one transaction (and one fsync) can carry writes from all of them, and the capabilities
+ * `FanoutRecovery` (fan-out marks are kept in `conversations.fanned_seq`) and `InboxPruning`.
  */
 export class SqliteStore {
   readonly messages: MessageStore;
   readonly inbox: InboxStore;
+  /** Lists the conversations whose fan-out marks lag their log (crash recovery). */
+  readonly fanoutRecovery: FanoutRecovery;
+  /** Deletes inbox entries past the retention, in bounded batches. */
+  readonly inboxPruning: InboxPruning;
   readonly conversations: ConversationStore;
   readonly users: UserStore;
   readonly invites: InviteStore;
@@ -140,6 +141,9 @@ export class SqliteStore {
         }),
       senders: async (conv: string, after: number, upto: number, max: number) =>
         (q.senders.all(conv, after, upto, max) as { sender: string }[]).map((r) => r.sender),
+    };
+
+    this.fanoutRecovery = {
       unfanned: async (): Promise<UnfannedRange[]> =>
         (q.unfanned.all() as { conv: string; fanned_seq: number; last_seq: number }[]).map((r) => ({
           conv: r.conv,
@@ -164,14 +168,6 @@ export class SqliteStore {
         if (min !== null) return min;
         return inboxHead(q, user) + 1;
       },
-      prune: async (beforeTs: number) => {
-        let total = 0;
-        for (;;) {
-          const n = await writer.write({ op: 'prune', beforeTs, max: 5000 });
-          total += n;
-          if (n < 5000) return total;
-        }
-      },
       conversations: async (user: string, limit: number, beforeTs?: number): Promise<UserConversation[]> =>
         (
           q.userConversations.all(user, beforeTs ?? Number.MAX_SAFE_INTEGER, limit) as {
@@ -186,6 +182,17 @@ export class SqliteStore {
           if (r && r.last_seq > 0) out.set(conv, r.last_seq);
         }
         return out;
+      },
+    };
+
+    this.inboxPruning = {
+      prune: async (beforeTs: number) => {
+        let total = 0;
+        for (;;) {
+          const n = await writer.write({ op: 'prune', beforeTs, max: 5000 });
+          total += n;
+          if (n < 5000) return total;
+        }
       },
     };
 
