@@ -71,10 +71,14 @@ const BEHAVIOUR_SUITES = ['messaging', 'groups', 'receipts', 'presence-typing', 
   (name) => join(root, 'packages/server/test', `${name}.test.ts`),
 );
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
-const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every((v) => process.env[v]);
+const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every(
+  (v) => process.env[v],
+);
 const modes = ['workers', 'cluster-memory', ...(onEngines ? ['cluster'] : [])];
 if (!onEngines && behaviour.length > 0)
-  console.log('\n# SKIPPED: behaviour suites in cluster mode on the real engines (PARLEY_TEST_CASSANDRA, _KAFKA, _REDIS unset)');
+  console.log(
+    '\n# SKIPPED: behaviour suites in cluster mode on the real engines (PARLEY_TEST_CASSANDRA, _KAFKA, _REDIS unset)',
+  );
 let modeStatus = 0;
 for (const mode of modes) {
   if (behaviour.length === 0) break;
