@@ -1,9 +1,5 @@
-import {
-  type InboxWriter,
-  MESSAGE_FRAME_HEAD,
-  messageFrameTail,
-  type PendingEntry,
-} from '../domain/inbox-writer.js';
+import { type InboxWriter, MESSAGE_FRAME_HEAD, messageFrameTail } from '../domain/inbox-writer.js';
+import type { PendingEntry } from '../ports/inbox-appender.js';
 import { InboxConflictError, type InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { ParleyError } from '../domain/errors.js';
-import type { GroupOp, GroupState } from '../domain/group-rules.js';
-import type { InboxAppender, MessageDelivery, PendingEntry } from '../domain/inbox-writer.js';
 import { directMembers } from '../domain/membership.js';
-import {
-  type ChangeOutcome,
-  type ConversationWriter,
-  loadGroup,
-  type SendOutcome,
-  type SendRequest,
-} from '../domain/sequencer.js';
+import { loadGroup } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
+import type {
+  ChangeOutcome,
+  ConversationWriter,
+  GroupOp,
+  GroupState,
+  SendOutcome,
+  SendRequest,
+} from '../ports/conversation-writer.js';
+import type { InboxAppender, MessageDelivery, PendingEntry } from '../ports/inbox-appender.js';
 import type { Logger } from '../ports/logger.js';
 import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
 import { type IngressRecord, messageRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';

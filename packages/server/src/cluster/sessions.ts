@@ -1,13 +1,13 @@
 import { CloseCode } from '@parley/protocol';
-import type { ConnectionRef, GatewayLink, SessionsApi } from '../core/api.js';
 import { connKey, DeviceTable } from '../core/device-table.js';
 import { ParleyError } from '../domain/errors.js';
-import type { PresenceService, PresenceView } from '../domain/presence.js';
+import type { PresenceService } from '../domain/presence.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageBus } from '../ports/message-bus.js';
 import type { PresencePort } from '../ports/presence.js';
 import type { OutboundFrame, Router } from '../ports/router.js';
+import type { ConnectionRef, GatewayLink, PresenceView, SessionsApi } from '../ports/sessions.js';
 import type { GatewayCommand } from './wire.js';
 
 /** The bus channel of a gateway. */

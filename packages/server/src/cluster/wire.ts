@@ -5,9 +5,8 @@
  */
 import type { ErrorCode } from '@parley/protocol';
 import { ParleyError } from '../domain/errors.js';
-import type { GroupOp } from '../domain/group-rules.js';
-import type { PendingEntry } from '../domain/inbox-writer.js';
-import type { SendRequest } from '../domain/sequencer.js';
+import type { GroupOp, SendRequest } from '../ports/conversation-writer.js';
+import type { PendingEntry } from '../ports/inbox-appender.js';
 
 /** A write for a conversation's owner (ingress topic, keyed by conversation). */
 export type IngressRecord = {

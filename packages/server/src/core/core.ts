@@ -18,8 +18,9 @@ import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Router } from '../ports/router.js';
+import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
-import type { CoreApi, GatewayLink } from './api.js';
+import type { CoreApi } from './api.js';
 import { SessionRegistry } from './sessions.js';
 
 /** The file of the embedded store inside the data directory. */

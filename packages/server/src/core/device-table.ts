@@ -1,6 +1,6 @@
 import { ParleyError } from '../domain/errors.js';
 import type { PresenceSubscriber } from '../domain/presence.js';
-import type { ConnectionRef, GatewayLink } from './api.js';
+import type { ConnectionRef, GatewayLink } from '../ports/sessions.js';
 
 /** A live connection as a session registry keeps it: the reference and its presence subscriber. */
 export interface Live {

@@ -1,9 +1,9 @@
 import { CloseCode } from '@parley/protocol';
 import type { Chat } from '../domain/chat.js';
 import { ParleyError } from '../domain/errors.js';
-import type { PresenceService, PresenceView } from '../domain/presence.js';
+import type { PresenceService } from '../domain/presence.js';
 import type { OutboundFrame, Router } from '../ports/router.js';
-import type { ConnectionRef, GatewayLink, SessionsApi } from './api.js';
+import type { ConnectionRef, GatewayLink, PresenceView, SessionsApi } from '../ports/sessions.js';
 import { connKey, DeviceTable } from './device-table.js';
 
 /**

@@ -10,22 +10,22 @@ import type {
 import { ulid } from 'ulid';
 import type { Clock } from '../ports/clock.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
+import type {
+  ChangeOutcome,
+  ConversationWriter,
+  GroupOp,
+  SendOutcome,
+  SendRequest,
+} from '../ports/conversation-writer.js';
 import type { InboxEntry, InboxStore } from '../ports/inbox-store.js';
 import type { MessageStore, PageQuery } from '../ports/message-store.js';
 import type { Router } from '../ports/router.js';
 import type { UserSettings } from '../ports/user-store.js';
 import { badRequest, ParleyError } from './errors.js';
 import type { GroupAdmission, JoinOutcome } from './group-admission.js';
-import type { GroupOp } from './group-rules.js';
 import { directMembers } from './membership.js';
 import type { ReceiptService } from './receipts.js';
-import {
-  type ChangeOutcome,
-  type ConversationWriter,
-  cannotWrite,
-  type SendOutcome,
-  type SendRequest,
-} from './sequencer.js';
+import { cannotWrite } from './sequencer.js';
 import type { UserDirectory } from './users.js';
 import { readCost, type WorkBudget } from './work-budget.js';
 

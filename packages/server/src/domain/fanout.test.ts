@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
+import type { MessageDelivery } from '../ports/inbox-appender.js';
 import type { FannedMark } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
 import { Fanout } from './fanout.js';
-import { InboxWriter, type MessageDelivery } from './inbox-writer.js';
+import { InboxWriter } from './inbox-writer.js';
 
 const message = (conv: string, seq: number): StoredMessage => ({
   conv,

@@ -1,9 +1,9 @@
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { FanoutRecovery } from '../ports/fanout-recovery.js';
+import type { InboxAppender, MessageDelivery } from '../ports/inbox-appender.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
 import { membersAt } from './group-rules.js';
-import type { InboxAppender, MessageDelivery } from './inbox-writer.js';
 import { directMembers } from './membership.js';
 
 /**

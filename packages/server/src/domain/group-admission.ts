@@ -23,11 +23,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DEFAULT_INVITE_EXPIRES_MS, MAX_INVITE_EXPIRES_MS } from '@parley/protocol';
 import type { Clock } from '../ports/clock.js';
+import type { ChangeOutcome, ConversationWriter, GroupOp, GroupState } from '../ports/conversation-writer.js';
 import type { Invite, InviteStore } from '../ports/invite-store.js';
 import type { RateLimit, RateLimiter } from '../ports/rate-limiter.js';
 import { badRequest, ParleyError } from './errors.js';
-import { type GroupOp, type GroupState, inviteNotFound, inviterStands } from './group-rules.js';
-import { type ChangeOutcome, type ConversationWriter, cannotWrite } from './sequencer.js';
+import { inviteNotFound, inviterStands } from './group-rules.js';
+import { cannotWrite } from './sequencer.js';
 import type { UserDirectory } from './users.js';
 
 /** Random bytes of an invite code: 144 bits, 24 base64url characters without padding. */

@@ -1,33 +1,6 @@
 import type { GroupEffect } from '../ports/conversation-store.js';
+import type { GroupMember, GroupOp, GroupState } from '../ports/conversation-writer.js';
 import { ParleyError } from './errors.js';
-
-/** A member as the group's writer keeps it. */
-export interface GroupMember {
-  role: 'admin' | 'member';
-  joinedSeq: number;
-}
-
-/** A group's current state: its name and its active members (removed ones are not here). */
-export interface GroupState {
-  conv: string;
-  name: string;
-  createdTs: number;
-  members: Map<string, GroupMember>;
-}
-
-/** A change to a group, as requested by a member. */
-export type GroupOp =
-  | { op: 'create'; name: string; members: string[] }
-  | { op: 'add'; users: string[] }
-  | { op: 'remove'; users: string[] }
-  | { op: 'leave' }
-  | { op: 'rename'; name: string }
-  | { op: 'role'; user: string; role: 'admin' | 'member' }
-  /**
-   * The actor joins through an invite made by `inviter` (checked before by `GroupAdmission`). It
-   * is good only while the inviter is an admin whose membership began at `inviterJoinedSeq`.
-   */
-  | { op: 'join'; inviter: string; inviterJoinedSeq: number };
 
 /** What a change does once it gets its seq: the system message, the stored effect, who hears of it. */
 export interface PlannedChange {

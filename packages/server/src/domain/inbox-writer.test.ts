@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
+import type { PendingEntry } from '../ports/inbox-appender.js';
 import { type FannedMark, InboxConflictError, type InboxEntry } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
-import { InboxWriter, MESSAGE_FRAME_HEAD, type PendingEntry } from './inbox-writer.js';
+import { InboxWriter, MESSAGE_FRAME_HEAD } from './inbox-writer.js';
 
 const entry = (user: string, seq: number): PendingEntry => ({
   user,

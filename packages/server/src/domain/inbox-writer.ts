@@ -1,3 +1,4 @@
+import type { InboxAppender, MessageDelivery, PendingEntry } from '../ports/inbox-appender.js';
 import {
   type FannedMark,
   InboxConflictError,
@@ -8,24 +9,6 @@ import {
 import type { Logger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
 import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
-
-/** An inbox entry to number, with the frame tail that live delivery appends after the number. */
-export interface PendingEntry {
-  user: string;
-  entry: DistributiveOmit<InboxEntry, 'inbox' | 'user'>;
-  /** The event's JSON before the inbox number, e.g. `{"type":"message","inbox":`. */
-  frameHead: string;
-  /** The event's JSON after `…"inbox":N,`, UTF-8 encoded once and shared by all recipients. */
-  frameTail: Buffer;
-}
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-/** A durable message to put in its recipients' inboxes. */
-export interface MessageDelivery {
-  message: StoredMessage;
-  recipients: readonly string[];
-}
 
 /** The start of every message event, before its inbox number. */
 export const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
@@ -83,28 +66,6 @@ export interface InboxWriterOptions {
   unhealthyAfterMs?: number;
   /** Called on every change of `healthy` (the readiness check and the metric follow it). */
   onHealth?: (healthy: boolean) => void;
-}
-
-/**
- * Where the stages that produce inbox events (fan-out, receipts) hand them: the in-process
- * `InboxWriter`, or in cluster mode the fan-out topic, whose consumer owning the user writes them.
- */
-export interface InboxAppender {
-  /**
-   * Runs `fn` (which appends for `users`) once their heads are in memory, keeping them there until
-   * it returns; synchronously when they already are.
-   */
-  withHeads<T>(users: Iterable<string>, fn: () => T): Promise<T>;
-  append(pending: readonly PendingEntry[], fanned?: readonly FannedMark[]): void;
-  appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void;
-  /** Entries handed in and not stored (or published) yet: how far behind the appender is. */
-  readonly backlog: number;
-  /**
-   * Resolves when everything handed in so far is stored (and, in process, delivered), whatever is
-   * handed in meanwhile. Rejects with `InboxConflictError` when some of it was dropped because
-   * another writer took its numbers: the caller hands it in again.
-   */
-  idle(): Promise<void>;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { PresenceChange, PresencePort } from '../ports/presence.js';
+import type { PresenceView } from '../ports/sessions.js';
 import type { UserStore } from '../ports/user-store.js';
 import { ParleyError } from './errors.js';
 import type { UserDirectory } from './users.js';
@@ -12,13 +13,6 @@ export interface PresenceSubscriber {
   readonly user: string | null;
   /** Sends an encoded event to this connection. */
   send(frame: string): boolean;
-}
-
-/** One user's presence as a given watcher may see it. */
-export interface PresenceView {
-  user: string;
-  status: 'online' | 'offline';
-  last_seen?: number;
 }
 
 /**

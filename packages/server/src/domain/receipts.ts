@@ -1,8 +1,8 @@
 import type { Clock } from '../ports/clock.js';
 import type { ConversationStore, Watermark } from '../ports/conversation-store.js';
+import type { InboxAppender, PendingEntry } from '../ports/inbox-appender.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';
-import type { InboxAppender, PendingEntry } from './inbox-writer.js';
 import type { RecentSenders } from './recent-senders.js';
 import type { UserDirectory } from './users.js';
 

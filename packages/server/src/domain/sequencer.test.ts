@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
+import type { SendRequest } from '../ports/conversation-writer.js';
 import { silentLogger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
 import { ParleyError } from './errors.js';
-import { type SendRequest, Sequencer } from './sequencer.js';
+import { Sequencer } from './sequencer.js';
 
 function setup(failAppends: number) {
   const store = new MemoryStore();

@@ -1,42 +1,18 @@
 import { parseConv, SYSTEM_CMID_PREFIX } from '@parley/protocol';
 import type { Clock } from '../ports/clock.js';
 import type { ConversationStore, GroupEffect } from '../ports/conversation-store.js';
+import type {
+  ChangeOutcome,
+  ConversationWriter,
+  GroupOp,
+  GroupState,
+  SendOutcome,
+  SendRequest,
+} from '../ports/conversation-writer.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
 import { badRequest, ParleyError } from './errors.js';
-import { type GroupOp, type GroupState, type PlannedChange, planChange } from './group-rules.js';
-
-/** A validated message waiting for its seq. */
-export interface SendRequest {
-  conv: string;
-  from: string;
-  from_device: string;
-  cmid: string;
-  kind: string;
-  body: string;
-  reply_to?: number;
-  media?: string[];
-}
-
-/** What the sender is told once the message is durable. */
-export interface SendOutcome {
-  seq: number;
-  ts: number;
-  dup: boolean;
-  /** How many inboxes the message went to (absent for a duplicate): what its send cost in fan-out. */
-  recipients?: number;
-}
-
-/** What a group change produced: its system message's seq, or nothing when it changed nothing. */
-export type ChangeOutcome =
-  | {
-      seq: number;
-      ts: number;
-      /** Inboxes the system message went to, and the group's size after the change. */
-      recipients?: number;
-      members?: number;
-    }
-  | { seq: null };
+import { type PlannedChange, planChange } from './group-rules.js';
 
 /** Checks the sequencer needs from elsewhere (blocking lives with the users). */
 export interface SendPolicy {
@@ -81,23 +57,6 @@ interface ConversationLog {
    * sequenced they are not looked up again. Cleared by every load and whenever the queue drains.
    */
   lookedUp: Set<string>;
-}
-
-/**
- * What the chat operations need of a conversation's writer: the in-process `Sequencer`, or in
- * cluster mode a proxy to the process that owns the conversation.
- */
-export interface ConversationWriter {
-  /** Queues a message; resolves when it is durable (or was already stored). */
-  submit(req: SendRequest): Promise<SendOutcome>;
-  /** Applies a group change by `actor`; resolves once its system message is durable. */
-  change(conv: string, actor: string, device: string, op: GroupOp): Promise<ChangeOutcome>;
-  /** A group's current state (null: no such group). */
-  group(conv: string): Promise<GroupState | null>;
-  /** Whether `user` is a current member of `conv`. */
-  isMember(conv: string, user: string): Promise<boolean>;
-  /** The last durable seq of `conv` when known without I/O, else undefined. */
-  lastSeq(conv: string): number | undefined;
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { ClientFrame, ConnectFrame } from '@parley/protocol';
-import type { ChatApi, ConnectionRef, SessionsApi } from '../core/api.js';
+import type { ChatApi } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
-import type { ChangeOutcome } from '../domain/sequencer.js';
 import type { Clock } from '../ports/clock.js';
+import type { ChangeOutcome } from '../ports/conversation-writer.js';
+import type { ConnectionRef, SessionsApi } from '../ports/sessions.js';
 import type { Connection } from './connection.js';
 
 /** What the op handlers need from the gateway. */

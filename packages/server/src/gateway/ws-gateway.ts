@@ -13,11 +13,12 @@ import {
 } from '@parley/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Config } from '../config/schema.js';
-import type { ConnectionRef, CoreApi, GatewayLink } from '../core/api.js';
+import type { CoreApi } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { OutboundFrame } from '../ports/router.js';
+import type { ConnectionRef, GatewayLink } from '../ports/sessions.js';
 import type { TokenVerifier } from './auth.js';
 import { Connection } from './connection.js';
 import { type DispatchContext, dispatch, errorReply } from './dispatch.js';

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { CHAT_METHODS, type GatewayLink, SESSION_METHODS } from '../core/api.js';
+import { CHAT_METHODS, SESSION_METHODS } from '../core/api.js';
 import { type Core, createCore } from '../core/core.js';
 import { resolveKeys } from '../gateway/auth.js';
 import { createAdminHandler } from '../gateway/http.js';
@@ -10,6 +10,7 @@ import { closeListener, createAdminListener, ListenError, listen } from '../gate
 import { Metrics } from '../gateway/metrics.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import type { GatewayLink } from '../ports/sessions.js';
 import { IpcChannel } from './ipc.js';
 
 /** The chat and session methods workers may call on the core. */

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Config } from '../config/schema.js';
-import { CHAT_METHODS, type ChatApi, type CoreApi, SESSION_METHODS, type SessionsApi } from '../core/api.js';
+import { CHAT_METHODS, type ChatApi, type CoreApi, SESSION_METHODS } from '../core/api.js';
 import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
 import { createClientListener, drainThenClose, ListenError, listen } from '../gateway/listener.js';
@@ -9,6 +9,7 @@ import { Metrics } from '../gateway/metrics.js';
 import { Gateway } from '../gateway/ws-gateway.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import type { SessionsApi } from '../ports/sessions.js';
 import { IpcChannel } from './ipc.js';
 
 /** A proxy whose methods call `prefix.method` on the core over IPC. */

@@ -1,0 +1,49 @@
+/**
+ * The session seam between gateways (which hold sockets) and the session registry (which knows
+ * every live device of the deployment): the registry's operations a gateway calls, and the link
+ * through which the registry reaches a gateway. In one process both sides are objects; with
+ * `--workers` they talk over IPC, in cluster mode over the bus.
+ * @module
+ */
+import type { OutboundFrame } from './router.js';
+
+/** One user's presence as a given watcher may see it. */
+export interface PresenceView {
+  user: string;
+  status: 'online' | 'offline';
+  last_seen?: number;
+}
+
+/** A live, authenticated connection as the core knows it. */
+export interface ConnectionRef {
+  /** The gateway (process) holding the socket. */
+  gateway: string;
+  /** The connection's id, unique within its gateway. */
+  conn: string;
+  user: string;
+  device: string;
+}
+
+/**
+ * The deployment-wide table of live devices: one connection per device (a newer one replaces the
+ * older, wherever it is), a cap per user, presence, and presence subscriptions (which belong to a
+ * connection and end with it).
+ */
+export interface SessionsApi {
+  /** Registers a connection; resolves with the user's inbox head. Throws `forbidden` (close 4429) past the per-user cap. */
+  open(ref: ConnectionRef): Promise<{ inboxHead: number }>;
+  /** Unregisters a connection (a no-op when it was already replaced). */
+  close(ref: ConnectionRef): Promise<void>;
+  subscribe(ref: ConnectionRef, users: readonly string[]): Promise<PresenceView[]>;
+  unsubscribe(ref: ConnectionRef, users: readonly string[]): Promise<void>;
+}
+
+/** What the core calls on a gateway: live delivery and connection control. */
+export interface GatewayLink {
+  /** Writes a frame to every connection of `user` on this gateway. */
+  deliver(user: string, frame: OutboundFrame): void;
+  /** Writes a frame to one connection. */
+  send(conn: string, frame: string): void;
+  /** Closes one connection. */
+  close(conn: string, code: number, reason: string): void;
+}
