@@ -13,7 +13,7 @@ const DRIVER_PATHS = ['cassandra-driver', 'kafkajs', 'ioredis', '@aws-sdk/[^/]+'
 );
 
 /** The server's outer layers, none of which the domain may know. */
-const OUTER = '^packages/server/src/(adapters|gateway|cluster|workers|core|config)/';
+const OUTER = '^packages/server/src/(adapters|gateway|cluster|workers|backend|config)/';
 /** Any server file that is not a port. */
 const ADAPTER = '^packages/server/src/adapters/([^/]+)/';
 
@@ -26,7 +26,7 @@ module.exports = {
       name: 'domain-is-pure',
       comment:
         'The domain imports nothing but its ports, its own files and @parley/protocol: no adapter, ' +
-        'gateway, cluster, workers, core or config module, and no engine driver.',
+        'gateway, cluster, workers, backend or config module, and no engine driver.',
       severity: 'error',
       from: { path: '^packages/server/src/domain/', pathNot: '\\.test\\.ts$' },
       to: { path: [OUTER, ...DRIVER_PATHS] },

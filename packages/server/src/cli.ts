@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
+import { DB_FILE } from './backend/embedded.js';
 import { migrateCluster } from './cluster/migrate.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { DB_FILE } from './core/core.js';
 import { formatDuration, mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
 import { ListenError } from './gateway/listener.js';
 import { createLogger } from './logger.js';
@@ -18,7 +18,7 @@ import { runWorker } from './workers/worker.js';
 const USAGE = `usage: parley <command> [options]
 
 commands:
-  serve [--workers N]         run the server (what \`npm start\` runs); with N > 1, the core runs
+  serve [--workers N]         run the server (what \`npm start\` runs); with N > 1, the backend runs
                               in this process and N gateway workers share the port
   token --user U [--device D] [--ttl 1h]
                               mint a client token with the configured HS256 secret
@@ -214,7 +214,7 @@ function onSignals(log: Logger, config: Config, stop: (drainMs: number) => Promi
   process.on('SIGINT', onSignal);
 }
 
-/** `serve --workers N`: the primary runs the core; each worker process runs a gateway. */
+/** `serve --workers N`: the primary runs the backend; each worker process runs a gateway. */
 async function serveWorkers(config: Config, log: Logger): Promise<number> {
   if (cluster.isWorker) {
     await runWorker(config, log);

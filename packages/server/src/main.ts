@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { CloseCode } from '@parley/protocol';
+import { createEmbeddedBackend } from './backend/embedded.js';
 import type { ClusterAdapters } from './cluster/adapters.js';
-import { createClusterCore } from './cluster/cluster-core.js';
+import { createClusterBackend } from './cluster/cluster-backend.js';
 import type { Config } from './config/schema.js';
-import { createCore } from './core/core.js';
 import { resolveKeys, TokenVerifier } from './gateway/auth.js';
 import { createAdminHandler, createHttpHandler } from './gateway/http.js';
 import {
@@ -67,23 +67,31 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
   const keys = resolveKeys(config);
   const verifier = new TokenVerifier(keys, config);
   const clustered = deps.adapters !== undefined || config.cassandra !== undefined;
-  const core = clustered
-    ? createClusterCore(config, deps.adapters ?? (await openEngines(config, log)), { log, clock, metrics })
-    : createCore(config, { log, clock, metrics });
+  const backend = clustered
+    ? createClusterBackend(config, deps.adapters ?? (await openEngines(config, log)), { log, clock, metrics })
+    : createEmbeddedBackend(config, { log, clock, metrics });
   // A cluster process without the gateway role runs its stages only: no client connections.
   const servesClients = !clustered || config.roles.includes('gateway');
-  const gateway = new Gateway({ config, id: core.gatewayId, core: core.api, verifier, clock, log, metrics });
-  core.sessions.attach(core.gatewayId, gateway);
+  const gateway = new Gateway({
+    config,
+    id: backend.gatewayId,
+    backend: backend.api,
+    verifier,
+    clock,
+    log,
+    metrics,
+  });
+  backend.sessions.attach(backend.gatewayId, gateway);
 
   let ready = false;
   let stopping = false;
-  const readiness = async () => ready && !stopping && core.healthy();
+  const readiness = async () => ready && !stopping && backend.healthy();
   const client = createClientListener({
     config,
     metrics,
     onRequest: createHttpHandler({
       config,
-      chat: core.api.chat,
+      chat: backend.api.chat,
       verifier,
       metrics,
       log,
@@ -102,7 +110,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       return adminAddress;
     },
     async start() {
-      await core.start();
+      await backend.start();
       try {
         // The admin listener first: a process whose client port is open is taken as serving.
         if (admin) adminAddress = await listen(admin, config.adminHost, config.adminPort, 'admin');
@@ -112,7 +120,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       } catch (err) {
         closeListener(admin);
         gateway.closeAll(CloseCode.ServiceRestart, 'server restart');
-        await core.stop();
+        await backend.stop();
         metrics.stop();
         throw err;
       }
@@ -121,7 +129,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       if (stopping) return;
       stopping = true;
       await drainThenClose([client, admin], (windowMs) => gateway.drain(windowMs), drainMs);
-      await core.stop();
+      await backend.stop();
       metrics.stop();
     },
   };

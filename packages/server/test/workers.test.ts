@@ -1,4 +1,4 @@
-// `parley serve --workers 3`: the core in the primary, three gateway workers sharing the port.
+// `parley serve --workers 3`: the backend in the primary, three gateway workers sharing the port.
 // Routing, device replacement, per-user limits, presence and typing must work across workers.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -94,7 +94,7 @@ test('presence and typing cross workers', async () => {
   assert.equal(typeof off.last_seen, 'number');
 });
 
-test('metrics aggregate every process; readiness asks the core', async () => {
+test('metrics aggregate every process; readiness asks the backend', async () => {
   assert.equal((await fetch(`${srv.httpUrl}/metrics`)).status, 404);
   const text = await (await fetch(`${srv.adminUrl}/metrics`)).text();
   const connections = Number(/^parley_connections (\d+)/m.exec(text)?.[1]);

@@ -1,5 +1,5 @@
 import { CloseCode } from '@parley/protocol';
-import { connKey, DeviceTable } from '../core/device-table.js';
+import { connKey, DeviceTable } from '../backend/device-table.js';
 import { ParleyError } from '../domain/errors.js';
 import type { PresenceService } from '../domain/presence.js';
 import type { InboxStore } from '../ports/inbox-store.js';

@@ -13,7 +13,7 @@ export const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   /** Port to listen on (0 picks a free one). */
   port: z.number().int().min(0).max(65535).default(8080),
-  /** Gateway processes: 1 runs everything in one process; N > 1 runs the core in a primary and N gateway workers. */
+  /** Gateway processes: 1 runs everything in one process; N > 1 runs the backend in a primary and N gateway workers. */
   workers: z.number().int().min(1).max(64).default(1),
   /** Where the embedded store (and the development secret) live. */
   dataDir: z.string().min(1).default('./data'),

@@ -1,5 +1,5 @@
 import type { ClientFrame, ConnectFrame } from '@parley/protocol';
-import type { ChatApi } from '../core/api.js';
+import type { ChatApi } from '../backend/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { ChangeOutcome } from '../ports/conversation-writer.js';
@@ -10,7 +10,7 @@ import type { Connection } from './connection.js';
 export interface DispatchContext {
   chat: ChatApi;
   sessions: SessionsApi;
-  /** How the core addresses this connection. */
+  /** How the backend addresses this connection. */
   ref(conn: Connection): ConnectionRef;
   clock: Clock;
   /** Authenticates and registers a connection; resolves to the connect reply's fields. */

@@ -5,8 +5,8 @@ import {
   DEFAULT_LIMITS,
   isConvId,
 } from '@parley/protocol';
+import type { ChatApi } from '../backend/api.js';
 import type { Config } from '../config/schema.js';
-import type { ChatApi } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Logger } from '../ports/logger.js';
 import type { TokenVerifier } from './auth.js';

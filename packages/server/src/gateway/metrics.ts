@@ -118,7 +118,7 @@ export class Metrics {
     });
   }
 
-  /** Reports gauges of the core's state on every scrape. */
+  /** Reports gauges of the backend's state on every scrape. */
   watch(sources: { pendingWrites: () => number; conversationsInMemory: () => number }): void {
     new Gauge({
       name: 'parley_store_pending_writes',

@@ -12,8 +12,8 @@ import {
   SUBPROTOCOL_JSON,
 } from '@parley/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { BackendApi } from '../backend/api.js';
 import type { Config } from '../config/schema.js';
-import type { CoreApi } from '../core/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
@@ -54,7 +54,7 @@ export interface GatewayOptions {
   config: Config;
   /** This gateway's id, unique in the deployment (connections are addressed as gateway/conn). */
   id: string;
-  core: CoreApi;
+  backend: BackendApi;
   verifier: TokenVerifier;
   clock: Clock;
   log: Logger;
@@ -97,8 +97,8 @@ export class Gateway implements GatewayLink {
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_JSON) ? SUBPROTOCOL_JSON : false),
     });
     this.ctx = {
-      chat: o.core.chat,
-      sessions: o.core.sessions,
+      chat: o.backend.chat,
+      sessions: o.backend.sessions,
       clock: o.clock,
       connect: (conn, frame) => this.connect(conn, frame),
       ref: (conn) => this.ref(conn),
@@ -148,7 +148,7 @@ export class Gateway implements GatewayLink {
     if (conn) this.write(conn, frame);
   }
 
-  /** Closes one connection (the core replaces devices and refuses connections this way). */
+  /** Closes one connection (the backend replaces devices and refuses connections this way). */
   close(id: string, code: number, reason: string): void {
     const conn = this.byId.get(id);
     if (conn) this.closeConn(conn, code, reason);
@@ -328,19 +328,19 @@ export class Gateway implements GatewayLink {
     this.unregister(conn);
   }
 
-  /** Forgets an authenticated connection here and in the core. */
+  /** Forgets an authenticated connection here and in the backend. */
   private unregister(conn: Connection): void {
     if (conn.user === null || this.byId.get(conn.session) !== conn) return;
     this.byId.delete(conn.session);
     const conns = this.byUser.get(conn.user);
     conns?.delete(conn);
     if (conns?.size === 0) this.byUser.delete(conn.user);
-    this.o.core.sessions
+    this.o.backend.sessions
       .close(this.ref(conn))
       .catch((err) => this.o.log.warn({ err: String(err) }, 'session close failed'));
   }
 
-  /** How the core addresses a connection of this gateway. */
+  /** How the backend addresses a connection of this gateway. */
   ref(conn: Connection): ConnectionRef {
     return { gateway: this.o.id, conn: conn.session, user: conn.user!, device: conn.device! };
   }
@@ -360,11 +360,11 @@ export class Gateway implements GatewayLink {
         user: claims.user,
         device: f.device,
       };
-      // Registered before the core answers: a replacement of this device elsewhere finds it.
+      // Registered before the backend answers: a replacement of this device elsewhere finds it.
       this.byId.set(conn.session, conn);
       let opened: { inboxHead: number };
       try {
-        opened = await this.o.core.sessions.open(ref);
+        opened = await this.o.backend.sessions.open(ref);
       } catch (err) {
         this.byId.delete(conn.session);
         throw err;

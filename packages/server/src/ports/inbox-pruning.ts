@@ -1,6 +1,6 @@
 /**
  * An optional capability of an inbox store: deleting entries past the retention by a scan. The
- * embedded store offers it and the core runs it on a timer (`inboxPruneIntervalMs`); a store that
+ * embedded store offers it and the embedded backend runs it on a timer (`inboxPruneIntervalMs`); a store that
  * expires entries by itself (Cassandra writes every inbox row with a TTL of the retention) does not
  * offer it, and nothing calls a prune that would have to refuse.
  *

@@ -14,7 +14,7 @@ export interface PresenceView {
   last_seen?: number;
 }
 
-/** A live, authenticated connection as the core knows it. */
+/** A live, authenticated connection as the backend knows it. */
 export interface ConnectionRef {
   /** The gateway (process) holding the socket. */
   gateway: string;
@@ -38,7 +38,7 @@ export interface SessionsApi {
   unsubscribe(ref: ConnectionRef, users: readonly string[]): Promise<void>;
 }
 
-/** What the core calls on a gateway: live delivery and connection control. */
+/** What the backend calls on a gateway: live delivery and connection control. */
 export interface GatewayLink {
   /** Writes a frame to every connection of `user` on this gateway. */
   deliver(user: string, frame: OutboundFrame): void;

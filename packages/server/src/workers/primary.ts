@@ -1,9 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
+import { CHAT_METHODS, SESSION_METHODS } from '../backend/api.js';
+import { type Backend, createEmbeddedBackend } from '../backend/embedded.js';
 import type { Config } from '../config/schema.js';
-import { CHAT_METHODS, SESSION_METHODS } from '../core/api.js';
-import { type Core, createCore } from '../core/core.js';
 import { resolveKeys } from '../gateway/auth.js';
 import { createAdminHandler } from '../gateway/http.js';
 import { closeListener, createAdminListener, ListenError, listen } from '../gateway/listener.js';
@@ -13,8 +13,8 @@ import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { IpcChannel } from './ipc.js';
 
-/** The chat and session methods workers may call on the core. */
-const CORE_METHODS = new Set<string>([
+/** The chat and session methods workers may call on the backend. */
+const BACKEND_METHODS = new Set<string>([
   ...CHAT_METHODS.map((m) => `chat.${m}`),
   ...SESSION_METHODS.map((m) => `sessions.${m}`),
 ]);
@@ -32,24 +32,24 @@ export interface PrimaryServer {
   port: number;
   /** The admin listener's address (served by the primary); null when it is disabled. */
   adminAddress: AddressInfo | null;
-  /** Drains every worker, then closes the admin listener and the core. */
+  /** Drains every worker, then closes the admin listener and the backend. */
   stop(): Promise<void>;
 }
 
 /**
- * `parley serve --workers N`: the primary process runs the core (the store and every single
+ * `parley serve --workers N`: the primary process runs the backend (the store and every single
  * writer: one writer per conversation and per inbox, as in one process), and N gateway workers
  * (Node's cluster module, sharing the listening port round-robin) hold the sockets. Workers call
- * the core over IPC; the core routes live frames to the workers that hold each user's devices, so
+ * the backend over IPC; the backend routes live frames to the workers that hold each user's devices, so
  * routing, device replacement, per-user limits and presence are deployment-wide. This is how one
- * node gets past the per-process open-file limit and uses every core for sockets. The primary
+ * node gets past the per-process open-file limit and uses every CPU core for sockets. The primary
  * also serves the admin listener, with every process's metrics aggregated.
  */
 export async function runPrimary(config: Config, workers: number, log: Logger): Promise<PrimaryServer> {
   resolveKeys(config); // creates the development secret once, before workers read it
   const metrics = new Metrics();
-  const core = createCore(config, { log, clock: systemClock, metrics });
-  await core.start();
+  const backend = createEmbeddedBackend(config, { log, clock: systemClock, metrics });
+  await backend.start();
   const handles = new Map<number, WorkerHandle>();
   let stopping = false;
   let failListen: (message: string) => void = () => {};
@@ -62,14 +62,14 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       metrics,
       log,
       metricsText: () => aggregateMetrics(handles, metrics),
-      ready: () => !stopping && core.healthy(),
+      ready: () => !stopping && backend.healthy(),
     }),
   );
 
   const fork = (): Worker => {
     const worker = cluster.fork();
     const channel = new IpcChannel(worker, {
-      call: (method, args) => call(core, method, args),
+      call: (method, args) => call(backend, method, args),
       message: (kind, a) => {
         if (kind === 'listen-failed') failListen(String(a[0]));
       },
@@ -79,7 +79,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       send: (conn, frame) => channel.message('s', conn, frame),
       close: (conn, code, reason) => channel.message('c', conn, code, reason),
     };
-    const detach = core.sessions.attach(`w${worker.id}`, link);
+    const detach = backend.sessions.attach(`w${worker.id}`, link);
     handles.set(worker.id, { worker, channel, detach });
     worker.on('exit', (code, signal) => {
       channel.failAll('worker exited');
@@ -98,7 +98,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
     stopping = true;
     for (const h of handles.values()) h.worker.process.kill('SIGKILL');
     closeListener(admin);
-    await core.stop();
+    await backend.stop();
     metrics.stop();
   };
 
@@ -137,21 +137,21 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, config.drainMs + 10_000))]);
       for (const h of handles.values()) h.worker.process.kill('SIGKILL');
       closeListener(admin);
-      await core.stop();
+      await backend.stop();
       metrics.stop();
     },
   };
 }
 
-async function call(core: Core, method: string, args: unknown[]): Promise<unknown> {
-  if (method === 'ready') return core.healthy();
-  if (!CORE_METHODS.has(method)) throw new Error(`unknown core method ${method}`);
+async function call(backend: Backend, method: string, args: unknown[]): Promise<unknown> {
+  if (method === 'ready') return backend.healthy();
+  if (!BACKEND_METHODS.has(method)) throw new Error(`unknown backend method ${method}`);
   const [target, name] = method.split('.') as ['chat' | 'sessions', string];
-  const obj = core.api[target] as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const obj = backend.api[target] as unknown as Record<string, (...a: unknown[]) => unknown>;
   return obj[name]!.apply(obj, args);
 }
 
-/** The deployment's metrics: the core's and every worker's, summed (gauges of maxima keep the max). */
+/** The deployment's metrics: the backend's and every worker's, summed (gauges of maxima keep the max). */
 async function aggregateMetrics(handles: Map<number, WorkerHandle>, metrics: Metrics): Promise<string> {
   const parts = await Promise.all([
     metrics.registry.getMetricsAsJSON(),

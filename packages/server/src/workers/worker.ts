@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
+import { type BackendApi, CHAT_METHODS, type ChatApi, SESSION_METHODS } from '../backend/api.js';
 import type { Config } from '../config/schema.js';
-import { CHAT_METHODS, type ChatApi, type CoreApi, SESSION_METHODS } from '../core/api.js';
 import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
 import { createClientListener, drainThenClose, ListenError, listen } from '../gateway/listener.js';
@@ -12,7 +12,7 @@ import type { Logger } from '../ports/logger.js';
 import type { SessionsApi } from '../ports/sessions.js';
 import { IpcChannel } from './ipc.js';
 
-/** A proxy whose methods call `prefix.method` on the core over IPC. */
+/** A proxy whose methods call `prefix.method` on the backend over IPC. */
 function remote<T>(channel: IpcChannel, prefix: string, methods: readonly string[]): T {
   const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const m of methods) api[m] = (...args) => channel.call(`${prefix}.${m}`, ...args);
@@ -21,7 +21,7 @@ function remote<T>(channel: IpcChannel, prefix: string, methods: readonly string
 
 /**
  * A gateway worker of `parley serve --workers N`: it holds sockets, validates and authenticates,
- * and calls the core in the primary for everything else. Live frames from the core arrive as IPC
+ * and calls the backend in the primary for everything else. Live frames from the backend arrive as IPC
  * messages and are written to the sockets here. Metrics are served by the primary's admin
  * listener (it asks each worker for its own). A worker that cannot listen tells the primary why
  * (`listen-failed`), which stops the whole server with that one message.
@@ -50,14 +50,14 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
       }
     },
   });
-  const core: CoreApi = {
+  const backend: BackendApi = {
     chat: remote<ChatApi>(channel, 'chat', CHAT_METHODS),
     sessions: remote<SessionsApi>(channel, 'sessions', SESSION_METHODS),
   };
   const g = new Gateway({
     config,
     id: `w${cluster.worker?.id ?? process.pid}`,
-    core,
+    backend,
     verifier,
     clock: systemClock,
     log: log.child({ worker: cluster.worker?.id }),
@@ -69,7 +69,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     metrics,
     onRequest: createHttpHandler({
       config,
-      chat: core.chat,
+      chat: backend.chat,
       verifier,
       metrics,
       log,

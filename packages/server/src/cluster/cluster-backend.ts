@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { Backend } from '../backend/embedded.js';
 import type { Config } from '../config/schema.js';
 import { workLimits } from '../config/work-limits.js';
-import type { Core } from '../core/core.js';
 import { Chat } from '../domain/chat.js';
 import { Fanout } from '../domain/fanout.js';
 import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
@@ -43,11 +43,11 @@ const groupOf = (config: Config, stage: 'sequencer' | 'fanout') => `${config.top
  * writer per conversation and one per inbox. Everything is wired here, at once: `start` only
  * begins consuming.
  */
-export function createClusterCore(
+export function createClusterBackend(
   config: Config,
   adapters: ClusterAdapters,
   deps: { log: Logger; clock: Clock; metrics: Metrics },
-): Core {
+): Backend {
   const { log, clock, metrics } = deps;
   const { store, bus, limiter } = adapters;
   const kafka = adapters.log;

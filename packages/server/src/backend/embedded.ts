@@ -20,15 +20,15 @@ import type { Logger } from '../ports/logger.js';
 import type { Router } from '../ports/router.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
-import type { CoreApi } from './api.js';
+import type { BackendApi } from './api.js';
 import { SessionRegistry } from './sessions.js';
 
 /** The file of the embedded store inside the data directory. */
 export const DB_FILE = 'parley.db';
 
 /** The message path behind the gateways: store, single writers, fan-out, inboxes, sessions. */
-export interface Core {
-  api: CoreApi;
+export interface Backend {
+  api: BackendApi;
   /** Gateways attach here to receive live frames. */
   sessions: { attach(gateway: string, link: GatewayLink): void };
   /** The id the gateway of this process uses (unique in a cluster). */
@@ -42,14 +42,14 @@ export interface Core {
 }
 
 /**
- * Builds the embedded core: the SQLite store, the conversation writers (sequencer), fan-out, the
+ * Builds the embedded backend: the SQLite store, the conversation writers (sequencer), fan-out, the
  * inbox writer, receipts, users, presence and the session registry, wired along the message path
  * (sequencer → store → fan-out → inbox writer → router → gateways).
  */
-export function createCore(
+export function createEmbeddedBackend(
   config: Config,
   deps: { log: Logger; clock: Clock; metrics: Metrics },
-): Omit<Core, 'sessions'> & { sessions: SessionRegistry } {
+): Omit<Backend, 'sessions'> & { sessions: SessionRegistry } {
   const { log, clock, metrics } = deps;
   const store = new SqliteStore(join(config.dataDir, DB_FILE), {
     onCommit: (info) => metrics.commit(info),

@@ -7,7 +7,7 @@ import type { ConnectionRef, GatewayLink, PresenceView, SessionsApi } from '../p
 import { connKey, DeviceTable } from './device-table.js';
 
 /**
- * The live-device table of one core, and its router. It knows, for every user, which connection
+ * The live-device table of one backend, and its router. It knows, for every user, which connection
  * holds each device and on which gateway, so it can replace a device's older connection (4409)
  * even on another worker, cap connections per user (4429), route live frames only to the gateways
  * that hold the user's devices, and address presence events to single connections.

@@ -27,7 +27,7 @@ export const CHAT_METHODS = [
 
 /**
  * The chat operations a gateway calls: the domain's `Chat` itself in one process, or a proxy to
- * the core process when gateways run as separate workers.
+ * the backend process when gateways run as separate workers.
  */
 export type ChatApi = Pick<Chat, (typeof CHAT_METHODS)[number]>;
 
@@ -39,8 +39,8 @@ export const SESSION_METHODS = [
   'unsubscribe',
 ] as const satisfies readonly (keyof SessionsApi)[];
 
-/** Everything a gateway needs from the core. */
-export interface CoreApi {
+/** Everything a gateway needs from the backend. */
+export interface BackendApi {
   chat: ChatApi;
   sessions: SessionsApi;
 }
