@@ -29,8 +29,8 @@ export const DB_FILE = 'parley.db';
 /** The message path behind the gateways: store, single writers, fan-out, inboxes, sessions. */
 export interface Backend {
   api: BackendApi;
-  /** Gateways attach here to receive live frames. */
-  sessions: { attach(gateway: string, link: GatewayLink): void };
+  /** Gateways attach here to receive live frames; the function returned detaches one. */
+  sessions: { attach(gateway: string, link: GatewayLink): () => void };
   /** The id the gateway of this process uses (unique in a cluster). */
   gatewayId: string;
   /** Redoes fan-out interrupted by a crash; run before serving. */
@@ -49,19 +49,36 @@ export interface Backend {
 export function createEmbeddedBackend(
   config: Config,
   deps: { log: Logger; clock: Clock; metrics: Metrics },
-): Omit<Backend, 'sessions'> & { sessions: SessionRegistry } {
+): Backend {
   const { log, clock, metrics } = deps;
   const store = new SqliteStore(join(config.dataDir, DB_FILE), {
     onCommit: (info) => metrics.commit(info),
     commitDelayMs: config.commitDelayMs,
     onFailure: (reason) => log.error({ reason }, 'store failed: writes answer unavailable until restart'),
   });
-  // The router is the session registry, built last; live delivery goes through this late binding.
-  let sessions: SessionRegistry | null = null;
-  const router: Router = { deliver: (user, frame) => sessions?.deliver(user, frame) };
   const users = new UserDirectory(store.users);
   const recent = new RecentSenders();
-  const inboxWriter = new InboxWriter(store.inbox, router, log.child({ stage: 'inbox' }));
+  const limiter = new MemoryRateLimiter(() => clock.now());
+  const budget = new WorkBudget(limiter, workLimits(config));
+  const presencePort = new MemoryPresence();
+  const presence = new PresenceService(
+    presencePort,
+    users,
+    store.users,
+    clock,
+    log.child({ stage: 'presence' }),
+    config.maxPresenceSubscriptions,
+    budget,
+  );
+  // The router: every gateway of this backend is attached here (in process, or workers over IPC).
+  const sessions = new SessionRegistry(
+    presence,
+    presencePort,
+    store.inbox,
+    config.maxConnectionsPerUser,
+    log.child({ stage: 'sessions' }),
+  );
+  const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }));
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(
     store.messages,
@@ -87,8 +104,6 @@ export function createEmbeddedBackend(
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
   );
-  const limiter = new MemoryRateLimiter(() => clock.now());
-  const budget = new WorkBudget(limiter, workLimits(config));
   const admission = new GroupAdmission({
     writer: sequencer,
     users,
@@ -105,27 +120,17 @@ export function createEmbeddedBackend(
     sequencer,
     receipts,
     users,
-    router,
+    router: sessions,
     clock,
     budget,
     maxReplyBytes: config.maxReplyBytes,
     maxGroupSize: config.maxGroupSize,
   });
-  const presence = new PresenceService(
-    new MemoryPresence(),
-    users,
-    store.users,
-    clock,
-    log.child({ stage: 'presence' }),
-    config.maxPresenceSubscriptions,
-    budget,
-  );
   metrics.watch({
     pendingWrites: () => store.pendingWrites,
     conversationsInMemory: () => sequencer.conversationsInMemory,
   });
   metrics.watchInboxWriter(() => inboxWriter.healthy);
-  sessions = new SessionRegistry(chat, presence, config.maxConnectionsPerUser);
 
   const prune = setInterval(() => {
     store.inboxPruning.prune(clock.now() - config.inboxRetentionMs).then(
@@ -144,7 +149,7 @@ export function createEmbeddedBackend(
     },
     async stop() {
       clearInterval(prune);
-      await sessions!.closeAll();
+      await sessions.closeAll();
       await settledWithin(presence.settled(), LAST_SEEN_SAVE_MS, () =>
         log.warn({ waitedMs: LAST_SEEN_SAVE_MS }, 'last seen not saved in time; closing the store'),
       );

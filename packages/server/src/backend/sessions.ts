@@ -1,40 +1,75 @@
 import { CloseCode } from '@parley/protocol';
-import type { Chat } from '../domain/chat.js';
 import { ParleyError } from '../domain/errors.js';
 import type { PresenceService } from '../domain/presence.js';
+import type { InboxStore } from '../ports/inbox-store.js';
+import type { Logger } from '../ports/logger.js';
+import type { PresencePort } from '../ports/presence.js';
 import type { OutboundFrame, Router } from '../ports/router.js';
-import type { ConnectionRef, GatewayLink, PresenceView, SessionsApi } from '../ports/sessions.js';
+import type {
+  ConnectionRef,
+  GatewayCommand,
+  GatewayLink,
+  PresenceView,
+  SessionsApi,
+  SessionTransport,
+} from '../ports/sessions.js';
 import { connKey, DeviceTable } from './device-table.js';
 
 /**
- * The live-device table of one backend, and its router. It knows, for every user, which connection
- * holds each device and on which gateway, so it can replace a device's older connection (4409)
- * even on another worker, cap connections per user (4429), route live frames only to the gateways
- * that hold the user's devices, and address presence events to single connections.
+ * The session registry: every live device of the deployment, one per device (a newer connection
+ * replaces the older, 4409, wherever it is), at most `maxConnectionsPerUser` per user (4429), and
+ * the router of live frames to the gateways holding a user's devices.
+ *
+ * One class for every mode. The route table is the `PresencePort`, which knows each device's
+ * connection deployment-wide (in-process embedded and with `--workers`, Redis in cluster mode).
+ * Gateways attached here (this process's, or the workers' IPC links) are reached directly; with a
+ * `SessionTransport` (cluster mode: the bus), gateways of other processes are reached through it,
+ * frames of one turn of the event loop in one message per process.
  */
 export class SessionRegistry implements SessionsApi, Router {
   private readonly links = new Map<string, GatewayLink>();
   private readonly devices = new DeviceTable();
+  private readonly listening: Promise<() => Promise<void>>[] = [];
+  /** Live frames for other processes, routed together at the end of this turn. */
+  private readonly outgoing: { user: string; frame: OutboundFrame }[] = [];
 
   constructor(
-    private readonly chat: Pick<Chat, 'inboxHead'>,
     private readonly presence: PresenceService,
+    private readonly table: PresencePort,
+    private readonly inbox: Pick<InboxStore, 'head'>,
     private readonly maxConnectionsPerUser: number,
+    private readonly log: Logger,
+    private readonly transport?: SessionTransport,
   ) {}
 
-  /** Makes a gateway reachable; returns a function that detaches it (dropping its connections). */
+  /**
+   * Makes a gateway reachable (and, with a transport, listens for commands other processes send
+   * it; see `ready`). Returns a function that detaches it, ending its sessions.
+   */
   attach(gateway: string, link: GatewayLink): () => void {
     this.links.set(gateway, link);
+    if (this.transport) this.listening.push(this.transport.listen(gateway, (c) => runCommand(link, c)));
     return () => {
       this.links.delete(gateway);
       for (const live of [...this.devices.all()]) if (live.ref.gateway === gateway) void this.close(live.ref);
     };
   }
 
+  /** Resolves once every attached gateway listens for commands from other processes. */
+  async ready(): Promise<void> {
+    await Promise.all(this.listening);
+  }
+
+  /** Stops listening for every gateway. */
+  async detachAll(): Promise<void> {
+    for (const off of await Promise.all(this.listening.splice(0))) await off();
+    this.links.clear();
+  }
+
   async open(ref: ConnectionRef): Promise<{ inboxHead: number }> {
-    const devices = this.devices.devices(ref.user);
-    const previous = devices?.get(ref.device);
-    if (!previous && devices && devices.size >= this.maxConnectionsPerUser) {
+    const everywhere = await this.connectionsOf(ref.user);
+    const previous = everywhere.get(ref.device);
+    if (previous === undefined && everywhere.size >= this.maxConnectionsPerUser) {
       throw new ParleyError(
         'forbidden',
         'too many connections for this user',
@@ -42,15 +77,20 @@ export class SessionRegistry implements SessionsApi, Router {
         CloseCode.TooManyConnections,
       );
     }
-    if (previous) {
-      this.presence.drop(previous.subscriber);
-      this.links
-        .get(previous.ref.gateway)
-        ?.close(previous.ref.conn, CloseCode.Replaced, 'replaced by a newer connection');
+    if (previous !== undefined && previous !== connKey(ref)) {
+      const [gateway, conn] = splitKey(previous);
+      this.command(gateway, {
+        t: 'close',
+        conn,
+        code: CloseCode.Replaced,
+        reason: 'replaced by a newer connection',
+      });
     }
+    const old = this.devices.devices(ref.user)?.get(ref.device);
+    if (old) this.presence.drop(old.subscriber);
     this.devices.put(ref, () => this.links.get(ref.gateway));
     await this.presence.connected(ref.user, ref.device, connKey(ref));
-    return { inboxHead: await this.chat.inboxHead(ref.user) };
+    return { inboxHead: await this.inbox.head(ref.user) };
   }
 
   async close(ref: ConnectionRef): Promise<void> {
@@ -61,9 +101,9 @@ export class SessionRegistry implements SessionsApi, Router {
   }
 
   /**
-   * Ends every session still registered, as if each connection had closed: on shutdown the
+   * Ends every session this process holds, as if each connection had closed: on shutdown the
    * sockets' own closes arrive too late (after the store is closed), so their users would be
-   * left without `last_seen`.
+   * left without `last_seen` (and, in cluster mode, showing online in Redis until it expires).
    */
   async closeAll(): Promise<void> {
     await Promise.all([...this.devices.all()].map((live) => this.close(live.ref)));
@@ -77,16 +117,83 @@ export class SessionRegistry implements SessionsApi, Router {
     this.presence.unsubscribe(this.devices.live(ref).subscriber, users);
   }
 
-  /** Router port: sends a frame to every gateway holding one of `user`'s devices, once per gateway. */
+  /**
+   * Router port: the frame goes at once to every attached gateway holding one of the user's
+   * devices, once per gateway; with a transport, the gateways of other processes get it at the
+   * end of this turn.
+   */
   deliver(user: string, frame: OutboundFrame): void {
     const devices = this.devices.devices(user);
-    if (!devices) return;
-    if (devices.size === 1) {
-      for (const live of devices.values()) this.links.get(live.ref.gateway)?.deliver(user, frame);
+    if (devices) {
+      if (devices.size === 1) {
+        for (const live of devices.values()) this.links.get(live.ref.gateway)?.deliver(user, frame);
+      } else {
+        const gateways = new Set<string>();
+        for (const live of devices.values()) gateways.add(live.ref.gateway);
+        for (const g of gateways) this.links.get(g)?.deliver(user, frame);
+      }
+    }
+    if (!this.transport) return;
+    this.outgoing.push({ user, frame });
+    if (this.outgoing.length === 1) setImmediate(() => this.routeOutgoing());
+  }
+
+  /** The user's devices and the connection holding each: deployment-wide with a transport. */
+  private async connectionsOf(user: string): Promise<ReadonlyMap<string, string>> {
+    if (this.transport) return (await this.table.connections([user])).get(user) ?? new Map();
+    const here = new Map<string, string>();
+    for (const [device, live] of this.devices.devices(user) ?? []) here.set(device, connKey(live.ref));
+    return here;
+  }
+
+  private routeOutgoing(): void {
+    const frames = this.outgoing.splice(0);
+    void this.routeRemote(frames).catch((err) =>
+      this.log.warn(
+        { err: String(err), frames: frames.length },
+        'live delivery failed (the devices will sync)',
+      ),
+    );
+  }
+
+  /** Sends frames to the other processes holding their users' devices: one command per process. */
+  private async routeRemote(frames: readonly { user: string; frame: OutboundFrame }[]): Promise<void> {
+    const routes = await this.table.connections([...new Set(frames.map((f) => f.user))]);
+    const remote = new Map<string, { user: string; frame: string }[]>();
+    for (const { user, frame } of frames) {
+      const conns = routes.get(user);
+      if (!conns) continue;
+      for (const g of new Set([...conns.values()].map((k) => splitKey(k)[0]))) {
+        if (this.links.has(g)) continue; // delivered at once, in `deliver`
+        const list = remote.get(g) ?? [];
+        list.push({ user, frame: frame.toString() });
+        remote.set(g, list);
+      }
+    }
+    for (const [g, list] of remote) this.command(g, { t: 'deliver', frames: list });
+  }
+
+  /** Runs a command on an attached gateway, or sends it to the process that holds the gateway. */
+  private command(gateway: string, c: GatewayCommand): void {
+    const local = this.links.get(gateway);
+    if (local) {
+      runCommand(local, c);
       return;
     }
-    const gateways = new Set<string>();
-    for (const live of devices.values()) gateways.add(live.ref.gateway);
-    for (const g of gateways) this.links.get(g)?.deliver(user, frame);
+    if (!this.transport) return;
+    void this.transport
+      .send(gateway, c)
+      .catch((err) => this.log.warn({ err: String(err) }, 'gateway command not sent'));
   }
+}
+
+function runCommand(link: GatewayLink, c: GatewayCommand): void {
+  if (c.t === 'deliver') for (const d of c.frames) link.deliver(d.user, d.frame);
+  else if (c.t === 'send') link.send(c.conn, c.frame);
+  else link.close(c.conn, c.code, c.reason);
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/embedded.js';
+import { SessionRegistry } from '../backend/sessions.js';
 import type { Config } from '../config/schema.js';
 import { workLimits } from '../config/work-limits.js';
 import { Chat } from '../domain/chat.js';
@@ -18,11 +19,11 @@ import type { Logger } from '../ports/logger.js';
 import type { LogSubscription } from '../ports/partitioned-log.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { ClusterAdapters } from './adapters.js';
+import { BusSessionTransport } from './bus-transport.js';
 import { FanoutStage } from './fanout-stage.js';
 import { meteredStage } from './metered-stage.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
 import { SequencerStage } from './sequencer-stage.js';
-import { ClusterSessions } from './sessions.js';
 import { TOPICS } from './topics.js';
 
 /** How long a process trusts its cached copy of a user's settings and blocks. */
@@ -81,13 +82,13 @@ export function createClusterBackend(
     config.maxPresenceSubscriptions,
     budget,
   );
-  const sessions = new ClusterSessions(
+  const sessions = new SessionRegistry(
     presence,
     adapters.presence,
     store.inbox,
-    bus,
     config.maxConnectionsPerUser,
     log.child({ stage: 'sessions' }),
+    new BusSessionTransport(bus),
   );
   const receipts = new ReceiptService(
     store.conversations,

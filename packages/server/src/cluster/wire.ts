@@ -41,12 +41,6 @@ export interface FanoutRecord {
   tail?: string;
 }
 
-/** A command for the gateway holding a connection (bus channel `gw:<gateway>`). */
-export type GatewayCommand =
-  | { t: 'deliver'; frames: { user: string; frame: string }[] }
-  | { t: 'send'; conn: string; frame: string }
-  | { t: 'close'; conn: string; code: number; reason: string };
-
 type MessageEntry = Extract<PendingEntry['entry'], { type: 'message' }>;
 
 /** A message's record: by reference (the fan-out stage reads its frame from the store). */

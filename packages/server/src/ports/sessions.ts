@@ -47,3 +47,21 @@ export interface GatewayLink {
   /** Closes one connection. */
   close(conn: string, code: number, reason: string): void;
 }
+
+/** What a session registry asks of a gateway in another process. */
+export type GatewayCommand =
+  | { t: 'deliver'; frames: { user: string; frame: string }[] }
+  | { t: 'send'; conn: string; frame: string }
+  | { t: 'close'; conn: string; code: number; reason: string };
+
+/**
+ * How a session registry reaches gateways held by other processes (cluster mode: the bus). A
+ * registry without one serves only the gateways attached to it (embedded, and `--workers`, whose
+ * workers are attached over IPC).
+ */
+export interface SessionTransport {
+  /** Sends a command to the process holding `gateway`. */
+  send(gateway: string, command: GatewayCommand): Promise<void>;
+  /** Receives the commands sent to `gateway` (held here); resolves, once listening, with a stop. */
+  listen(gateway: string, handle: (command: GatewayCommand) => void): Promise<() => Promise<void>>;
+}
