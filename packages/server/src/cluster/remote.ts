@@ -14,6 +14,7 @@ import type {
 import type { InboxAppender, MessageDelivery, PendingEntry } from '../ports/inbox-appender.js';
 import type { Logger } from '../ports/logger.js';
 import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
+import { Correlator } from '../util/correlator.js';
 import { type IngressRecord, messageRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';
 
 /** How long a write waits for its conversation's owner to answer before failing with `unavailable`. */
@@ -30,43 +31,34 @@ const DEADLINE_MARGIN_MS = 1_500;
  * channel and matches answers to requests by id.
  */
 export class Replies {
-  private readonly waiting = new Map<string, { resolve: (r: ReplyMessage) => void; timer: NodeJS.Timeout }>();
+  private readonly waiting = new Correlator<string, ReplyMessage>();
 
   constructor(readonly channel: string) {}
 
   /** Handles a message of the reply channel. */
   received(text: string): void {
     const r = JSON.parse(text) as ReplyMessage;
-    const w = this.waiting.get(r.rid);
-    if (!w) return;
-    this.waiting.delete(r.rid);
-    clearTimeout(w.timer);
-    w.resolve(r);
+    this.waiting.resolve(r.rid, r);
   }
 
   /** Waits for the answer to `rid`. */
   wait(rid: string): Promise<ReplyMessage> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(rid);
-        resolve({
-          rid,
-          ok: false,
-          code: 'unavailable',
-          message: 'no answer from the conversation’s writer; retry',
-        });
-      }, REPLY_TIMEOUT_MS);
-      this.waiting.set(rid, { resolve, timer });
+    return this.waiting.wait(rid, {
+      ms: REPLY_TIMEOUT_MS,
+      answer: () => ({
+        rid,
+        ok: false,
+        code: 'unavailable',
+        message: 'no answer from the conversation’s writer; retry',
+      }),
     });
   }
 
   /** Fails everything still waiting (shutdown). */
   close(): void {
-    for (const [rid, w] of this.waiting) {
-      clearTimeout(w.timer);
-      w.resolve({ rid, ok: false, code: 'unavailable', message: 'server stopping; retry' });
-    }
-    this.waiting.clear();
+    this.waiting.settleAll({
+      answer: (rid) => ({ rid, ok: false, code: 'unavailable', message: 'server stopping; retry' }),
+    });
   }
 }
 

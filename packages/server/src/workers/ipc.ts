@@ -1,4 +1,5 @@
 import { ParleyError } from '../domain/errors.js';
+import { Correlator } from '../util/correlator.js';
 
 /** Anything that can post a message to the other side (a cluster worker, or `process` in a worker). */
 export interface IpcEnd {
@@ -26,10 +27,7 @@ export class IpcChannel {
   private out: Envelope[] = [];
   private scheduled = false;
   private nextId = 1;
-  private readonly waiting = new Map<
-    number,
-    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
-  >();
+  private readonly waiting = new Correlator<number, unknown>();
 
   constructor(
     private readonly end: IpcEnd,
@@ -50,10 +48,9 @@ export class IpcChannel {
   /** Calls a method on the other side. */
   call<T>(method: string, ...args: unknown[]): Promise<T> {
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.post({ t: 'call', id, m: method, a: args });
-    });
+    const answer = this.waiting.wait(id) as Promise<T>;
+    this.post({ t: 'call', id, m: method, a: args });
+    return answer;
   }
 
   /** Sends a one-way message. */
@@ -63,8 +60,7 @@ export class IpcChannel {
 
   /** Fails every call in flight (the other side is gone). */
   failAll(reason: string): void {
-    for (const w of this.waiting.values()) w.reject(new ParleyError('unavailable', reason));
-    this.waiting.clear();
+    this.waiting.settleAll({ err: new ParleyError('unavailable', reason) });
   }
 
   private post(env: Envelope): void {
@@ -99,24 +95,17 @@ export class IpcChannel {
             },
           );
         return;
-      case 'ret': {
-        const w = this.waiting.get(env.id);
-        if (!w) return;
-        this.waiting.delete(env.id);
+      case 'ret':
         if (env.e) {
-          w.reject(
-            new ParleyError(
-              env.e.code as ParleyError['code'],
-              env.e.message,
-              env.e.retryAfterMs,
-              env.e.closeCode,
-            ),
+          const { code, message, retryAfterMs, closeCode } = env.e;
+          this.waiting.reject(
+            env.id,
+            new ParleyError(code as ParleyError['code'], message, retryAfterMs, closeCode),
           );
         } else {
-          w.resolve(env.v);
+          this.waiting.resolve(env.id, env.v);
         }
         return;
-      }
       case 'msg':
         this.handlers.message?.(env.k, env.a);
         return;
