@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodeServerFrame, encodeFrame } from './codec.js';
+import { decodeServerFrame, encodeFrame, inboxEventHead, inboxEventTail } from './codec.js';
 import type { MessageEvent, ReplyError, ServerFrame } from './frames.js';
 
 describe('encodeFrame', () => {
@@ -13,6 +13,36 @@ describe('encodeFrame', () => {
       error: { code: 'bad_request', message: 'x' },
     });
     assert.equal(text, '{"type":"reply","ok":false,"error":{"code":"bad_request","message":"x"}}');
+  });
+});
+
+describe('inboxEventHead and inboxEventTail', () => {
+  it('puts any inbox number between its parts and decodes as the event with that number', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(),
+        fc.string(),
+        fc.option(fc.nat({ max: 1000 }), { nil: undefined }),
+        (inbox, body, replyTo) => {
+          const m = {
+            conv: 'dm:alice:bob',
+            seq: 3,
+            ts: 1795000000123,
+            from: 'alice',
+            from_device: 'phone-1',
+            cmid: 'c1',
+            kind: 'text',
+            body,
+            ...(replyTo === undefined ? {} : { reply_to: replyTo }),
+          };
+          const text = `${inboxEventHead('message')}${inbox},${inboxEventTail(m)}`;
+          assert.deepEqual(decodeServerFrame(text), { type: 'message', inbox, ...m });
+        },
+      ),
+    );
+    const r = { conv: 'g:1', user: 'bob', kind: 'read' as const, seq: 9, ts: 5 };
+    const text = `${inboxEventHead('receipt')}7,${inboxEventTail(r)}`;
+    assert.deepEqual(decodeServerFrame(text), { type: 'receipt', inbox: 7, ...r });
   });
 });
 

@@ -5,7 +5,14 @@
  * @module
  */
 
-import type { ServerFrame } from './frames.js';
+import type {
+  InboxEvent,
+  MessageObject,
+  PresenceEvent,
+  ReceiptEvent,
+  ServerFrame,
+  TypingEvent,
+} from './frames.js';
 
 /**
  * Encodes any frame (client request, reply or event) as the text of one WebSocket message.
@@ -13,6 +20,26 @@ import type { ServerFrame } from './frames.js';
  */
 export function encodeFrame(frame: object): string {
   return JSON.stringify(frame);
+}
+
+/** Encodes a live event that is never stored (presence, typing). */
+export function encodeEvent(event: PresenceEvent | TypingEvent): string {
+  return JSON.stringify(event);
+}
+
+/**
+ * An inbox event's JSON comes in two parts around its inbox number,
+ * `${inboxEventHead(type)}${inbox},${inboxEventTail(fields)}`: the number differs for each
+ * recipient, the tail (the message, often large) does not, so a server encodes it once for all.
+ * This is the head: everything before the number.
+ */
+export function inboxEventHead(type: InboxEvent['type']): string {
+  return `{"type":"${type}","inbox":`;
+}
+
+/** The tail of an inbox event (see `inboxEventHead`): its fields after `type` and `inbox`. */
+export function inboxEventTail(fields: MessageObject | Omit<ReceiptEvent, 'type' | 'inbox'>): string {
+  return JSON.stringify(fields).slice(1);
 }
 
 /**

@@ -6,7 +6,13 @@
  * @module
  */
 
-export { decodeServerFrame, encodeFrame } from './codec.js';
+export {
+  decodeServerFrame,
+  encodeEvent,
+  encodeFrame,
+  inboxEventHead,
+  inboxEventTail,
+} from './codec.js';
 export { CloseCode, ERROR_CODES, ERROR_HTTP_STATUS, type ErrorCode, isErrorCode } from './errors.js';
 export * from './frames.js';
 export {

@@ -1,11 +1,12 @@
-import type {
-  ConversationSummary,
-  GroupInfoResult,
-  HistoryResult,
-  InboxEvent,
-  MessageObject,
-  ReceiptsResult,
-  SyncResult,
+import {
+  type ConversationSummary,
+  encodeEvent,
+  type GroupInfoResult,
+  type HistoryResult,
+  type InboxEvent,
+  type MessageObject,
+  type ReceiptsResult,
+  type SyncResult,
 } from '@parley/protocol';
 import { ulid } from 'ulid';
 import type { Clock } from '../ports/clock.js';
@@ -353,7 +354,7 @@ export class Chat {
     }
     await this.d.budget.take('typing', user, recipients.length);
     if (!this.typingGate.record(key, state, this.d.clock.now())) return;
-    const frame = JSON.stringify({ type: 'typing', conv, user, state });
+    const frame = encodeEvent({ type: 'typing', conv, user, state });
     for (const m of recipients) this.d.router.deliver(m, frame);
   }
 

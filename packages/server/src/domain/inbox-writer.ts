@@ -1,3 +1,4 @@
+import { inboxEventHead, inboxEventTail } from '@parley/protocol';
 import type { InboxAppender, MessageDelivery, PendingEntry } from '../ports/inbox-appender.js';
 import {
   type FannedMark,
@@ -11,11 +12,11 @@ import type { StoredMessage } from '../ports/message-store.js';
 import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
 
 /** The start of every message event, before its inbox number. */
-export const MESSAGE_FRAME_HEAD = '{"type":"message","inbox":';
+export const MESSAGE_FRAME_HEAD = inboxEventHead('message');
 
 /** A message event's JSON after `…"inbox":N,`: encoded once, shared by every recipient's frame. */
 export function messageFrameTail(m: StoredMessage): Buffer {
-  return Buffer.from(JSON.stringify(m).slice(1));
+  return Buffer.from(inboxEventTail(m));
 }
 
 interface Batch {

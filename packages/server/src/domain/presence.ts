@@ -1,3 +1,4 @@
+import { encodeEvent } from '@parley/protocol';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { PresenceChange, PresencePort } from '../ports/presence.js';
@@ -130,7 +131,7 @@ export class PresenceService {
     for (const sub of [...subs]) {
       if (!sub.user || (await this.users.isBlocked(c.user, sub.user))) continue;
       const v = await this.view(sub.user, c.user, c.status === 'online', c.ts);
-      sub.send(JSON.stringify({ type: 'presence', ...v }));
+      sub.send(encodeEvent({ type: 'presence', ...v }));
     }
   }
 

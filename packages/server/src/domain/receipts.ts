@@ -1,3 +1,4 @@
+import { inboxEventHead, inboxEventTail } from '@parley/protocol';
 import type { Clock } from '../ports/clock.js';
 import type { ConversationStore, Watermark } from '../ports/conversation-store.js';
 import type { InboxAppender, PendingEntry } from '../ports/inbox-appender.js';
@@ -26,7 +27,7 @@ interface ConvReceipts {
 /** Most senders a single watermark move notifies (bounds the range scan of a huge jump). */
 const MAX_NOTIFIED_SENDERS = 1024;
 
-const RECEIPT_FRAME_HEAD = '{"type":"receipt","inbox":';
+const RECEIPT_FRAME_HEAD = inboxEventHead('receipt');
 
 /**
  * Receipt watermarks: per (conversation, user), `delivered` and `read` are max-registers (`read`
@@ -156,7 +157,7 @@ export class ReceiptService {
     const ts = this.clock.now();
     const pending: PendingEntry[] = [];
     const push = (to: string, actor: string, kind: 'delivered' | 'read', seq: number) => {
-      const tail = JSON.stringify({ conv, user: actor, kind, seq, ts }).slice(1);
+      const tail = inboxEventTail({ conv, user: actor, kind, seq, ts });
       pending.push({
         user: to,
         entry: { type: 'receipt', conv, seq, ts, actor, kind },
