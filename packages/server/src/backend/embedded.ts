@@ -17,7 +17,6 @@ import { WorkBudget } from '../domain/work-budget.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { Router } from '../ports/router.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi } from './api.js';
@@ -153,8 +152,10 @@ export function createEmbeddedBackend(
       await settledWithin(presence.settled(), LAST_SEEN_SAVE_MS, () =>
         log.warn({ waitedMs: LAST_SEEN_SAVE_MS }, 'last seen not saved in time; closing the store'),
       );
+      await receipts.settled();
       await fanout.settled();
       await inboxWriter.idle();
+      inboxWriter.close();
       await store.close();
     },
     healthy: () => store.healthy && inboxWriter.healthy,

@@ -200,9 +200,11 @@ export function createClusterBackend(
         () => log.warn({}, 'last seen of closing sessions not saved in time'),
       );
       for (const s of subscriptions.splice(0)) await s.close().catch(() => {});
+      await receipts.settled();
       // Receipts handed in before the stop get a few seconds to reach the log.
       await Promise.race([outbox.idle().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);
       for (const o of [outbox, stageOutbox]) o.close();
+      inboxWriter.close();
       replies.close();
       await sessions.detachAll();
       for (const off of offs.splice(0)) await off();

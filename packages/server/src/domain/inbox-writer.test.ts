@@ -38,7 +38,14 @@ function gatedStore() {
     while (gates.length === 0) await new Promise((r) => setImmediate(r));
     gates.shift()!();
   };
-  return { store, inbox, release, failWith: (err: Error) => (failNext = err) };
+  return {
+    store,
+    inbox,
+    release,
+    failWith: (err: Error) => (failNext = err),
+    /** Appends started and waiting to be released. */
+    pendingGates: () => gates.length,
+  };
 }
 
 test('idle waits for what was handed in before it, not for what keeps coming after', async () => {
@@ -241,4 +248,19 @@ test('a short outage within the bound leaves the writer healthy', async () => {
   assert.equal(writer.healthy, true);
   assert.deepEqual(health, [], 'never reported unhealthy');
   assert.deepEqual(f.state.stored, ['ann#1']);
+});
+
+test('close: later events are dropped, and an append still failing stops retrying (no timer left behind)', async () => {
+  const g = gatedStore();
+  const writer = new InboxWriter(g.inbox, { deliver: () => {} }, silentLogger, { retryMs: [10] });
+  await writer.ensureHeads(['ann', 'bob']);
+  writer.append([entry('ann', 1)]);
+  g.failWith(new Error('store closed'));
+  await g.release(); // the append fails; the writer waits 10 ms to retry
+  writer.close();
+  writer.append([entry('bob', 1)]); // dropped
+  await new Promise((r) => setTimeout(r, 30));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(g.pendingGates(), 0, 'no retry after close');
+  assert.equal(writer.backlog, 1, 'only the entry handed in before close was ever taken');
 });

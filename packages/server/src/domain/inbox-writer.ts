@@ -109,6 +109,8 @@ export class InboxWriter implements InboxAppender {
   private readonly unhealthyAfterMs: number;
   private readonly onHealth: ((healthy: boolean) => void) | undefined;
   private isHealthy = true;
+  /** Set by `close`: nothing more is taken, and a failing append stops retrying. */
+  private closed = false;
 
   constructor(
     private readonly store: InboxStore,
@@ -180,7 +182,17 @@ export class InboxWriter implements InboxAppender {
   }
 
   /** Numbers and queues entries (heads must be loaded); `fanned` marks go into the same commit. */
+  /**
+   * Stops the writer for shutdown, after `idle` resolved: events handed in later are dropped (they
+   * are receipts' and presence's, which the store no longer takes), an append still failing stops
+   * retrying, and no timer is left behind.
+   */
+  close(): void {
+    this.closed = true;
+  }
+
   append(pending: readonly PendingEntry[], fanned: readonly FannedMark[] = []): void {
+    if (this.closed) return;
     // Start a new batch past the size bound (keeping each call whole, so a message's entries and
     // its fan-out mark always commit together): one commit never grows without limit.
     const b = this.batchWithRoom();
@@ -201,6 +213,7 @@ export class InboxWriter implements InboxAppender {
    * object per recipient; `fanned` marks go into the same commit.
    */
   appendMessages(messages: readonly MessageDelivery[], fanned: readonly FannedMark[]): void {
+    if (this.closed) return;
     const b = this.batchWithRoom();
     for (const { message: m, recipients } of messages) {
       const tail = messageFrameTail(m);
@@ -336,6 +349,10 @@ export class InboxWriter implements InboxAppender {
       } catch (err) {
         if (err instanceof InboxConflictError) {
           this.dropAfterConflict(err);
+          return;
+        }
+        if (this.closed) {
+          this.log.warn({ err: String(err), entries: b.size }, 'inbox append failed while stopping; dropped');
           return;
         }
         if (attempt === 0) failingSince = Date.now();

@@ -57,6 +57,19 @@ export class ReceiptService {
     private readonly coalesceMs = 50,
   ) {}
 
+  /**
+   * Applies every update queued so far without waiting out the coalescing window, and resolves
+   * when they are durable and their events handed on: a stopping server calls it before it waits
+   * for the inbox writer, so that no receipt reaches the writer after the store is closed.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      const busy = [...this.convs.values()].filter((c) => c.queue.length > 0 || c.draining);
+      if (busy.length === 0) return;
+      await Promise.all(busy.map((c) => (c.draining ? new Promise((r) => setImmediate(r)) : this.drain(c))));
+    }
+  }
+
   /** Queues a watermark update; resolves when it is durable and its events are queued. */
   submit(conv: string, update: ReceiptUpdate): Promise<void> {
     let c = this.convs.get(conv);
