@@ -130,6 +130,9 @@ describe('work budgets', () => {
       sends.map((r) => r.ok || r.error.code),
       [true, true, 'rate_limited', 'rate_limited'],
     );
+    // Operators see the refusals, by budget, on the admin listener.
+    const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
+    assert.match(metrics, /parley_budget_refusals_total\{budget="fanout"\} [1-9]/);
     const history = await a.request({ type: 'history', conv: g.conv, limit: 50 });
     assert.equal(
       history.messages.length,

@@ -58,7 +58,9 @@ export function createEmbeddedBackend(
   const users = new UserDirectory(store.users);
   const recent = new RecentSenders();
   const limiter = new MemoryRateLimiter(() => clock.now());
-  const budget = new WorkBudget(limiter, workLimits(config));
+  const budget = new WorkBudget(limiter, workLimits(config), (kind) =>
+    metrics.budgetRefusals.inc({ budget: kind }),
+  );
   const presencePort = new MemoryPresence();
   const presence = new PresenceService(
     presencePort,

@@ -72,7 +72,9 @@ export function createClusterBackend(
   const replies = new Replies(`reply:${processId}`);
   const writer = new RemoteConversationWriter(kafka, ingress, replies, store.conversations);
   const outbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'receipts-publish' }));
-  const budget = new WorkBudget(limiter, workLimits(config));
+  const budget = new WorkBudget(limiter, workLimits(config), (kind) =>
+    metrics.budgetRefusals.inc({ budget: kind }),
+  );
   const presence = new PresenceService(
     adapters.presence,
     users,

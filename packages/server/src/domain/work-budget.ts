@@ -41,6 +41,8 @@ export class WorkBudget {
   constructor(
     private readonly limiter: RateLimiter,
     private readonly limits: WorkLimits,
+    /** Told of every refusal (a metric: a budget refusing often is an abuser, or a limit too low). */
+    private readonly onRefused: (kind: WorkKind) => void = () => {},
   ) {}
 
   /**
@@ -53,6 +55,7 @@ export class WorkBudget {
     const units = Math.min(cost, limit.burst);
     const wait = await this.limiter.take(`${kind}:${user}`, units, limit);
     if (wait > 0) {
+      this.onRefused(kind);
       throw new ParleyError('rate_limited', `too much ${kind} work; retry in ${wait} ms`, wait);
     }
     return units;

@@ -85,6 +85,13 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  /** Requests refused because a user's work budget was spent (see domain/work-budget.ts). */
+  readonly budgetRefusals = new Counter({
+    name: 'parley_budget_refusals_total',
+    help: 'Requests answered rate_limited because the user spent a work budget, by budget (send, fanout, read, typing, presence)',
+    labelNames: ['budget'] as const,
+    registers: [this.registry],
+  });
   /** Sockets the client listener destroyed on accept, by the limit they hit (see gateway/listener.ts). */
   readonly socketsRefused = new Counter({
     name: 'parley_sockets_refused_total',
