@@ -67,8 +67,9 @@ export class Connection {
   /** Since when the unsent backlog has stayed above the slow-reader mark (null: it is not). */
   backlogSince: number | null = null;
 
-  private writtenInTurn = 0;
-  private writtenTurn = -1;
+  /** What was unsent when this connection first wrote in turn `backlogTurn`. */
+  private turnStartBacklog = 0;
+  private backlogTurn = -1;
 
   constructor(
     readonly ws: WebSocket,
@@ -94,11 +95,11 @@ export class Connection {
   /**
    * What earlier turns left unsent: the measure of a reader that does not keep up. What this turn
    * wrote is excluded (it has not had a chance to leave yet), so a burst the client reads at full
-   * speed never counts against it.
+   * speed never counts against it. Output stays corked until the turn ends, so nothing leaves
+   * during a turn: what earlier turns left is the backlog before this turn's first write.
    */
   get backlogFromEarlierTurns(): number {
-    const thisTurn = this.writtenTurn === turn ? this.writtenInTurn : 0;
-    return Math.max(0, this.ws.bufferedAmount - thisTurn);
+    return this.backlogTurn === turn ? this.turnStartBacklog : this.ws.bufferedAmount;
   }
 
   /** Sends an event through the gateway (backpressure applies); what presence subscribers call. */
@@ -113,9 +114,9 @@ export class Connection {
    */
   sendRaw(frame: string): boolean {
     if (this.closed || this.ws.readyState !== 1) return false;
+    this.markTurn();
     cork(this.socket);
     this.ws.send(frame);
-    this.wrote(Buffer.byteLength(frame) + 10);
     return true;
   }
 
@@ -127,6 +128,7 @@ export class Connection {
    */
   sendShared(frame: SharedTailFrame): boolean {
     if (this.closed || this.ws.readyState !== 1) return false;
+    this.markTurn();
     cork(this.socket);
     const headLength = frame.head.length; // ASCII
     const length = headLength + frame.tail.length;
@@ -146,16 +148,14 @@ export class Connection {
     start.write(frame.head, headerLength, 'latin1');
     this.socket.write(start);
     this.socket.write(frame.tail);
-    this.wrote(start.length + frame.tail.length);
     return true;
   }
 
-  private wrote(bytes: number): void {
-    if (this.writtenTurn !== turn) {
-      this.writtenTurn = turn;
-      this.writtenInTurn = 0;
-    }
-    this.writtenInTurn += bytes;
+  /** Notes the backlog before this turn's first write (see `backlogFromEarlierTurns`). */
+  private markTurn(): void {
+    if (this.backlogTurn === turn) return;
+    this.backlogTurn = turn;
+    this.turnStartBacklog = this.ws.bufferedAmount;
   }
 
   close(code: number, reason: string): void {
