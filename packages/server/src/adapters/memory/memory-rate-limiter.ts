@@ -5,6 +5,11 @@ interface Bucket {
   at: number;
 }
 
+/** A bucket's tokens at `now`: refilled at the rate since it was last touched, up to the burst. */
+function level(b: Bucket | undefined, now: number, limit: RateLimit): number {
+  return b ? Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond) : limit.burst;
+}
+
 /** Buckets kept before full ones are dropped (a full bucket is the same as none). */
 const SWEEP_AT = 100_000;
 
@@ -36,9 +41,7 @@ export class MemoryRateLimiter implements RateLimiter {
   takeNow(key: string, cost: number, limit: RateLimit): number {
     const now = this.now();
     const b = this.buckets.get(key);
-    const tokens = b
-      ? Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond)
-      : limit.burst;
+    const tokens = level(b, now, limit);
     if (tokens >= cost) {
       if (!b && this.buckets.size >= SWEEP_AT) this.sweep(now, limit);
       this.buckets.set(key, { tokens: Math.min(limit.burst, tokens - cost), at: now });
@@ -50,15 +53,12 @@ export class MemoryRateLimiter implements RateLimiter {
   async spend(key: string, cost: number, limit: RateLimit): Promise<void> {
     const now = this.now();
     const b = this.buckets.get(key);
-    const tokens = b
-      ? Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond)
-      : limit.burst;
+    const tokens = level(b, now, limit);
     if (!b && this.buckets.size >= SWEEP_AT) this.sweep(now, limit);
     this.buckets.set(key, { tokens: Math.max(-limit.burst, tokens - cost), at: now });
   }
 
   private sweep(now: number, limit: RateLimit): void {
-    for (const [k, b] of this.buckets)
-      if (b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond >= limit.burst) this.buckets.delete(k);
+    for (const [k, b] of this.buckets) if (level(b, now, limit) >= limit.burst) this.buckets.delete(k);
   }
 }
