@@ -3,24 +3,19 @@ import { MemoryPresence } from '../adapters/memory/memory-presence.js';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import { SqliteStore } from '../adapters/sqlite/sqlite-store.js';
 import type { Config } from '../config/schema.js';
-import { workLimits } from '../config/work-limits.js';
-import { Chat } from '../domain/chat.js';
 import { Fanout } from '../domain/fanout.js';
-import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
-import { PresenceService } from '../domain/presence.js';
 import { ReceiptService } from '../domain/receipts.js';
 import { RecentSenders } from '../domain/recent-senders.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { UserDirectory } from '../domain/users.js';
-import { WorkBudget } from '../domain/work-budget.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi } from './api.js';
-import { SessionRegistry } from './sessions.js';
+import { buildChat, buildSessions } from './wiring.js';
 
 /** The file of the embedded store inside the data directory. */
 export const DB_FILE = 'parley.db';
@@ -57,28 +52,18 @@ export function createEmbeddedBackend(
   });
   const users = new UserDirectory(store.users);
   const recent = new RecentSenders();
-  const limiter = new MemoryRateLimiter(() => clock.now());
-  const budget = new WorkBudget(limiter, workLimits(config), (kind) =>
-    metrics.budgetRefusals.inc({ budget: kind }),
-  );
-  const presencePort = new MemoryPresence();
-  const presence = new PresenceService(
-    presencePort,
+  const front = {
+    config,
+    store,
     users,
-    store.users,
+    limiter: new MemoryRateLimiter(() => clock.now()),
+    presencePort: new MemoryPresence(),
     clock,
-    log.child({ stage: 'presence' }),
-    config.maxPresenceSubscriptions,
-    budget,
-  );
+    log,
+    metrics,
+  };
   // The router: every gateway of this backend is attached here (in process, or workers over IPC).
-  const sessions = new SessionRegistry(
-    presence,
-    presencePort,
-    store.inbox,
-    config.maxConnectionsPerUser,
-    log.child({ stage: 'sessions' }),
-  );
+  const { budget, presence, sessions } = buildSessions(front);
   const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }));
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(
@@ -105,28 +90,7 @@ export function createEmbeddedBackend(
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
   );
-  const admission = new GroupAdmission({
-    writer: sequencer,
-    users,
-    invites: store.invites,
-    limiter,
-    clock,
-    limits: admissionLimits(config),
-  });
-  const chat = new Chat({
-    admission,
-    messages: store.messages,
-    inbox: store.inbox,
-    conversations: store.conversations,
-    sequencer,
-    receipts,
-    users,
-    router: sessions,
-    clock,
-    budget,
-    maxReplyBytes: config.maxReplyBytes,
-    maxGroupSize: config.maxGroupSize,
-  });
+  const chat = buildChat(front, { writer: sequencer, receipts, sessions, budget });
   metrics.watch({
     pendingWrites: () => store.pendingWrites,
     conversationsInMemory: () => sequencer.conversationsInMemory,

@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/embedded.js';
-import { SessionRegistry } from '../backend/sessions.js';
+import { buildChat, buildSessions } from '../backend/wiring.js';
 import type { Config } from '../config/schema.js';
-import { workLimits } from '../config/work-limits.js';
-import { Chat } from '../domain/chat.js';
 import { Fanout } from '../domain/fanout.js';
-import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
-import { PresenceService } from '../domain/presence.js';
 import { ReceiptService } from '../domain/receipts.js';
 import { RecentSenders } from '../domain/recent-senders.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { UserDirectory } from '../domain/users.js';
-import { WorkBudget } from '../domain/work-budget.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
@@ -72,26 +67,8 @@ export function createClusterBackend(
   const replies = new Replies(`reply:${processId}`);
   const writer = new RemoteConversationWriter(kafka, ingress, replies, store.conversations);
   const outbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'receipts-publish' }));
-  const budget = new WorkBudget(limiter, workLimits(config), (kind) =>
-    metrics.budgetRefusals.inc({ budget: kind }),
-  );
-  const presence = new PresenceService(
-    adapters.presence,
-    users,
-    store.users,
-    clock,
-    log.child({ stage: 'presence' }),
-    config.maxPresenceSubscriptions,
-    budget,
-  );
-  const sessions = new SessionRegistry(
-    presence,
-    adapters.presence,
-    store.inbox,
-    config.maxConnectionsPerUser,
-    log.child({ stage: 'sessions' }),
-    new BusSessionTransport(bus),
-  );
+  const front = { config, store, users, limiter, presencePort: adapters.presence, clock, log, metrics };
+  const { budget, presence, sessions } = buildSessions(front, new BusSessionTransport(bus));
   const receipts = new ReceiptService(
     store.conversations,
     store.messages,
@@ -103,27 +80,7 @@ export function createClusterBackend(
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
   );
-  const chat = new Chat({
-    admission: new GroupAdmission({
-      writer,
-      users,
-      invites: store.invites,
-      limiter,
-      clock,
-      limits: admissionLimits(config),
-    }),
-    messages: store.messages,
-    inbox: store.inbox,
-    conversations: store.conversations,
-    sequencer: writer,
-    receipts,
-    users,
-    router: sessions,
-    clock,
-    budget,
-    maxReplyBytes: config.maxReplyBytes,
-    maxGroupSize: config.maxGroupSize,
-  });
+  const chat = buildChat(front, { writer, receipts, sessions, budget });
   const stageOutbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'fanout-publish' }));
 
   // The fan-out role's inbox writer; its health is the process's readiness and a gauge.
