@@ -5,7 +5,7 @@
 // multi-process clusters). The fast files run two at a time; the slow ones run after them, one at
 // a time, because they load the machine and some stop shared engines (Kafka) on purpose.
 // Any other argument filters files by substring, e.g. `npm test -- gateway`. The behaviour suites
-// (messaging, groups, receipts, presence and typing, authorization) then run again with
+// (messaging, groups, receipts, presence and typing, authorization, budgets) then run again with
 // PARLEY_TEST_MODE=workers and cluster-memory.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -67,9 +67,14 @@ const slowStatus = runFiles(slow, 1);
 // The behaviour suites run again in every other deployment: the same client-visible behaviour
 // whatever the adapters (test/deployments.ts): workers, cluster on in-process adapters, and with
 // the engines up cluster on Cassandra, Kafka and Redis.
-const BEHAVIOUR_SUITES = ['messaging', 'groups', 'receipts', 'presence-typing', 'authorization-matrix'].map(
-  (name) => join(root, 'packages/server/test', `${name}.test.ts`),
-);
+const BEHAVIOUR_SUITES = [
+  'messaging',
+  'groups',
+  'receipts',
+  'presence-typing',
+  'authorization-matrix',
+  'budgets',
+].map((name) => join(root, 'packages/server/test', `${name}.test.ts`));
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
 const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every(
   (v) => process.env[v],
