@@ -2,20 +2,21 @@
 // docs/architecture.md, "Boundaries". Each rule names the layer it protects; a violation prints
 // the rule's name, the importing file and what it imported.
 //
-// Run alone: npx depcruise --config .dependency-cruiser.cjs packages/server/src packages/protocol/src packages/sdk/src
+// Run alone: npx depcruise --config .dependency-cruiser.cjs packages/server/src packages/cluster/src packages/protocol/src packages/sdk/src
 
-/**
- * Engine drivers, as dependency-cruiser resolves them (into node_modules): only adapters (and the
- * composition roots that build them) may load them.
- */
-const DRIVER_PATHS = ['cassandra-driver', 'kafkajs', 'ioredis', '@aws-sdk/[^/]+', 'better-sqlite3', 'ws'].map(
-  (name) => `(^|/)node_modules/${name}/`,
-);
+/** Packages as dependency-cruiser resolves them (into node_modules). */
+const packagePaths = (names) => names.map((name) => `(^|/)node_modules/${name}/`);
+
+/** The drivers of cluster mode's engines: only `@parley/cluster` (packages/cluster) loads them. */
+const CLUSTER_DRIVER_PATHS = packagePaths(['cassandra-driver', 'kafkajs', 'ioredis', '@aws-sdk/[^/]+']);
+
+/** Engine drivers: only adapters (and the composition roots that build them) may load them. */
+const DRIVER_PATHS = [...CLUSTER_DRIVER_PATHS, ...packagePaths(['better-sqlite3', 'ws'])];
 
 /** The server's outer layers, none of which the domain may know. */
 const OUTER = '^packages/server/src/(adapters|gateway|cluster|workers|backend|config)/';
-/** Any server file that is not a port. */
-const ADAPTER = '^packages/server/src/adapters/([^/]+)/';
+/** An adapter's folder: in the server, or in the cluster package (one folder per engine). */
+const ADAPTER = '^packages/(server/src/adapters|cluster/src)/([^/]+)/';
 
 /** Packages that run in browsers too (`protocol`, `sdk`): no Node modules, no packages but ours. */
 const BROWSER_SAFE_DEPENDENCIES = ['^packages/protocol/', '(^|/)node_modules/@parley/protocol/'];
@@ -50,14 +51,14 @@ module.exports = {
     {
       name: 'adapters-keep-to-themselves',
       comment:
-        "An adapter does not import another adapter's internals (adapters/<x> → adapters/<y>). Shared " +
-        'code goes to ports/ (contracts) or util/. Allowed: the conformance suites (adapters/conformance), ' +
-        "which every adapter's tests run.",
+        "An adapter does not import another adapter's internals (adapters/<x> → adapters/<y>, or " +
+        'between the engine folders of packages/cluster). Shared code goes to ports/ (contracts) or ' +
+        "util/. Allowed: the conformance suites (adapters/conformance), which every adapter's tests run.",
       severity: 'error',
       from: { path: ADAPTER },
       to: {
         path: ADAPTER,
-        pathNot: ['^packages/server/src/adapters/$1/', '^packages/server/src/adapters/conformance/'],
+        pathNot: ['^packages/$1/$2/', '^packages/server/src/adapters/conformance/'],
       },
     },
     {
@@ -66,6 +67,28 @@ module.exports = {
       severity: 'error',
       from: { path: ADAPTER, pathNot: ['\\.test\\.ts$', '^packages/server/src/adapters/conformance/'] },
       to: { path: '^packages/server/src/adapters/conformance/' },
+    },
+    {
+      name: 'server-loads-no-cluster-drivers',
+      comment:
+        'packages/server imports neither @parley/cluster nor the drivers it owns (cassandra-driver, ' +
+        'kafkajs, ioredis, @aws-sdk/*), so that an embedded process never loads them. The one way in ' +
+        'is loadClusterEngines (cluster/engine-package.ts): an import() of a specifier that is not a ' +
+        'literal, which neither TypeScript nor this check follows, run only in cluster mode and by ' +
+        '`parley migrate-cluster`. test/embedded-loads-no-drivers.test.ts checks the running process.',
+      severity: 'error',
+      from: { path: '^packages/server/src/' },
+      to: { path: ['^packages/cluster/', '(^|/)node_modules/@parley/cluster/', ...CLUSTER_DRIVER_PATHS] },
+    },
+    {
+      name: 'cluster-imports-server-by-package',
+      comment:
+        'packages/cluster imports the server as @parley/server/… (its package exports), never by a ' +
+        "relative path into packages/server: only the exports choose between the server's sources " +
+        '(the `parley-source` condition, in tests) and its build, so that one process never loads both.',
+      severity: 'error',
+      from: { path: '^packages/cluster/' },
+      to: { path: '^packages/server/', dependencyTypes: ['local'] },
     },
     {
       name: 'protocol-is-browser-safe',
@@ -103,7 +126,8 @@ module.exports = {
     tsConfig: { fileName: 'tsconfig.check.json' },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
-      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      // `parley-source` as in the tests: our packages' imports of each other resolve to their sources.
+      conditionNames: ['parley-source', 'import', 'require', 'node', 'default', 'types'],
       extensions: ['.ts', '.js', '.d.ts', '.json'],
     },
   },

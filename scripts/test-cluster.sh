@@ -12,4 +12,4 @@ fi
 set -a
 . engines/.run/env
 set +a
-exec node scripts/test.mjs adapters/cassandra adapters/kafka adapters/redis adapters/s3 test/cluster test/migrate-cluster "$@"
+exec node scripts/test.mjs packages/cluster/ test/cluster test/migrate-cluster "$@"

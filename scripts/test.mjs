@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Runs every test file of the workspace with node:test (through tsx, so tests run on the
 // TypeScript sources). Node 20's `--test` does not expand globs, so the files are found here.
+// Tests run with the `parley-source` export condition: an import of a workspace package such as
+// `@parley/server/ports/inbox-store` or `@parley/cluster` then resolves to its sources (see the
+// packages' `exports`), as relative imports do, and not to its `dist/`. Otherwise a test would load
+// two copies of a module (one from src, one from dist) and `instanceof` between them would fail.
+// Without the condition (`npm start`, the built CLI), the same imports resolve to `dist/`.
 // `--fast` leaves out the slow tests (files named *.slow.test.ts: crash cycles, large fan-outs,
 // multi-process clusters). The fast files run two at a time; the slow ones run after them, one at
 // a time, because they load the machine and some stop shared engines (Kafka) on purpose.
@@ -26,8 +31,9 @@ function walk(dir, out) {
   return out;
 }
 
-// Packages import each other through their built `dist/` (package exports), so build first;
-// the TypeScript build is incremental and takes a moment when nothing changed.
+// Build first: packages without the source condition (`@parley/protocol`, `@parley/sdk`) are
+// imported from their `dist/`, and some tests run the built CLI. The TypeScript build is
+// incremental and takes a moment when nothing changed.
 const build = spawnSync(
   process.execPath,
   [
@@ -36,6 +42,7 @@ const build = spawnSync(
     'packages/protocol',
     'packages/sdk',
     'packages/server',
+    'packages/cluster',
   ],
   {
     stdio: 'inherit',
@@ -51,16 +58,17 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+const NODE_ARGS = ['--conditions=parley-source', '--import', 'tsx', '--test', '--test-reporter=spec'];
 const slow = files.filter((f) => f.endsWith('.slow.test.ts'));
 const quick = files.filter((f) => !f.endsWith('.slow.test.ts'));
 const runFiles = (list, concurrency) =>
   list.length === 0
     ? 0
-    : (spawnSync(
-        process.execPath,
-        ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...list],
-        { stdio: 'inherit', cwd: root, env: { ...process.env, NODE_ENV: 'test' } },
-      ).status ?? 1);
+    : (spawnSync(process.execPath, [...NODE_ARGS, `--test-concurrency=${concurrency}`, ...list], {
+        stdio: 'inherit',
+        cwd: root,
+        env: { ...process.env, NODE_ENV: 'test' },
+      }).status ?? 1);
 const quickStatus = runFiles(quick, 2);
 const slowStatus = runFiles(slow, 1);
 
@@ -74,6 +82,7 @@ const BEHAVIOUR_SUITES = [
   'presence-typing',
   'authorization-matrix',
   'budgets',
+  'push',
 ].map((name) => join(root, 'packages/server/test', `${name}.test.ts`));
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
 const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every(
@@ -89,11 +98,11 @@ for (const mode of modes) {
   if (behaviour.length === 0) break;
   console.log(`\n# behaviour suites in ${mode} mode`);
   const status =
-    spawnSync(
-      process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...behaviour],
-      { stdio: 'inherit', cwd: root, env: { ...process.env, NODE_ENV: 'test', PARLEY_TEST_MODE: mode } },
-    ).status ?? 1;
+    spawnSync(process.execPath, [...NODE_ARGS, '--test-concurrency=2', ...behaviour], {
+      stdio: 'inherit',
+      cwd: root,
+      env: { ...process.env, NODE_ENV: 'test', PARLEY_TEST_MODE: mode },
+    }).status ?? 1;
   modeStatus ||= status;
 }
 process.exit(quickStatus || slowStatus || modeStatus);

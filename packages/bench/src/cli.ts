@@ -15,6 +15,7 @@ import { connections } from './scenarios/connections.js';
 import { direct } from './scenarios/direct.js';
 import { group } from './scenarios/group.js';
 import { hostile } from './scenarios/hostile.js';
+import { push } from './scenarios/push.js';
 import { resume } from './scenarios/resume.js';
 
 const DEFAULT_SERVER_CLI = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
@@ -32,7 +33,8 @@ function socketsOf(o: BenchOptions): number {
     case 'resume':
       return o.clients + Math.ceil(o.clients / o.groupSize);
     case 'hostile':
-      // Its attacker and bystander are processes of their own; the load processes stay idle.
+    case 'push':
+      // Their load runs in processes of their own; the load processes stay idle.
       return 0;
   }
 }
@@ -51,6 +53,8 @@ async function scenario(run: Run): Promise<void> {
       return resume(run);
     case 'hostile':
       return hostile(run);
+    case 'push':
+      return push(run);
   }
 }
 

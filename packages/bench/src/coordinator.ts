@@ -129,11 +129,20 @@ export class LoadCluster {
     const all = new Map<string, LatencyHistogram>();
     const win = new Map<string, LatencyHistogram>();
     for (const [name, h] of Object.entries(s.hist)) {
-      all.set(name, LatencyHistogram.decode(h.all));
+      if (h.all) all.set(name, LatencyHistogram.decode(h.all));
       if (h.win) win.set(name, LatencyHistogram.decode(h.win));
     }
     this.timeline.add(s, this.phase?.name ?? '', all);
     this.phase?.add(s, win);
+  }
+
+  /**
+   * Adds a snapshot measured outside the load processes (a scenario's own helper process or the
+   * push endpoint) to the timeline and the current phase, as if a load process had sent it; its
+   * `worker` must not be a load process's index.
+   */
+  ingest(s: StatsMessage): void {
+    this.onStats(s);
   }
 
   /** Sends a command to load process `i`; resolves with its result. */
@@ -189,6 +198,7 @@ export class LoadCluster {
       `errors ${errors}`,
     ];
     if (c.connected) parts.splice(2, 0, `+${c.connected} conn/s`);
+    if (c.notified !== undefined) parts.splice(4, 0, `notified ${c.notified}/s`);
     if (c.synced) parts.splice(2, 0, `synced +${c.synced}/s`);
     const line = parts.join('  ');
     if (process.stderr.isTTY) {

@@ -6,7 +6,15 @@
 import { parseArgs } from 'node:util';
 
 /** The scenarios the tool runs. */
-export const SCENARIOS = ['connections', 'direct', 'relay-baseline', 'group', 'resume', 'hostile'] as const;
+export const SCENARIOS = [
+  'connections',
+  'direct',
+  'relay-baseline',
+  'group',
+  'resume',
+  'hostile',
+  'push',
+] as const;
 /** One of SCENARIOS. */
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -53,6 +61,17 @@ export interface BenchOptions {
   scrapeInterval: number;
   /** hostile: which attacks (comma list, or all). */
   attacks?: string;
+  /** push: offline users with a Web Push registration. */
+  recipients: number;
+  /** push: sender connections. */
+  pushSenders: number;
+  /** push: unanswered sends per sender when no --rate is given (as fast as possible). */
+  window: number;
+  /** push: the light-load phase's rate (msgs/s) and length (s); 0 s skips it. */
+  lowRate: number;
+  lowDuration: number;
+  /** push: the server's PARLEY_PUSH_BURST_MS. */
+  pushBurstMs: number;
 }
 
 type Spec = { type: 'string' | 'boolean'; default?: string; help: string; multiple?: boolean };
@@ -103,12 +122,12 @@ export const OPTION_SPECS: Record<string, Spec> = {
   },
   rate: {
     type: 'string',
-    help: 'offered load, messages/s over all senders (direct: default half the measured max, or 1000 with --no-baseline; group: 20)',
+    help: 'offered load, messages/s over all senders (direct: default half the measured max, or 1000 with --no-baseline; group: 20; push: default as fast as --window allows)',
   },
   duration: {
     type: 'string',
     default: '10',
-    help: 'measured seconds (connections: the idle window; hostile: each attack, default 60)',
+    help: 'measured seconds (connections: the idle window; hostile: each attack, default 60; push: default 20)',
   },
   warmup: {
     type: 'string',
@@ -196,6 +215,28 @@ export const OPTION_SPECS: Record<string, Spec> = {
     type: 'string',
     default: 'all',
     help: 'hostile: attacks to run (sync-flood, http-history, typing-flood, idle-sockets, big-direct, read-flood, group-fanout)',
+  },
+  recipients: {
+    type: 'string',
+    default: '200',
+    help: 'push: offline users, each with one device registered for Web Push',
+  },
+  'push-senders': { type: 'string', default: '20', help: 'push: sender connections (online users)' },
+  window: {
+    type: 'string',
+    default: '8',
+    help: 'push: unanswered sends per sender when no --rate is given (as fast as that allows)',
+  },
+  'low-rate': { type: 'string', default: '20', help: 'push: the light-load phase, msgs/s' },
+  'low-duration': {
+    type: 'string',
+    default: '10',
+    help: 'push: measured seconds of the light-load phase (0: skip it)',
+  },
+  'push-burst-ms': {
+    type: 'string',
+    default: '0',
+    help: "push: the server's PARLEY_PUSH_BURST_MS (0: no coalescing window, one notification per message)",
   },
   help: { type: 'boolean', default: 'false', help: 'this text' },
 };
@@ -318,6 +359,12 @@ export function parseOptions(argv: string[], defaultServerCli: string): BenchOpt
     reconnectConcurrency: num(v, 'reconnect-concurrency', 0),
     sampleMs: num(v, 'sample-ms', 50),
     scrapeInterval: num(v, 'scrape-interval', 0, false),
+    recipients: num(v, 'recipients', 1),
+    pushSenders: num(v, 'push-senders', 1),
+    window: num(v, 'window', 1),
+    lowRate: num(v, 'low-rate', 0.001, false),
+    lowDuration: num(v, 'low-duration', 0, false),
+    pushBurstMs: num(v, 'push-burst-ms', 0),
   };
   if (url !== undefined) o.url = url;
   if (v.secret !== undefined) o.secret = String(v.secret);
@@ -326,8 +373,14 @@ export function parseOptions(argv: string[], defaultServerCli: string): BenchOpt
   if (v.out !== undefined) o.out = String(v.out);
   if (typeof v.attacks === 'string' && v.attacks !== 'all') o.attacks = v.attacks;
   // An attack is measured for a minute unless asked otherwise.
-  if (o.scenario === 'hostile' && !argv.some((a) => a === '--duration' || a.startsWith('--duration=')))
-    o.duration = 60;
+  const durationGiven = argv.some((a) => a === '--duration' || a.startsWith('--duration='));
+  if (o.scenario === 'hostile' && !durationGiven) o.duration = 60;
+  // Push throughput is measured over 20 s unless asked otherwise.
+  if (o.scenario === 'push' && !durationGiven) o.duration = 20;
+  if (o.scenario === 'push' && o.url !== undefined)
+    throw new UsageError(
+      'push spawns its own server (it passes it the push settings and the CA): drop --url',
+    );
   if (o.senders > o.members) throw new UsageError('--senders cannot exceed --members');
   if (o.users % 2 !== 0) throw new UsageError('--users must be even (users send in pairs)');
   return o;

@@ -106,8 +106,11 @@ export class Run {
     this.cluster.log(message);
   }
 
-  /** Starts (or attaches to, with --url) the Parley server under test. */
-  async parley(): Promise<Target> {
+  /**
+   * Starts (or attaches to, with --url) the Parley server under test; `env` adds PARLEY_*
+   * settings of the scenario's own (--server-env overrides them).
+   */
+  async parley(env: Record<string, string> = {}): Promise<Target> {
     const o = this.opts;
     let target: Target;
     if (o.url) {
@@ -125,7 +128,7 @@ export class Run {
         cli: o.serverCli,
         args: o.serverArgs,
         nodeArgs: o.serverNodeArgs,
-        env: { ...o.serverEnv, PARLEY_JWT_SECRET: this.secret },
+        env: { ...env, ...o.serverEnv, PARLEY_JWT_SECRET: this.secret },
         timeoutMs: 30_000,
       });
       target = new Target(

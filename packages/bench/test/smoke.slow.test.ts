@@ -169,4 +169,35 @@ describe('bench smoke (tiny sizes, checks the tool, not the speed)', {
     assert.ok((phase.counters.sync_pages ?? 0) >= 40 * 3, 'paged');
     assert.ok(Number(phase.facts.server_rss_peak_bytes) > 0);
   });
+
+  test('push: offline devices get Web Push notifications, decrypted and timed', async () => {
+    const r = await runScenario('push', [
+      ...common,
+      '--recipients',
+      '12',
+      '--push-senders',
+      '3',
+      '--low-rate',
+      '20',
+      '--low-duration',
+      '1',
+      '--duration',
+      '1.5',
+      '--warmup',
+      '0.5',
+    ]);
+    assert.equal(r.phases[0]!.facts.registered, 12);
+    const measured = r.phases.slice(1);
+    assert.equal(measured.length, 2, 'light and full load');
+    for (const p of measured) {
+      assert.ok(Number(p.facts.messages_sent) > 0, `${p.name}: sent`);
+      assert.equal(p.facts.missing_lost, 0, `${p.name}: every message notified or coalesced`);
+      assert.ok((p.latency.push?.count ?? 0) > 0, `${p.name}: ts→push delay measured`);
+      assert.ok(!Object.keys(p.facts).some((k) => k.startsWith('endpoint_refused')), 'no request refused');
+    }
+    assert.ok(
+      r.timeline.some((t) => (t.counters.notified ?? 0) > 0),
+      'notifications over time',
+    );
+  });
 });

@@ -262,6 +262,24 @@ export interface PushRegisterFrame {
   endpoint?: string;
 }
 
+/**
+ * Mutes a conversation for all of the user's devices: no push for its messages until `until` (ms
+ * since the epoch), or for good without it. Messages still arrive and count as unread.
+ */
+export interface MuteFrame {
+  type: 'mute';
+  id: string;
+  conv: string;
+  until?: number;
+}
+
+/** Ends a conversation's mute. */
+export interface UnmuteFrame {
+  type: 'unmute';
+  id: string;
+  conv: string;
+}
+
 /** Removes this device's push registration. */
 export interface PushUnregisterFrame {
   type: 'push_unregister';
@@ -382,6 +400,8 @@ export type ClientFrame =
   | ToDeviceAckFrame
   | DevicesFrame
   | RevokeDeviceFrame
+  | MuteFrame
+  | UnmuteFrame
   | MediaUploadFrame
   | MediaDownloadFrame;
 
@@ -432,6 +452,8 @@ const OPS: { readonly [Op in ClientOp]: true } = {
   to_device_ack: true,
   devices: true,
   revoke_device: true,
+  mute: true,
+  unmute: true,
   media_upload: true,
   media_download: true,
 };
@@ -559,6 +581,26 @@ export interface ConnectResult {
   heartbeat_ms: number;
   inbox_head: number;
   server_time: number;
+  /** The server's VAPID public key (base64url), for Web Push subscriptions; absent when push is off. */
+  vapid_public_key?: string;
+}
+
+/** One of the user's devices in `devices`. */
+export interface DeviceInfo {
+  device: string;
+  /** When it last connected or disconnected. */
+  last_seen: number;
+  /** Whether it has a live connection now. */
+  online: boolean;
+  /** Its push platform, when it registered for push. */
+  push?: PushPlatform;
+  /** Whether it uploaded end-to-end encryption keys. */
+  keys: boolean;
+}
+
+/** Result of `devices`: the user's devices, most recently seen first. */
+export interface DevicesResult {
+  devices: DeviceInfo[];
 }
 
 /** Result of `send`: where the message was stored. `dup` when the `cmid` was seen before. */

@@ -333,6 +333,11 @@ const VALID_FRAMES: Record<ClientOp, fc.Arbitrary<Input>> = {
   ),
   devices: fc.record({ type: fc.constant('devices'), id: reqId }),
   revoke_device: fc.record({ type: fc.constant('revoke_device'), id: reqId, device: userId }),
+  mute: fc.record(
+    { type: fc.constant('mute'), id: reqId, conv, until: seq },
+    { requiredKeys: ['type', 'id', 'conv'] },
+  ),
+  unmute: fc.record({ type: fc.constant('unmute'), id: reqId, conv }),
   media_upload: fc.record({
     type: fc.constant('media_upload'),
     id: reqId,
@@ -492,6 +497,7 @@ describe('validator properties', () => {
       'one_time_prekeys',
       'expires_in_ms',
       'max_uses',
+      'until',
     ]);
     fc.assert(
       fc.property(

@@ -72,6 +72,8 @@ const VALID: Record<ClientOp, Input> = {
   to_device_ack: { type: 'to_device_ack', id: 'r1', upto: 9 },
   devices: { type: 'devices', id: 'r1' },
   revoke_device: { type: 'revoke_device', id: 'r1', device: 'phone-1' },
+  mute: { type: 'mute', id: 'r1', conv: 'dm:alice:bob', until: 1_900_000_000_000 },
+  unmute: { type: 'unmute', id: 'r1', conv: 'dm:alice:bob' },
   media_upload: { type: 'media_upload', id: 'r1', size: 183224, content_type: 'application/octet-stream' },
   media_download: { type: 'media_download', id: 'r1', media: 'm_8f3c' },
 };
@@ -100,7 +102,7 @@ function withField(op: ClientOp, field: string, value: unknown): Input {
 
 describe('happy paths', () => {
   it('CLIENT_OPS lists every op once, and each has a valid sample here', () => {
-    assert.equal(CLIENT_OPS.length, 35);
+    assert.equal(CLIENT_OPS.length, 37);
     assert.equal(new Set(CLIENT_OPS).size, CLIENT_OPS.length);
     assert.deepEqual([...CLIENT_OPS].sort(), Object.keys(VALID).sort());
     assert.deepEqual([...OPTIONAL_ID_OPS].sort(), ['ping', 'receipt', 'to_device_ack', 'typing']);
@@ -578,6 +580,11 @@ const CASES: Case[] = [
   // revoke_device
   ['revoke_device', 'device', MISSING, B, '"device" is required'],
   ['revoke_device', 'device', 'a/b', B, DEVICE_MSG],
+  // mute
+  ['mute', 'conv', MISSING, B, '"conv" is required'],
+  ['mute', 'until', 0, B, '"until" must be a time in ms >= 1'],
+  ['mute', 'until', '1', B, '"until" must be a time in ms >= 1'],
+  ['unmute', 'conv', 'nope', B, '"conv" must be a conversation id'],
   // media
   ['media_upload', 'size', MISSING, B, '"size" is required'],
   ['media_upload', 'size', 0, B, '"size" must be an integer >= 1'],

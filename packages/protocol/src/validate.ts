@@ -35,6 +35,7 @@ import type {
   LeaveFrame,
   MediaDownloadFrame,
   MediaUploadFrame,
+  MuteFrame,
   OneTimePrekey,
   PingFrame,
   PresenceSubFrame,
@@ -55,6 +56,7 @@ import type {
   ToDeviceFrame,
   TypingFrame,
   UnblockFrame,
+  UnmuteFrame,
   UpdateGroupFrame,
 } from './frames.js';
 import { MAX_INVITE_CODE_LENGTH, MAX_INVITE_EXPIRES_MS, MAX_INVITE_USES } from './frames.js';
@@ -801,6 +803,19 @@ function vToDeviceAck(o: Obj, id: string | undefined): ToDeviceAckFrame | null {
   return id === undefined ? { type: 'to_device_ack', upto } : { type: 'to_device_ack', id, upto };
 }
 
+function vMute(o: Obj, id: string): MuteFrame | null {
+  const conv = o.conv;
+  if (!isConvId(conv)) return badField('conv', conv, 'a conversation id');
+  const until = o.until;
+  if (until === undefined) return { type: 'mute', id, conv };
+  return isInt(until, 1) ? { type: 'mute', id, conv, until } : badField('until', until, 'a time in ms >= 1');
+}
+
+function vUnmute(o: Obj, id: string): UnmuteFrame | null {
+  const conv = o.conv;
+  return isConvId(conv) ? { type: 'unmute', id, conv } : badField('conv', conv, 'a conversation id');
+}
+
 function vRevokeDevice(o: Obj, id: string): RevokeDeviceFrame | null {
   const device = o.device;
   return isDeviceId(device)
@@ -870,6 +885,8 @@ const WITH_ID = new Map<string, (o: Obj, id: string, L: Limits) => ClientFrame |
   ['keys_count', (_o, id) => ({ type: 'keys_count', id }) satisfies KeysCountFrame],
   ['devices', (_o, id) => ({ type: 'devices', id }) satisfies DevicesFrame],
   ['revoke_device', vRevokeDevice],
+  ['mute', vMute],
+  ['unmute', vUnmute],
   ['media_upload', vMediaUpload],
   ['media_download', vMediaDownload],
 ]);

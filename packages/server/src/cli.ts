@@ -2,9 +2,10 @@ import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openAndMigrate } from './adapters/sqlite/sqlite-store.js';
+import { openAndMigrate, SqliteStore } from './adapters/sqlite/sqlite-store.js';
 import { DB_FILE } from './backend/embedded.js';
-import { migrateCluster } from './cluster/migrate.js';
+import { loadClusterEngines } from './cluster/engine-package.js';
+import { LogPushQueue } from './cluster/log-push-queue.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { formatDuration, mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
@@ -12,6 +13,7 @@ import { ListenError } from './gateway/listener.js';
 import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
 import type { Logger } from './ports/logger.js';
+import { PUSH_DLQ_USAGE, type PushDlqTarget, pushDlqCommand } from './push-dlq.js';
 import { runPrimary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 
@@ -24,6 +26,9 @@ commands:
                               mint a client token with the configured HS256 secret
                               (or the development secret in the data directory)
   migrate                     create or upgrade the embedded store's schema, then exit
+  push dlq list [--limit N] [--after ID] | show ID | replay ID…|--all | purge ID…|--all
+                              dead-lettered push jobs (the embedded store, or Cassandra in
+                              cluster mode): list, inspect, queue again, or delete
   migrate-cluster --cassandra HOST:PORT[,…] --kafka HOST:PORT[,…] [--cassandra-dc DC]
                   [--keyspace parley] [--replication-factor 3] [--partitions 64]
                   [--topic-prefix parley.] [--retention-days 7]
@@ -54,6 +59,9 @@ async function main(argv: string[]): Promise<number> {
       partitions: { type: 'string', default: '64' },
       'topic-prefix': { type: 'string', default: 'parley.' },
       'retention-days': { type: 'string', default: '7' },
+      all: { type: 'boolean' },
+      limit: { type: 'string' },
+      after: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(config);
     case 'token':
       return token(config, values);
+    case 'push':
+      return pushCommand(config, positionals.slice(1), values);
     case 'migrate': {
       const path = join(config.dataDir, DB_FILE);
       const { db, applied } = openAndMigrate(path);
@@ -87,6 +97,48 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** `parley push dlq …` on the store the configuration names (see push-dlq.ts). */
+async function pushCommand(
+  config: Config,
+  args: string[],
+  values: { all?: boolean | undefined; limit?: string | undefined; after?: string | undefined },
+): Promise<number> {
+  if (args[0] !== 'dlq') {
+    console.error(PUSH_DLQ_USAGE);
+    return 2;
+  }
+  const target = await openPushTarget(config);
+  try {
+    return await pushDlqCommand(
+      target,
+      {
+        action: args[1],
+        ids: args.slice(2),
+        all: values.all === true,
+        ...(values.limit ? { limit: Number(values.limit) } : {}),
+        ...(values.after ? { after: values.after } : {}),
+      },
+      (text) => console.log(text),
+    );
+  } finally {
+    await target.close();
+  }
+}
+
+/** The dead letters and push queue of the configured deployment, opened for one command. */
+async function openPushTarget(config: Config): Promise<PushDlqTarget & { close(): Promise<void> }> {
+  if (config.cassandra === undefined) {
+    const store = new SqliteStore(join(config.dataDir, DB_FILE));
+    return { deadLetters: store.deadLetters, queue: store.pushQueue, close: () => store.close() };
+  }
+  const adapters = await (await loadClusterEngines()).openEngines(config, createLogger('warn'));
+  return {
+    deadLetters: adapters.store.deadLetters,
+    queue: new LogPushQueue(adapters.log, config.topicPrefix),
+    close: () => adapters.close(),
+  };
 }
 
 async function migrateClusterCommand(values: Record<string, string | boolean | undefined>): Promise<number> {
@@ -103,6 +155,7 @@ async function migrateClusterCommand(values: Record<string, string | boolean | u
     return 2;
   }
   const rf = int('replication-factor');
+  const { migrateCluster } = await loadClusterEngines();
   const report = await migrateCluster({
     cassandra: {
       contactPoints,

@@ -3,6 +3,7 @@ import { CloseCode } from '@parley/protocol';
 import { createEmbeddedBackend } from './backend/embedded.js';
 import type { ClusterAdapters } from './cluster/adapters.js';
 import { createClusterBackend } from './cluster/cluster-backend.js';
+import { loadClusterEngines } from './cluster/engine-package.js';
 import type { Config } from './config/schema.js';
 import { resolveKeys, TokenVerifier } from './gateway/auth.js';
 import { createAdminHandler, createHttpHandler } from './gateway/http.js';
@@ -18,9 +19,9 @@ import { Gateway } from './gateway/ws-gateway.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
 
-/** Opens the real engines; imported on demand so that embedded mode never loads their drivers. */
+/** Opens the real engines, loading `@parley/cluster` only then: embedded mode never loads their drivers. */
 async function openEngines(config: Config, log: Logger): Promise<ClusterAdapters> {
-  return (await import('./cluster/engines.js')).openEngines(config, log);
+  return (await loadClusterEngines()).openEngines(config, log);
 }
 
 /** A running (or ready to run) Parley server. */
@@ -48,7 +49,7 @@ export interface ServerDeps {
   clock?: Clock;
   /**
    * Cluster mode's adapters. Absent, a process with `cassandra` configured opens the real engines
-   * (`cluster/engines.ts`, loaded only then, so an embedded process never loads their drivers).
+   * (`@parley/cluster`, loaded only then, so an embedded process never loads their drivers).
    */
   adapters?: ClusterAdapters;
 }
@@ -92,6 +93,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
     onRequest: createHttpHandler({
       config,
       chat: backend.api.chat,
+      account: backend.api.account,
       verifier,
       metrics,
       log,

@@ -159,3 +159,30 @@ describe('work budgets', () => {
     assert.equal(b.events.filter((e) => e.type === 'typing').length, 2);
   });
 });
+
+describe('account requests have a budget of their own', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({ accountBurst: 5, accountRatePerSecond: 1 });
+  });
+  after(() => s.stop());
+
+  test('push_register, mute and devices past the burst are rate_limited; other users are not', async () => {
+    const a = await s.client('ab-a');
+    const codes: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const frames = [
+        { type: 'push_register', platform: 'fcm', token: `t${i}` },
+        { type: 'mute', conv: 'dm:ab-a:ab-b' },
+        { type: 'devices' },
+      ];
+      const r = await a.request(frames[i % 3]!);
+      codes.push(r.ok ? 'ok' : r.error.code);
+    }
+    assert.deepEqual(codes.slice(0, 5), ['ok', 'ok', 'ok', 'ok', 'ok']);
+    assert.ok(codes.slice(5).filter((c) => c === 'rate_limited').length >= 5, codes.join(','));
+    const b = await s.client('ab-b');
+    assert.equal((await b.request({ type: 'devices' })).ok, true, 'another user is unaffected');
+    assert.equal((await a.request({ type: 'ping' })).ok, true, 'other kinds of work still go');
+  });
+});

@@ -1,7 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+/**
+ * The `node` arguments that run the CLI from the sources, as the tests run (scripts/test.mjs):
+ * through tsx, with the `parley-source` condition so that `@parley/*` packages (`@parley/cluster`
+ * in cluster mode) resolve to their sources too, not to their builds.
+ */
+export const SOURCE_CLI = [
+  '--conditions=parley-source',
+  '--import',
+  'tsx',
+  fileURLToPath(new URL('../src/cli.ts', import.meta.url)),
+];
 
 /** A `parley serve` running as a child process, as an operator would run it. */
 export interface ChildServer {
@@ -19,11 +29,16 @@ export interface ChildServer {
 }
 
 /**
- * Starts `parley serve` from the sources with the given PARLEY_* environment (free client and
- * admin ports unless given); waits until it listens.
+ * Starts `parley serve` with the given PARLEY_* environment (free client and admin ports unless
+ * given); waits until it listens. From the sources, unless `cli` gives other `node` arguments
+ * (the built CLI, for example).
  */
-export async function spawnServer(env: Record<string, string>, timeoutMs = 15_000): Promise<ChildServer> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+export async function spawnServer(
+  env: Record<string, string>,
+  timeoutMs = 15_000,
+  cli: readonly string[] = SOURCE_CLI,
+): Promise<ChildServer> {
+  const proc = spawn(process.execPath, [...cli, 'serve'], {
     env: {
       ...stripParley(process.env),
       PARLEY_PORT: '0',

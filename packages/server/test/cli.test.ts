@@ -5,15 +5,13 @@ import { execFile } from 'node:child_process';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { spawnServer } from './child-server.js';
+import { SOURCE_CLI, spawnServer } from './child-server.js';
 import { TEST_SECRET, TestClient, tempDir } from './helpers.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const parley = (args: string[], env: Record<string, string> = {}) =>
-  run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+  run(process.execPath, [...SOURCE_CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
 
 test('with no key configured, serve creates a dev secret, says so, and `parley token` mints a working token', async () => {
   const d = tempDir();

@@ -6,16 +6,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { mintToken } from '../src/gateway/auth.js';
-import { type ChildServer, spawnServer } from './child-server.js';
+import { type ChildServer, SOURCE_CLI, spawnServer } from './child-server.js';
 import { engineAddress } from './engines.js';
 import { type RunningHaproxy, startHaproxy } from './haproxy.js';
 import { TEST_SECRET, TestClient } from './helpers.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const secret = new TextEncoder().encode(TEST_SECRET);
 
 export interface TestCluster {
@@ -63,9 +61,7 @@ export async function startCluster(
     ...options.env,
   };
   await run(process.execPath, [
-    '--import',
-    'tsx',
-    CLI,
+    ...SOURCE_CLI,
     'migrate-cluster',
     '--cassandra',
     engines.cassandra,

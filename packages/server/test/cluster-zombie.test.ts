@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { CassandraStore } from '@parley/cluster/cassandra/cassandra-store';
+import { migrateCassandra } from '@parley/cluster/cassandra/schema';
 import { Client } from 'cassandra-driver';
-import { CassandraStore } from '../src/adapters/cassandra/cassandra-store.js';
-import { migrateCassandra } from '../src/adapters/cassandra/schema.js';
 import { FanoutStage } from '../src/cluster/fanout-stage.js';
 import { toFanoutRecord } from '../src/cluster/wire.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD } from '../src/domain/inbox-writer.js';

@@ -2,8 +2,8 @@
 // the same client-visible behaviour, whatever adapters are underneath.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { migrateCluster } from '@parley/cluster';
 import { inProcessAdapters } from '../src/cluster/adapters.js';
-import { migrateCluster } from '../src/cluster/migrate.js';
 import { loadConfig } from '../src/config/load.js';
 import { type ConfigInput, ENV_KEYS } from '../src/config/schema.js';
 import { createParleyServer, type ParleyServer } from '../src/main.js';

@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { SOURCE_CLI } from './child-server.js';
 import { TEST_SECRET, tempDir } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 let blocker: Server;
 let taken: number;
 const data = tempDir();
@@ -33,7 +32,7 @@ function parley(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', CLI, ...args],
+      [...SOURCE_CLI, ...args],
       {
         env: {
           PATH: process.env.PATH ?? '',

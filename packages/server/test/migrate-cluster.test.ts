@@ -4,15 +4,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { migrateCassandra } from '@parley/cluster/cassandra/schema';
 import { Client } from 'cassandra-driver';
 import { Kafka, logLevel } from 'kafkajs';
-import { migrateCassandra } from '../src/adapters/cassandra/schema.js';
+import { SOURCE_CLI } from './child-server.js';
 import { requireEngine } from './engines.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const cassandra = requireEngine('cassandra', 'parley migrate-cluster against real Cassandra and Kafka');
 const kafka =
   cassandra === undefined ? undefined : requireEngine('kafka', 'parley migrate-cluster against real Kafka');
@@ -41,7 +40,7 @@ if (cassandra !== undefined && kafka !== undefined) {
       prefix,
     ];
     const parley = () =>
-      run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { PATH: process.env.PATH ?? '' } });
+      run(process.execPath, [...SOURCE_CLI, ...args], { env: { PATH: process.env.PATH ?? '' } });
     const first = await parley();
     assert.match(
       first.stdout,
@@ -60,6 +59,8 @@ if (cassandra !== undefined && kafka !== undefined) {
       assert.deepEqual(tables.rows.map((r) => r.table_name).sort(), [
         'blocks',
         'conversations',
+        'device_revocations',
+        'devices_by_user',
         'inbox',
         'inbox_heads',
         'invites',
@@ -67,6 +68,9 @@ if (cassandra !== undefined && kafka !== undefined) {
         'members',
         'message_cmids',
         'messages',
+        'mutes',
+        'push_dead_letter_buckets',
+        'push_dead_letters',
         'user_conversations',
         'user_settings',
         'watermarks',

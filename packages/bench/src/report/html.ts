@@ -33,6 +33,7 @@ const METRIC_LABELS: Record<string, string> = {
   synced: 'reconnect→synced',
   ping: 'heartbeat ping→reply',
   lag: 'generator send lag',
+  push: 'message ts→push arrival',
 };
 
 function bands(r: BenchResult): Band[] {
@@ -45,9 +46,16 @@ function timelineCharts(r: BenchResult): string[] {
   const tl = r.timeline;
   const b = bands(r);
   const out: string[] = [];
-  const rateKeys = ['sent', 'replied', 'delivered', 'connected', 'synced', 'receipts_sent', 'errors'].filter(
-    (k) => tl.some((p) => (p.counters[k] ?? 0) > 0),
-  );
+  const rateKeys = [
+    'sent',
+    'replied',
+    'delivered',
+    'notified',
+    'connected',
+    'synced',
+    'receipts_sent',
+    'errors',
+  ].filter((k) => tl.some((p) => (p.counters[k] ?? 0) > 0));
   out.push(
     lineChart({
       title: 'Throughput over time (per second, all load processes)',
@@ -61,7 +69,7 @@ function timelineCharts(r: BenchResult): string[] {
       })),
     }),
   );
-  const metrics = ['deliver', 'reply', 'last_delivery', 'synced', 'connect'].filter((m) =>
+  const metrics = ['push', 'deliver', 'reply', 'last_delivery', 'synced', 'connect'].filter((m) =>
     tl.some((p) => p.latency[m]),
   );
   for (const m of metrics.slice(0, 2)) {
@@ -135,7 +143,7 @@ function timelineCharts(r: BenchResult): string[] {
 function distributionCharts(r: BenchResult): string[] {
   const measured = r.phases.filter((p) => Object.keys(p.spectrum).some((m) => m !== 'lag' && m !== 'ping'));
   const out: string[] = [];
-  for (const metric of ['deliver', 'reply', 'last_delivery', 'synced', 'connect']) {
+  for (const metric of ['push', 'deliver', 'reply', 'last_delivery', 'synced', 'connect']) {
     const withData = measured.filter((p) => p.spectrum[metric]?.length);
     if (withData.length === 0) continue;
     // Measured runs first, then the latest probe steps, at most 8 lines.

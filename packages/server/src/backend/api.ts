@@ -1,3 +1,4 @@
+import type { Account } from '../domain/account.js';
 import type { Chat } from '../domain/chat.js';
 import type { SessionsApi } from '../ports/sessions.js';
 
@@ -39,8 +40,26 @@ export const SESSION_METHODS = [
   'unsubscribe',
 ] as const satisfies readonly (keyof SessionsApi)[];
 
+/** The account operations a gateway calls: devices, push registration, mutes (see `CHAT_METHODS`). */
+export const ACCOUNT_METHODS = [
+  'checkToken',
+  'devices',
+  'revokeDevice',
+  'pushRegister',
+  'pushUnregister',
+  'mute',
+  'unmute',
+  'vapidPublicKey',
+] as const satisfies readonly (keyof Account)[];
+
+export type AccountApi = { [K in (typeof ACCOUNT_METHODS)[number]]: AsyncOf<Account[K]> };
+
+/** A method as a proxy over IPC sees it: its result always comes as a promise. */
+type AsyncOf<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+
 /** Everything a gateway needs from the backend. */
 export interface BackendApi {
   chat: ChatApi;
   sessions: SessionsApi;
+  account: AccountApi;
 }

@@ -6,6 +6,8 @@ import type { ConnectionRef, GatewayLink } from '../ports/sessions.js';
 export interface Live {
   ref: ConnectionRef;
   subscriber: PresenceSubscriber;
+  /** When the connection's token was issued (ms): a revocation after it ends the device. */
+  issuedAt: number;
 }
 
 /** A connection's key, unique in a deployment: `<gateway>/<connection>`. */
@@ -26,7 +28,7 @@ export class DeviceTable {
   }
 
   /** Records `ref` as its device's connection; presence events reach it through `link`. */
-  put(ref: ConnectionRef, link: () => GatewayLink | undefined): Live {
+  put(ref: ConnectionRef, issuedAt: number, link: () => GatewayLink | undefined): Live {
     let devices = this.users.get(ref.user);
     if (!devices) {
       devices = new Map();
@@ -34,6 +36,7 @@ export class DeviceTable {
     }
     const live: Live = {
       ref,
+      issuedAt,
       subscriber: {
         user: ref.user,
         send: (frame) => {

@@ -15,7 +15,8 @@ import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi } from './api.js';
-import { buildChat, buildSessions } from './wiring.js';
+import { pushDispatcher, pushProviders, pushScheduler } from './push.js';
+import { buildAccount, buildChat, buildSessions } from './wiring.js';
 
 /** The file of the embedded store inside the data directory. */
 export const DB_FILE = 'parley.db';
@@ -63,8 +64,17 @@ export function createEmbeddedBackend(
     metrics,
   };
   // The router: every gateway of this backend is attached here (in process, or workers over IPC).
-  const { budget, presence, sessions } = buildSessions(front);
-  const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }));
+  const { budget, presence, sessions, devices } = buildSessions(front);
+  const pushJobs = pushScheduler({
+    devices,
+    presence: front.presencePort,
+    queue: store.pushQueue,
+    log,
+    metrics,
+  });
+  const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
+    onMessagesStored: (notices) => pushJobs.stored(notices),
+  });
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(
     store.messages,
@@ -91,6 +101,26 @@ export function createEmbeddedBackend(
     config.receiptCoalesceMs,
   );
   const chat = buildChat(front, { writer: sequencer, receipts, sessions, budget });
+  const { providers, vapidPublicKey } = pushProviders(config, log, 'embedded');
+  const account = buildAccount(front, {
+    writer: sequencer,
+    devices,
+    budget,
+    ...(vapidPublicKey ? { vapidPublicKey } : {}),
+  });
+  const push = pushDispatcher({
+    config,
+    devices,
+    presence: front.presencePort,
+    queue: store.pushQueue,
+    deadLetters: store.deadLetters,
+    users: store.users,
+    unread: (user) => chat.unreadCount(user),
+    providers,
+    clock,
+    log,
+    metrics,
+  });
   metrics.watch({
     pendingWrites: () => store.pendingWrites,
     conversationsInMemory: () => sequencer.conversationsInMemory,
@@ -106,22 +136,26 @@ export function createEmbeddedBackend(
   prune.unref();
 
   return {
-    api: { chat, sessions },
+    api: { chat, sessions, account },
     sessions,
     gatewayId: 'local',
     async start() {
       await fanout.recover(store.fanoutRecovery);
+      await push.start();
     },
     async stop() {
       clearInterval(prune);
       await sessions.closeAll();
-      await settledWithin(presence.settled(), LAST_SEEN_SAVE_MS, () =>
+      const saved = Promise.all([presence.settled(), devices.settled()]).then(() => {});
+      await settledWithin(saved, LAST_SEEN_SAVE_MS, () =>
         log.warn({ waitedMs: LAST_SEEN_SAVE_MS }, 'last seen not saved in time; closing the store'),
       );
       await receipts.settled();
       await fanout.settled();
       await inboxWriter.idle();
       inboxWriter.close();
+      await pushJobs.settled();
+      await push.stop();
       await store.close();
     },
     healthy: () => store.healthy && inboxWriter.healthy,

@@ -1,4 +1,5 @@
 import { CloseCode } from '@parley/protocol';
+import type { DeviceRegistry } from '../domain/devices.js';
 import { ParleyError } from '../domain/errors.js';
 import type { PresenceService } from '../domain/presence.js';
 import type { InboxStore } from '../ports/inbox-store.js';
@@ -39,6 +40,8 @@ export class SessionRegistry implements SessionsApi, Router {
     private readonly inbox: Pick<InboxStore, 'head'>,
     private readonly maxConnectionsPerUser: number,
     private readonly log: Logger,
+    /** Admits devices (refusing revoked ones) and records when each was last seen. */
+    private readonly deviceRegistry: DeviceRegistry,
     private readonly transport?: SessionTransport,
   ) {}
 
@@ -66,7 +69,9 @@ export class SessionRegistry implements SessionsApi, Router {
     this.links.clear();
   }
 
-  async open(ref: ConnectionRef): Promise<{ inboxHead: number }> {
+  async open(ref: ConnectionRef, issuedAt: number): Promise<{ inboxHead: number }> {
+    // Refused as `unauthorized`: the gateway closes a failed connect with 4401.
+    await this.deviceRegistry.admit(ref.user, ref.device, issuedAt);
     const everywhere = await this.connectionsOf(ref.user);
     const previous = everywhere.get(ref.device);
     if (previous === undefined && everywhere.size >= this.maxConnectionsPerUser) {
@@ -88,7 +93,7 @@ export class SessionRegistry implements SessionsApi, Router {
     }
     const old = this.devices.devices(ref.user)?.get(ref.device);
     if (old) this.presence.drop(old.subscriber);
-    this.devices.put(ref, () => this.links.get(ref.gateway));
+    this.devices.put(ref, issuedAt, () => this.links.get(ref.gateway));
     await this.presence.connected(ref.user, ref.device, connKey(ref));
     return { inboxHead: await this.inbox.head(ref.user) };
   }
@@ -97,7 +102,18 @@ export class SessionRegistry implements SessionsApi, Router {
     const live = this.devices.remove(ref);
     if (!live) return;
     this.presence.drop(live.subscriber);
-    await this.presence.disconnected(ref.user, ref.device, connKey(ref));
+    await Promise.all([
+      this.presence.disconnected(ref.user, ref.device, connKey(ref)),
+      this.deviceRegistry.left(ref.user, ref.device, live.issuedAt),
+    ]);
+  }
+
+  /** Closes the live connection of one device (revoked: 4401), wherever it is. */
+  async closeDevice(user: string, device: string): Promise<void> {
+    const key = (await this.connectionsOf(user)).get(device);
+    if (key === undefined) return;
+    const [gateway, conn] = splitKey(key);
+    this.command(gateway, { t: 'close', conn, code: CloseCode.TokenInvalid, reason: 'device revoked' });
   }
 
   /**

@@ -1,7 +1,9 @@
 import type { ClusterStore } from '../cluster/adapters.js';
 import type { Config } from '../config/schema.js';
 import { workLimits } from '../config/work-limits.js';
+import { Account } from '../domain/account.js';
 import { Chat } from '../domain/chat.js';
+import { DeviceRegistry } from '../domain/devices.js';
 import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
 import { PresenceService } from '../domain/presence.js';
 import type { ReceiptService } from '../domain/receipts.js';
@@ -45,15 +47,23 @@ export function buildSessions(d: FrontDeps, transport?: SessionTransport) {
     d.config.maxPresenceSubscriptions,
     budget,
   );
-  const sessions = new SessionRegistry(
+  // Revoking a device closes its connection through the registry built just below.
+  const devices: DeviceRegistry = new DeviceRegistry(
+    d.store.devices,
+    d.clock,
+    (user, device) => sessions.closeDevice(user, device),
+    (err) => d.log.warn({ err: String(err) }, 'device last seen not saved'),
+  );
+  const sessions: SessionRegistry = new SessionRegistry(
     presence,
     d.presencePort,
     d.store.inbox,
     d.config.maxConnectionsPerUser,
     d.log.child({ stage: 'sessions' }),
+    devices,
     transport,
   );
-  return { budget, presence, sessions };
+  return { budget, presence, sessions, devices };
 }
 
 /** The chat operations over a conversation writer (the local sequencer, or the cluster's proxy). */
@@ -81,5 +91,20 @@ export function buildChat(
     budget: x.budget,
     maxReplyBytes: d.config.maxReplyBytes,
     maxGroupSize: d.config.maxGroupSize,
+  });
+}
+
+/** The account operations (devices, push registration, mutes) over the same budgets and writer. */
+export function buildAccount(
+  d: FrontDeps,
+  x: { writer: ConversationWriter; devices: DeviceRegistry; budget: WorkBudget; vapidPublicKey?: string },
+): Account {
+  return new Account({
+    devices: x.devices,
+    users: d.store.users,
+    presence: d.presencePort,
+    isGroupMember: (conv, user) => x.writer.isMember(conv, user),
+    budget: x.budget,
+    ...(x.vapidPublicKey ? { vapidPublicKey: x.vapidPublicKey } : {}),
   });
 }

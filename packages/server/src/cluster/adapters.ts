@@ -4,12 +4,14 @@ import { MemoryPresence } from '../adapters/memory/memory-presence.js';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
+import type { DeviceStore } from '../ports/device-store.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { InviteStore } from '../ports/invite-store.js';
 import type { MessageBus } from '../ports/message-bus.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { PartitionedLog } from '../ports/partitioned-log.js';
 import type { PresencePort } from '../ports/presence.js';
+import type { PushDeadLetters } from '../ports/push-queue.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { UserStore } from '../ports/user-store.js';
 import { TOPICS } from './topics.js';
@@ -21,6 +23,8 @@ export interface ClusterStore {
   conversations: ConversationStore;
   users: UserStore;
   invites: InviteStore;
+  devices: DeviceStore;
+  deadLetters: PushDeadLetters;
 }
 
 /**

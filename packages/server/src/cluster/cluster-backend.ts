@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/embedded.js';
-import { buildChat, buildSessions } from '../backend/wiring.js';
+import { pushDispatcher, pushProviders, pushScheduler } from '../backend/push.js';
+import { buildAccount, buildChat, buildSessions } from '../backend/wiring.js';
 import type { Config } from '../config/schema.js';
 import { Fanout } from '../domain/fanout.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
@@ -16,6 +17,7 @@ import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { ClusterAdapters } from './adapters.js';
 import { BusSessionTransport } from './bus-transport.js';
 import { FanoutStage } from './fanout-stage.js';
+import { LogPushQueue } from './log-push-queue.js';
 import { meteredStage } from './metered-stage.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
 import { SequencerStage } from './sequencer-stage.js';
@@ -68,7 +70,8 @@ export function createClusterBackend(
   const writer = new RemoteConversationWriter(kafka, ingress, replies, store.conversations);
   const outbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'receipts-publish' }));
   const front = { config, store, users, limiter, presencePort: adapters.presence, clock, log, metrics };
-  const { budget, presence, sessions } = buildSessions(front, new BusSessionTransport(bus));
+  const { budget, presence, sessions, devices } = buildSessions(front, new BusSessionTransport(bus));
+  const pushQueue = new LogPushQueue(kafka, config.topicPrefix);
   const receipts = new ReceiptService(
     store.conversations,
     store.messages,
@@ -81,10 +84,34 @@ export function createClusterBackend(
     config.receiptCoalesceMs,
   );
   const chat = buildChat(front, { writer, receipts, sessions, budget });
+  const { providers, vapidPublicKey } = pushProviders(config, log, 'cluster');
+  const account = buildAccount(front, {
+    writer,
+    devices,
+    budget,
+    ...(vapidPublicKey ? { vapidPublicKey } : {}),
+  });
+  /** The push role: sends the jobs of the push topic's partitions this process owns. */
+  const push = pushDispatcher({
+    config,
+    devices,
+    presence: adapters.presence,
+    queue: pushQueue,
+    deadLetters: store.deadLetters,
+    users: store.users,
+    unread: (user) => chat.unreadCount(user),
+    providers,
+    clock,
+    log,
+    metrics,
+  });
   const stageOutbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'fanout-publish' }));
 
   // The fan-out role's inbox writer; its health is the process's readiness and a gauge.
-  const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }));
+  const pushJobs = pushScheduler({ devices, presence: adapters.presence, queue: pushQueue, log, metrics });
+  const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
+    onMessagesStored: (notices) => pushJobs.stored(notices),
+  });
   metrics.watchInboxWriter(() => inboxWriter.healthy);
   /** The fan-out role: numbers and stores each user's inbox entries, then routes them live. */
   const fanoutStage = () =>
@@ -132,7 +159,7 @@ export function createClusterBackend(
 
   return {
     gatewayId: processId,
-    api: { chat, sessions },
+    api: { chat, sessions, account },
     sessions,
     async start() {
       offs.push(await bus.subscribe(replies.channel, (m) => replies.received(m)));
@@ -142,6 +169,7 @@ export function createClusterBackend(
         subscriptions.push(await kafka.consume(fanoutTopic, groupOf(config, 'fanout'), fanoutStage()));
       if (config.roles.includes('sequencer'))
         subscriptions.push(await kafka.consume(ingress, groupOf(config, 'sequencer'), sequencerStage()));
+      if (config.roles.includes('push')) await push.start();
       started = true;
       log.info(
         { process: processId, roles: config.roles, keyspace: config.keyspace },
@@ -153,12 +181,14 @@ export function createClusterBackend(
       await settledWithin(
         (async () => {
           await sessions.closeAll();
-          await presence.settled();
+          await Promise.all([presence.settled(), devices.settled()]);
         })(),
         LAST_SEEN_SAVE_MS,
         () => log.warn({}, 'last seen of closing sessions not saved in time'),
       );
       for (const s of subscriptions.splice(0)) await s.close().catch(() => {});
+      await pushJobs.settled();
+      if (config.roles.includes('push')) await push.stop().catch(() => {});
       await receipts.settled();
       // Receipts handed in before the stop get a few seconds to reach the log.
       await Promise.race([outbox.idle().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);

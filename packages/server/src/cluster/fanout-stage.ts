@@ -65,19 +65,26 @@ export class FanoutStage implements PartitionHandler {
 
   /** The records as inbox events, messages with their frames read from the store. */
   private async pending(records: readonly FanoutRecord[]): Promise<PendingEntry[]> {
-    const tails = await this.frames.load(
+    const frames = await this.frames.load(
       records.flatMap((r) => (r.entry.type === 'message' ? [r.entry] : [])),
     );
-    return records.map((r) =>
-      r.entry.type === 'message'
-        ? {
-            user: r.user,
-            entry: r.entry,
-            frameHead: MESSAGE_FRAME_HEAD,
-            frameTail: tails.get(refKey(r.entry))!,
-          }
-        : { user: r.user, entry: r.entry, frameHead: r.head!, frameTail: Buffer.from(r.tail!, 'base64') },
-    );
+    return records.map((r) => {
+      if (r.entry.type !== 'message')
+        return {
+          user: r.user,
+          entry: r.entry,
+          frameHead: r.head!,
+          frameTail: Buffer.from(r.tail!, 'base64'),
+        };
+      const { tail, from, kind } = frames.get(refKey(r.entry))!;
+      return {
+        user: r.user,
+        entry: r.entry,
+        frameHead: MESSAGE_FRAME_HEAD,
+        frameTail: tail,
+        sender: { from, kind },
+      };
+    });
   }
 
   private async write(pending: readonly PendingEntry[]): Promise<void> {
@@ -149,6 +156,13 @@ export class FanoutStage implements PartitionHandler {
 /** Bytes of message frames a fan-out member keeps (a group message's recipients span many batches). */
 const FRAME_CACHE_BYTES = 32 * 1024 * 1024;
 
+/** A message's shared frame tail, and what a push notification names of it. */
+interface MessageFrame {
+  tail: Buffer;
+  from: string;
+  kind: string;
+}
+
 const refKey = (m: { conv: string; seq: number }) => `${m.conv}\u0000${m.seq}`;
 
 /**
@@ -156,14 +170,14 @@ const refKey = (m: { conv: string; seq: number }) => `${m.conv}\u0000${m.seq}`;
  * they fit in `FRAME_CACHE_BYTES` (the least recently used go first).
  */
 class MessageFrames {
-  private readonly cache = new Map<string, Buffer>();
+  private readonly cache = new Map<string, MessageFrame>();
   private bytes = 0;
 
   constructor(private readonly messages: MessageStore) {}
 
-  /** Each message's frame tail (after `…"inbox":N,`), by `refKey`. */
-  async load(refs: readonly { conv: string; seq: number }[]): Promise<Map<string, Buffer>> {
-    const out = new Map<string, Buffer>();
+  /** Each message's frame tail (after `…"inbox":N,`) and sender, by `refKey`. */
+  async load(refs: readonly { conv: string; seq: number }[]): Promise<Map<string, MessageFrame>> {
+    const out = new Map<string, MessageFrame>();
     const missing = new Map<string, { conv: string; seq: number }>();
     for (const r of refs) {
       const k = refKey(r);
@@ -180,20 +194,20 @@ class MessageFrames {
       const m = found[i];
       // Fan-out is published only once its message is durable: a miss is the store failing.
       if (!m) throw new Error(`message ${k.replace('\u0000', '/')} not found in the store; retrying`);
-      const tail = messageFrameTail(m);
-      out.set(k, tail);
-      this.put(k, tail);
+      const frame = { tail: messageFrameTail(m), from: m.from, kind: m.kind };
+      out.set(k, frame);
+      this.put(k, frame);
     });
     return out;
   }
 
-  private put(key: string, tail: Buffer): void {
-    this.cache.set(key, tail);
-    this.bytes += tail.length;
+  private put(key: string, frame: MessageFrame): void {
+    this.cache.set(key, frame);
+    this.bytes += frame.tail.length;
     for (const [k, v] of this.cache) {
       if (this.bytes <= FRAME_CACHE_BYTES) break;
       this.cache.delete(k);
-      this.bytes -= v.length;
+      this.bytes -= v.tail.length;
     }
   }
 }

@@ -94,6 +94,12 @@ describe('loadConfig', () => {
       maxReplyBytes: '524288',
       keyspace: 'parley_test',
       roles: ' sequencer, fanout,, ',
+      webPushSubject: 'mailto:ops@example.org',
+      apnsEnvironment: 'sandbox',
+      apnsEndpoint: 'https://apns.example:8443',
+      apnsSandboxEndpoint: 'https://apns-sandbox.example:8443',
+      fcmEndpoint: 'https://fcm.example',
+      pushRetries: '3',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};

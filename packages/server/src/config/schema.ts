@@ -76,6 +76,10 @@ export const configSchema = z.strictObject({
   presenceRatePerSecond: positiveInt.default(500),
   /** How many presence subscriptions may be made at once before that rate applies. */
   presenceBurst: positiveInt.default(5000),
+  /** Account changes one user may make per second: push registrations, mutes, device revocations and listings. */
+  accountRatePerSecond: positiveInt.default(2),
+  /** How many account changes may come at once before that rate applies. */
+  accountBurst: positiveInt.default(60),
   /** Largest read reply (`sync`, `history`, HTTP history), in bytes: it stops early with `more: true`. */
   maxReplyBytes: z
     .number()
@@ -134,7 +138,46 @@ export const configSchema = z.strictObject({
   /** Cluster mode: Redis URL (presence, rate limits, the bus between processes). */
   redisUrl: z.string().min(1).optional(),
   /** Cluster mode: which stages this process runs (default all). */
-  roles: z.array(z.enum(['gateway', 'sequencer', 'fanout'])).default(['gateway', 'sequencer', 'fanout']),
+  roles: z
+    .array(z.enum(['gateway', 'sequencer', 'fanout', 'push']))
+    .default(['gateway', 'sequencer', 'fanout', 'push']),
+
+  // --- Push: providers and delivery (docs/operations.md, "Push") -----------------------------
+  /** VAPID `sub`: how push services reach whoever runs this server (`mailto:` or `https:` URL). */
+  webPushSubject: z
+    .string()
+    .regex(/^(mailto:|https:)/)
+    .default('mailto:parley@localhost'),
+  /** VAPID key pair (base64url); by default generated once and kept in the data directory. */
+  vapidPublicKey: z.string().min(1).optional(),
+  vapidPrivateKey: z.string().min(1).optional(),
+  /** APNs: the team's `.p8` key file, its key id and the team id (all three turn APNs on). */
+  apnsKeyFile: z.string().min(1).optional(),
+  apnsKeyId: z.string().min(1).optional(),
+  apnsTeamId: z.string().min(1).optional(),
+  /** APNs: the environment of registrations that do not name one. */
+  apnsEnvironment: z.enum(['production', 'sandbox']).default('production'),
+  /** APNs hosts (`https://host:port`); default Apple's. For tests and relays. */
+  apnsEndpoint: z.url().optional(),
+  apnsSandboxEndpoint: z.url().optional(),
+  /** FCM: the service-account JSON file of the Firebase project (turns FCM on). */
+  fcmServiceAccountFile: z.string().min(1).optional(),
+  /** FCM's API host (`https://host:port`); default Google's. For tests. */
+  fcmEndpoint: z.url().optional(),
+  /**
+   * Let Web Push and UnifiedPush endpoints (chosen by clients) be loopback, private or link-local
+   * addresses. Off: such a registration is refused as dead, so no client makes the server call
+   * into its own network. For tests and push services running inside the deployment.
+   */
+  pushAllowPrivateEndpoints: z.boolean().default(false),
+  /** Extra CA certificates (PEM file) the push providers trust: tests, private relays. */
+  pushCaFile: z.string().min(1).optional(),
+  /** One notification per device and conversation per this window (ms); later ones go as one at its end. */
+  pushBurstMs: z.number().int().min(0).default(3000),
+  /** Retries of a notification the provider asked to retry (429, 5xx, network), before dead-lettering it. */
+  pushRetries: z.number().int().min(0).max(20).default(4),
+  /** How long a provider keeps a notification for an unreachable device, in seconds. */
+  pushTtlSeconds: z.number().int().min(0).default(86_400),
 
   // --- The edge: socket and HTTP limits, the admin listener, token lifetime -------------------
   // (one block: what a client can make the listener hold, and where operators read metrics)
@@ -181,6 +224,24 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** Each config key's environment variable, and how its text becomes a value. */
 export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'int' | 'bool' | 'list' }> = {
   host: { env: 'PARLEY_HOST', parse: 'string' },
+  webPushSubject: { env: 'PARLEY_WEB_PUSH_SUBJECT', parse: 'string' },
+  vapidPublicKey: { env: 'PARLEY_VAPID_PUBLIC_KEY', parse: 'string' },
+  vapidPrivateKey: { env: 'PARLEY_VAPID_PRIVATE_KEY', parse: 'string' },
+  apnsKeyFile: { env: 'PARLEY_APNS_KEY_FILE', parse: 'string' },
+  apnsKeyId: { env: 'PARLEY_APNS_KEY_ID', parse: 'string' },
+  apnsTeamId: { env: 'PARLEY_APNS_TEAM_ID', parse: 'string' },
+  apnsEnvironment: { env: 'PARLEY_APNS_ENVIRONMENT', parse: 'string' },
+  apnsEndpoint: { env: 'PARLEY_APNS_ENDPOINT', parse: 'string' },
+  apnsSandboxEndpoint: { env: 'PARLEY_APNS_SANDBOX_ENDPOINT', parse: 'string' },
+  fcmServiceAccountFile: { env: 'PARLEY_FCM_SERVICE_ACCOUNT_FILE', parse: 'string' },
+  fcmEndpoint: { env: 'PARLEY_FCM_ENDPOINT', parse: 'string' },
+  pushCaFile: { env: 'PARLEY_PUSH_CA_FILE', parse: 'string' },
+  pushAllowPrivateEndpoints: { env: 'PARLEY_PUSH_ALLOW_PRIVATE_ENDPOINTS', parse: 'bool' },
+  pushBurstMs: { env: 'PARLEY_PUSH_BURST_MS', parse: 'int' },
+  pushRetries: { env: 'PARLEY_PUSH_RETRIES', parse: 'int' },
+  pushTtlSeconds: { env: 'PARLEY_PUSH_TTL_SECONDS', parse: 'int' },
+  accountRatePerSecond: { env: 'PARLEY_ACCOUNT_RATE_PER_SECOND', parse: 'int' },
+  accountBurst: { env: 'PARLEY_ACCOUNT_BURST', parse: 'int' },
   port: { env: 'PARLEY_PORT', parse: 'int' },
   workers: { env: 'PARLEY_WORKERS', parse: 'int' },
   dataDir: { env: 'PARLEY_DATA_DIR', parse: 'string' },

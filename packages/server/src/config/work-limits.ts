@@ -9,5 +9,6 @@ export function workLimits(config: Config): WorkLimits {
     read: { ratePerSecond: config.readRatePerSecond, burst: config.readBurst },
     typing: { ratePerSecond: config.typingRatePerSecond, burst: config.typingBurst },
     presence: { ratePerSecond: config.presenceRatePerSecond, burst: config.presenceBurst },
+    account: { ratePerSecond: config.accountRatePerSecond, burst: config.accountBurst },
   };
 }

@@ -307,6 +307,13 @@ export class Chat {
     return { conversations, more };
   }
 
+  /** The user's unread messages over their `limit` most recent conversations: a push's badge. */
+  async unreadCount(user: string, limit = 50): Promise<number> {
+    const rows = await this.d.inbox.conversations(user, limit);
+    const summaries = await Promise.all(rows.map((r) => this.summary(user, r.conv, r.lastTs)));
+    return summaries.reduce((n, c) => n + c.unread, 0);
+  }
+
   /** Applies a receipt from one of the user's devices. */
   async receipt(user: string, conv: string, kind: 'delivered' | 'read', seq: number): Promise<void> {
     await this.access(user, conv);

@@ -10,6 +10,7 @@ import {
 import type { Logger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
 import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
+import type { StoredMessageNotice } from './push-scheduler.js';
 
 /** The start of every message event, before its inbox number. */
 export const MESSAGE_FRAME_HEAD = inboxEventHead('message');
@@ -28,6 +29,8 @@ interface Batch {
   size: number;
   frames: { user: string; frame: OutboundFrame }[];
   fanned: FannedMark[];
+  /** The messages in `fanouts`, for `onMessagesStored`. */
+  notices: StoredMessageNotice[];
 }
 
 /** Entries per inbox commit before a new batch starts (a 512-member group message is one call). */
@@ -67,6 +70,8 @@ export interface InboxWriterOptions {
   unhealthyAfterMs?: number;
   /** Called on every change of `healthy` (the readiness check and the metric follow it). */
   onHealth?: (healthy: boolean) => void;
+  /** Called with each batch's messages once their entries are stored (what push looks at). */
+  onMessagesStored?: (notices: readonly StoredMessageNotice[]) => void;
 }
 
 /**
@@ -108,6 +113,7 @@ export class InboxWriter implements InboxAppender {
   private readonly retryMs: readonly number[];
   private readonly unhealthyAfterMs: number;
   private readonly onHealth: ((healthy: boolean) => void) | undefined;
+  private readonly onMessagesStored: ((notices: readonly StoredMessageNotice[]) => void) | undefined;
   private isHealthy = true;
   /** Set by `close`: nothing more is taken, and a failing append stops retrying. */
   private closed = false;
@@ -122,6 +128,7 @@ export class InboxWriter implements InboxAppender {
     this.retryMs = options.retryMs && options.retryMs.length > 0 ? options.retryMs : RETRY_MS;
     this.unhealthyAfterMs = options.unhealthyAfterMs ?? UNHEALTHY_AFTER_MS;
     this.onHealth = options.onHealth;
+    this.onMessagesStored = options.onMessagesStored;
   }
 
   /**
@@ -193,6 +200,13 @@ export class InboxWriter implements InboxAppender {
 
   append(pending: readonly PendingEntry[], fanned: readonly FannedMark[] = []): void {
     if (this.closed) return;
+    // The store writes a commit's `entries` before its `fanouts`: an entry numbered after a
+    // fan-out of the open batch for the same user goes in the next batch, or the user's numbers
+    // would reach the store out of order (which a store may take for a pruned entry, and drop).
+    if (this.numberedByOpenFanouts(pending)) {
+      this.full.push(this.open);
+      this.open = this.emptyBatch();
+    }
     // Start a new batch past the size bound (keeping each call whole, so a message's entries and
     // its fan-out mark always commit together): one commit never grows without limit.
     const b = this.batchWithRoom();
@@ -202,10 +216,21 @@ export class InboxWriter implements InboxAppender {
       const n = this.headOf(p.user) + 1;
       this.heads.set(p.user, n);
       b.entries.push({ ...p.entry, user: p.user, inbox: n } as InboxEntry);
+      if (p.sender && p.entry.type === 'message' && this.onMessagesStored) {
+        const { conv, seq, ts } = p.entry;
+        b.notices.push({ conv, seq, ts, ...p.sender, users: [p.user], inboxes: [n] });
+      }
       b.frames.push({ user: p.user, frame: new SharedTailFrame(`${p.frameHead}${n},`, p.frameTail) });
     }
     for (const f of fanned) b.fanned.push(f);
     this.schedule();
+  }
+
+  /** Whether a user of `pending` has numbers in the open batch's fan-outs (at most one batch to scan). */
+  private numberedByOpenFanouts(pending: readonly PendingEntry[]): boolean {
+    if (this.open.fanouts.length === 0 || pending.length === 0) return false;
+    const users = new Set(pending.map((p) => p.user));
+    return this.open.fanouts.some((f) => f.users.some((u) => users.has(u)));
   }
 
   /**
@@ -226,6 +251,16 @@ export class InboxWriter implements InboxAppender {
         b.frames.push({ user, frame: new SharedTailFrame(`${MESSAGE_FRAME_HEAD}${n},`, tail) });
       }
       b.fanouts.push({ conv: m.conv, seq: m.seq, ts: m.ts, users: recipients, inboxes });
+      if (this.onMessagesStored)
+        b.notices.push({
+          conv: m.conv,
+          seq: m.seq,
+          from: m.from,
+          kind: m.kind,
+          ts: m.ts,
+          users: recipients,
+          inboxes,
+        });
       b.size += recipients.length;
       this.queuedEntries += recipients.length;
     }
@@ -270,7 +305,7 @@ export class InboxWriter implements InboxAppender {
   }
 
   private emptyBatch(): Batch {
-    return { id: this.nextBatchId++, entries: [], fanouts: [], size: 0, frames: [], fanned: [] };
+    return { id: this.nextBatchId++, entries: [], fanouts: [], size: 0, frames: [], fanned: [], notices: [] };
   }
 
   /**
@@ -378,6 +413,7 @@ export class InboxWriter implements InboxAppender {
     this.flying = null;
     this.queuedEntries -= b.size;
     for (const f of b.frames) this.router.deliver(f.user, f.frame);
+    if (b.notices.length > 0) this.onMessagesStored?.(b.notices);
     this.done(b.id);
     void this.flush();
   }

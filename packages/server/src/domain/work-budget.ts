@@ -17,6 +17,8 @@ export interface WorkLimits {
   typing: RateLimit;
   /** Users named in presence subscriptions. */
   presence: RateLimit;
+  /** Account requests: device listings and revocations, push registrations, mutes (one each). */
+  account: RateLimit;
 }
 
 export type WorkKind = keyof WorkLimits;

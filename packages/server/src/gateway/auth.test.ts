@@ -95,7 +95,7 @@ describe('TokenVerifier with an HS256 secret', () => {
   test('accepts a valid token and reports user and expiry', async () => {
     const exp = now() + 600;
     const claims = await v.verify(await sign(secretBytes, 'HS256', { sub: 'alice', exp }));
-    assert.deepEqual(claims, { user: 'alice', expiresAt: exp * 1000 });
+    assert.deepEqual(claims, { user: 'alice', expiresAt: exp * 1000, issuedAt: 0 });
   });
 
   test('accepts tokens minted by mintToken, with the device claim parsed', async () => {

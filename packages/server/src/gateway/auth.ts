@@ -21,6 +21,8 @@ export interface TokenClaims {
   device?: string;
   /** Expiry, milliseconds since the epoch. */
   expiresAt: number;
+  /** When it was issued (`iat`), ms since the epoch; 0 when the token does not say. */
+  issuedAt: number;
 }
 
 /** The keys tokens are checked against, resolved from the configuration. */
@@ -176,7 +178,11 @@ export class TokenVerifier {
     }
     this.checkLifetime(payload);
     if (!isUserId(payload.sub)) throw new ParleyError('unauthorized', 'token "sub" is not a valid user id');
-    const claims: TokenClaims = { user: payload.sub, expiresAt: (payload.exp as number) * 1000 };
+    const claims: TokenClaims = {
+      user: payload.sub,
+      expiresAt: (payload.exp as number) * 1000,
+      issuedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : 0,
+    };
     if (payload.device !== undefined) {
       if (!isDeviceId(payload.device))
         throw new ParleyError('unauthorized', 'token "device" is not a valid device id');

@@ -1,8 +1,9 @@
 import type { ClientFrame, ConnectFrame } from '@parley/protocol';
-import type { ChatApi } from '../backend/api.js';
+import type { AccountApi, ChatApi } from '../backend/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { ChangeOutcome } from '../ports/conversation-writer.js';
+import { pushRegistrationOf } from '../ports/push-provider.js';
 import type { ConnectionRef, SessionsApi } from '../ports/sessions.js';
 import type { Connection } from './connection.js';
 
@@ -10,6 +11,7 @@ import type { Connection } from './connection.js';
 export interface DispatchContext {
   chat: ChatApi;
   sessions: SessionsApi;
+  account: AccountApi;
   /** How the backend addresses this connection. */
   ref(conn: Connection): ConnectionRef;
   clock: Clock;
@@ -151,6 +153,23 @@ export async function dispatch(
       return okReply(f.id, {});
     case 'unblock':
       await ctx.chat.unblock(user, f.user);
+      return okReply(f.id, {});
+    case 'devices':
+      return okReply(f.id, await ctx.account.devices(user));
+    case 'revoke_device':
+      await ctx.account.revokeDevice(user, f.device);
+      return okReply(f.id, {});
+    case 'push_register':
+      await ctx.account.pushRegister(user, conn.device!, pushRegistrationOf(f));
+      return okReply(f.id, {});
+    case 'push_unregister':
+      await ctx.account.pushUnregister(user, conn.device!);
+      return okReply(f.id, {});
+    case 'mute':
+      await ctx.account.mute(user, f.conv, f.until);
+      return okReply(f.id, {});
+    case 'unmute':
+      await ctx.account.unmute(user, f.conv);
       return okReply(f.id, {});
     default:
       throw new ParleyError('bad_request', `"${f.type}" is not supported by this server yet`);

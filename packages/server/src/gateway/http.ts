@@ -5,7 +5,7 @@ import {
   DEFAULT_LIMITS,
   isConvId,
 } from '@parley/protocol';
-import type { ChatApi } from '../backend/api.js';
+import type { AccountApi, ChatApi } from '../backend/api.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Logger } from '../ports/logger.js';
@@ -15,6 +15,8 @@ import type { Metrics } from './metrics.js';
 export interface HttpApiOptions {
   config: Config;
   chat: ChatApi;
+  /** Refuses tokens of revoked devices, and knows the VAPID public key. */
+  account: Pick<AccountApi, 'checkToken' | 'vapidPublicKey'>;
   verifier: TokenVerifier;
   metrics: Metrics;
   log: Logger;
@@ -106,6 +108,11 @@ async function handle(
   if (await serveHealth(path, o.ready, res)) return;
   if (!path.startsWith('/v1/')) throw new ParleyError('not_found', 'no such endpoint');
   if (o.servesClients === false) throw new ParleyError('unavailable', 'this process has no gateway role');
+  if (path === '/v1/push/vapid') {
+    const key = await o.account.vapidPublicKey();
+    if (key === undefined) throw new ParleyError('not_found', 'Web Push is not configured');
+    return sendJson(res, 200, { vapid_public_key: key });
+  }
   slots.enter(res);
   if (path === '/v1/conversations') {
     const user = await authenticate(o, req);
@@ -188,7 +195,9 @@ async function authenticate(o: HttpApiOptions, req: IncomingMessage): Promise<st
   const header = req.headers.authorization;
   const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
   if (!m) throw new ParleyError('unauthorized', 'missing "Authorization: Bearer <token>"');
-  return (await o.verifier.verify(m[1]!)).user;
+  const claims = await o.verifier.verify(m[1]!);
+  if (claims.device !== undefined) await o.account.checkToken(claims.user, claims.device, claims.issuedAt);
+  return claims.user;
 }
 
 /** The request's URL; a target that is not a valid URL is the client's error, not the server's. */

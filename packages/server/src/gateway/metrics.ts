@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PushObserver } from '../domain/push-dispatcher.js';
 
 /**
  * The server's Prometheus metrics, on a registry of its own (so several servers in one test
@@ -92,6 +93,67 @@ export class Metrics {
     labelNames: ['budget'] as const,
     registers: [this.registry],
   });
+  /** Push notifications, by provider platform and outcome (see domain/push-dispatcher.ts). */
+  readonly push = {
+    sent: new Counter({
+      name: 'parley_push_sent_total',
+      help: 'Notifications a push provider accepted, by platform',
+      labelNames: ['platform'] as const,
+      registers: [this.registry],
+    }),
+    failed: new Counter({
+      name: 'parley_push_failed_total',
+      help: 'Notifications given up on (then dead-lettered), by platform and the last reason',
+      labelNames: ['platform', 'reason'] as const,
+      registers: [this.registry],
+    }),
+    retried: new Counter({
+      name: 'parley_push_retried_total',
+      help: 'Send attempts retried after 429, 5xx or a network error, by platform',
+      labelNames: ['platform'] as const,
+      registers: [this.registry],
+    }),
+    deadLettered: new Counter({
+      name: 'parley_push_dead_lettered_total',
+      help: 'Push jobs put in the dead-letter store, by platform',
+      labelNames: ['platform'] as const,
+      registers: [this.registry],
+    }),
+    removed: new Counter({
+      name: 'parley_push_registrations_removed_total',
+      help: 'Push registrations deleted because the provider reported them dead, by platform',
+      labelNames: ['platform'] as const,
+      registers: [this.registry],
+    }),
+    skipped: new Counter({
+      name: 'parley_push_skipped_total',
+      help: 'Push jobs that needed no notification (online, unregistered, muted, no_provider) or were not queued (overload)',
+      labelNames: ['reason'] as const,
+      registers: [this.registry],
+    }),
+    lag: new Histogram({
+      name: 'parley_push_lag_seconds',
+      help: 'From a message being sequenced to the first attempt to send its notification (queue lag included)',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [this.registry],
+    }),
+  };
+
+  /** The push dispatcher's observer, counting into `push`. */
+  pushObserver(): PushObserver {
+    const p = this.push;
+    return {
+      sent: (platform) => p.sent.inc({ platform }),
+      failed: (platform, reason) =>
+        p.failed.inc({ platform, reason: reason.split(/[\s:(]/)[0]!.slice(0, 40) }),
+      retried: (platform) => p.retried.inc({ platform }),
+      deadLettered: (platform) => p.deadLettered.inc({ platform }),
+      removed: (platform) => p.removed.inc({ platform }),
+      skipped: (reason) => p.skipped.inc({ reason }),
+      lag: (seconds) => p.lag.observe(seconds),
+    };
+  }
+
   /** Sockets the client listener destroyed on accept, by the limit they hit (see gateway/listener.ts). */
   readonly socketsRefused = new Counter({
     name: 'parley_sockets_refused_total',

@@ -73,6 +73,7 @@ export class Gateway implements GatewayLink {
   /** Authenticated connections on this gateway, by user and by connection id (its session). */
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byId = new Map<string, Connection>();
+  private vapid: Promise<{ vapid_public_key?: string }> | undefined;
   private readonly limits: Limits;
   private readonly ctx: DispatchContext;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -99,6 +100,7 @@ export class Gateway implements GatewayLink {
     this.ctx = {
       chat: o.backend.chat,
       sessions: o.backend.sessions,
+      account: o.backend.account,
       clock: o.clock,
       connect: (conn, frame) => this.connect(conn, frame),
       ref: (conn) => this.ref(conn),
@@ -340,6 +342,14 @@ export class Gateway implements GatewayLink {
       .catch((err) => this.o.log.warn({ err: String(err) }, 'session close failed'));
   }
 
+  /** The connect reply's `vapid_public_key` (asked of the backend once: it never changes). */
+  private vapidKey(): Promise<{ vapid_public_key?: string }> {
+    this.vapid ??= this.o.backend.account
+      .vapidPublicKey()
+      .then((key) => (key === undefined ? {} : { vapid_public_key: key }));
+    return this.vapid;
+  }
+
   /** How the backend addresses a connection of this gateway. */
   ref(conn: Connection): ConnectionRef {
     return { gateway: this.o.id, conn: conn.session, user: conn.user!, device: conn.device! };
@@ -364,7 +374,7 @@ export class Gateway implements GatewayLink {
       this.byId.set(conn.session, conn);
       let opened: { inboxHead: number };
       try {
-        opened = await this.o.backend.sessions.open(ref);
+        opened = await this.o.backend.sessions.open(ref, claims.issuedAt);
       } catch (err) {
         this.byId.delete(conn.session);
         throw err;
@@ -390,6 +400,7 @@ export class Gateway implements GatewayLink {
         heartbeat_ms: this.o.config.heartbeatMs,
         inbox_head: opened.inboxHead,
         server_time: this.o.clock.now(),
+        ...(await this.vapidKey()),
       };
     } finally {
       conn.connecting = false;

@@ -15,6 +15,8 @@ export interface PendingEntry {
   frameHead: string;
   /** The event's JSON after `…"inbox":N,`, UTF-8 encoded once and shared by all recipients. */
   frameTail: Buffer;
+  /** For a message entry: who sent it and its kind (what a push notification names). */
+  sender?: { from: string; kind: string };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -40,8 +42,8 @@ export interface InboxAppender {
   /** Entries handed in and not stored (or published) yet: how far behind the appender is. */
   readonly backlog: number;
   /**
-   * Resolves when everything handed in so far is stored (and, in process, delivered), whatever is
-   * handed in meanwhile. Rejects with `InboxConflictError` when some of it was dropped because
+   * Resolves when everything handed in so far is stored (in process, and delivered) or, for the
+   * fan-out topic, durably published (its consumer stores it), whatever is handed in meanwhile. Rejects with `InboxConflictError` when some of it was dropped because
    * another writer took its numbers: the caller hands it in again.
    */
   idle(): Promise<void>;

@@ -30,8 +30,12 @@ export interface ConnectionRef {
  * connection and end with it).
  */
 export interface SessionsApi {
-  /** Registers a connection; resolves with the user's inbox head. Throws `forbidden` (close 4429) past the per-user cap. */
-  open(ref: ConnectionRef): Promise<{ inboxHead: number }>;
+  /**
+   * Registers a connection whose token was issued at `issuedAt` (ms); resolves with the user's
+   * inbox head. Throws `unauthorized` (close 4401) for a device revoked after the token was
+   * issued, `forbidden` (close 4429) past the per-user cap.
+   */
+  open(ref: ConnectionRef, issuedAt: number): Promise<{ inboxHead: number }>;
   /** Unregisters a connection (a no-op when it was already replaced). */
   close(ref: ConnectionRef): Promise<void>;
   subscribe(ref: ConnectionRef, users: readonly string[]): Promise<PresenceView[]>;

@@ -15,7 +15,10 @@ export const DEFAULT_SETTINGS: Readonly<UserSettings> = Object.freeze({
   groupAdd: 'everyone',
 });
 
-/** Per-user state that is not part of any conversation: settings, blocks, last seen. */
+/** A mute with no end (`mute` without `until`). */
+export const MUTED_FOREVER = Number.MAX_SAFE_INTEGER;
+
+/** Per-user state: settings, blocks, last seen, and which conversations the user muted. */
 export interface UserStore {
   /** The user's settings (the defaults when none are stored). */
   settings(user: string): Promise<UserSettings>;
@@ -29,4 +32,11 @@ export interface UserStore {
   lastSeen(users: readonly string[]): Promise<Map<string, number>>;
   /** Records the time the user's last device went away (best effort, not awaited by callers). */
   saveLastSeen(user: string, ts: number): Promise<void>;
+  /**
+   * Mutes `conv` for `user` until `until` (ms since the epoch; `MUTED_FOREVER` for no end), or
+   * with null unmutes it; resolves once durable.
+   */
+  setMute(user: string, conv: string, until: number | null): Promise<void>;
+  /** Of `convs`, those `user` muted, with the time each mute ends (ended mutes may be absent or listed). */
+  mutes(user: string, convs: readonly string[]): Promise<Map<string, number>>;
 }

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
-import { CHAT_METHODS, SESSION_METHODS } from '../backend/api.js';
+import { ACCOUNT_METHODS, CHAT_METHODS, SESSION_METHODS } from '../backend/api.js';
 import { type Backend, createEmbeddedBackend } from '../backend/embedded.js';
 import type { Config } from '../config/schema.js';
 import { resolveKeys } from '../gateway/auth.js';
@@ -13,10 +13,11 @@ import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { IpcChannel } from './ipc.js';
 
-/** The chat and session methods workers may call on the backend. */
+/** The chat, session and account methods workers may call on the backend. */
 const BACKEND_METHODS = new Set<string>([
   ...CHAT_METHODS.map((m) => `chat.${m}`),
   ...SESSION_METHODS.map((m) => `sessions.${m}`),
+  ...ACCOUNT_METHODS.map((m) => `account.${m}`),
 ]);
 
 type MetricsJson = Awaited<ReturnType<Metrics['registry']['getMetricsAsJSON']>>;
@@ -146,7 +147,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
 async function call(backend: Backend, method: string, args: unknown[]): Promise<unknown> {
   if (method === 'ready') return backend.healthy();
   if (!BACKEND_METHODS.has(method)) throw new Error(`unknown backend method ${method}`);
-  const [target, name] = method.split('.') as ['chat' | 'sessions', string];
+  const [target, name] = method.split('.') as [keyof Backend['api'], string];
   const obj = backend.api[target] as unknown as Record<string, (...a: unknown[]) => unknown>;
   return obj[name]!.apply(obj, args);
 }

@@ -1,6 +1,13 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
-import { type BackendApi, CHAT_METHODS, type ChatApi, SESSION_METHODS } from '../backend/api.js';
+import {
+  ACCOUNT_METHODS,
+  type AccountApi,
+  type BackendApi,
+  CHAT_METHODS,
+  type ChatApi,
+  SESSION_METHODS,
+} from '../backend/api.js';
 import type { Config } from '../config/schema.js';
 import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
@@ -53,6 +60,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   const backend: BackendApi = {
     chat: remote<ChatApi>(channel, 'chat', CHAT_METHODS),
     sessions: remote<SessionsApi>(channel, 'sessions', SESSION_METHODS),
+    account: remote<AccountApi>(channel, 'account', ACCOUNT_METHODS),
   };
   const g = new Gateway({
     config,
@@ -70,6 +78,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     onRequest: createHttpHandler({
       config,
       chat: backend.chat,
+      account: backend.account,
       verifier,
       metrics,
       log,

@@ -33,6 +33,7 @@ export async function webPushSetup() {
     subject: 'mailto:push-admin@example.org',
     vapidKeys,
     ca: tls.ca,
+    allowPrivateEndpoints: true,
     maxConcurrent: MAX_CONCURRENT,
     timeoutMs: TIMEOUT_MS,
     vapidTtlSeconds: VAPID_TTL_SECONDS,

@@ -31,6 +31,8 @@ export interface WebPushRequest {
   plaintext: string | undefined;
   vapidJwt: string;
   vapidClaims: { aud: string; exp: number; sub: string };
+  /** When it arrived (the wall clock, whatever the server's test clock says). */
+  at: number;
 }
 
 export interface WebPushServerOptions {
@@ -87,6 +89,13 @@ export class WebPushTestServer {
     this.subscriptions.set(id, { outcome, keys });
     const endpoint = `${this.origin}/push/${id}`;
     return keys === undefined ? { endpoint } : { endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } };
+  }
+
+  /** Answers a subscription's later requests with `outcome` (a service that recovers, say). */
+  setOutcome(endpoint: string, outcome: PushOutcome): void {
+    const sub = this.subscriptions.get(endpoint.slice(endpoint.lastIndexOf('/') + 1));
+    if (!sub) throw new Error(`no subscription at ${endpoint}`);
+    sub.outcome = outcome;
   }
 
   async close(): Promise<void> {
@@ -186,6 +195,7 @@ export class WebPushTestServer {
       plaintext,
       vapidJwt: jwt,
       vapidClaims: claims as WebPushRequest['vapidClaims'],
+      at: Date.now(),
     };
     const ra = { 'retry-after': String(this.options.retryAfterSeconds) };
     const accept = () => {

@@ -1,8 +1,10 @@
 /**
  * The conformance suite of the `UserStore` port: every adapter runs it through its own runner and
  * must pass it. It pins down the contract written in the doc comments of `ports/user-store.ts`:
- * settings that default until saved, blocks that are one-way, idempotent and listed sorted, and
- * last-seen times that are absent until recorded and overwritten by the next record.
+ * settings that default until saved, blocks that are one-way, idempotent and listed sorted,
+ * last-seen times that are absent until recorded and overwritten by the next record, and mutes
+ * per user and conversation, until a time or forever, overwritten by the next and removed by null.
+ * (Mutes that have ended may be listed or not: the tests use end times in the future.)
  *
  * The suite never runs on its own: an adapter's test file calls `userStoreSuite`. One store is
  * shared by the suite's tests, each working on users of its own, with ids unique to the run.
@@ -10,8 +12,17 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
+import {
+  DEFAULT_SETTINGS,
+  MUTED_FOREVER,
+  type UserSettings,
+  type UserStore,
+} from '../../ports/user-store.js';
 import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
+
+/** Mute end times in the future, so that stores expiring ended mutes keep them through the test. */
+const HOUR = 3_600_000;
+const LATER = Date.now() + 24 * HOUR;
 
 /** What the runner hands the suite. */
 export interface UserStoreHarness extends Closable {
@@ -198,6 +209,98 @@ export function userStoreSuite(
       });
       assert.deepEqual(await h().store.blocked(u), [other]);
       assert.deepEqual(await h().store.lastSeen([u]), new Map([[u, 1_700_000_000_900]]));
+      // A mute changes none of them, nor they it.
+      const conv = `g:${id('c')}`;
+      await h().store.setMute(u, conv, LATER);
+      assert.deepEqual(await h().store.settings(u), {
+        readReceipts: false,
+        lastSeen: 'nobody',
+        groupAdd: 'everyone',
+      });
+      assert.deepEqual(await h().store.blocked(u), [other]);
+      await h().store.saveSettings(u, { ...DEFAULT_SETTINGS });
+      assert.deepEqual(await h().store.mutes(u, [conv]), new Map([[conv, LATER]]));
+    });
+
+    check('a user who muted nothing has no mutes', async () => {
+      const u = user();
+      assert.deepEqual(await h().store.mutes(u, [`g:${id('c')}`, `dm:${id('c')}`]), new Map());
+      assert.deepEqual(await h().store.mutes(u, []), new Map());
+    });
+
+    check('setMute mutes a conversation until a time; each setMute overwrites the last', async () => {
+      const u = user();
+      const conv = `g:${id('c')}`;
+      await h().store.setMute(u, conv, LATER);
+      assert.deepEqual(await h().store.mutes(u, [conv]), new Map([[conv, LATER]]));
+      await h().store.setMute(u, conv, LATER + HOUR);
+      assert.deepEqual(await h().store.mutes(u, [conv]), new Map([[conv, LATER + HOUR]]));
+      // A shorter mute replaces a longer one too.
+      await h().store.setMute(u, conv, LATER - HOUR);
+      assert.deepEqual(await h().store.mutes(u, [conv]), new Map([[conv, LATER - HOUR]]));
+    });
+
+    check('MUTED_FOREVER mutes with no end, and reads back as itself', async () => {
+      const u = user();
+      const [conv, other] = [`g:${id('c')}`, `dm:${id('c')}`];
+      await h().store.setMute(u, conv, MUTED_FOREVER);
+      assert.deepEqual(await h().store.mutes(u, [conv, other]), new Map([[conv, MUTED_FOREVER]]));
+      await h().store.setMute(u, conv, LATER);
+      assert.deepEqual(await h().store.mutes(u, [conv]), new Map([[conv, LATER]]));
+      await h().store.setMute(u, conv, MUTED_FOREVER);
+      assert.deepEqual(await h().store.mutes(u, [conv]), new Map([[conv, MUTED_FOREVER]]));
+    });
+
+    check('setMute with null unmutes, idempotently, and muting again works', async () => {
+      const u = user();
+      const [conv, kept] = [`g:${id('c')}`, `g:${id('c')}`];
+      await h().store.setMute(u, conv, LATER);
+      await h().store.setMute(u, kept, MUTED_FOREVER);
+      await h().store.setMute(u, conv, null);
+      assert.deepEqual(await h().store.mutes(u, [conv, kept]), new Map([[kept, MUTED_FOREVER]]));
+      await h().store.setMute(u, conv, null);
+      await h().store.setMute(u, `g:${id('c')}`, null);
+      assert.deepEqual(await h().store.mutes(u, [conv, kept]), new Map([[kept, MUTED_FOREVER]]));
+      await h().store.setMute(u, conv, LATER + HOUR);
+      assert.deepEqual(
+        await h().store.mutes(u, [conv, kept]),
+        new Map([
+          [conv, LATER + HOUR],
+          [kept, MUTED_FOREVER],
+        ]),
+      );
+    });
+
+    check('mutes answers for the conversations asked, of that user only', async () => {
+      const [u, other] = [user(), user()];
+      const convs = Array.from({ length: 5 }, (_, i) => (i % 2 === 0 ? `g:${id('c')}` : `dm:${id('c')}`));
+      // Concurrent mutes of one user all land.
+      await Promise.all(convs.slice(0, 4).map((c, i) => h().store.setMute(u, c, LATER + i * HOUR)));
+      await h().store.setMute(other, convs[0]!, MUTED_FOREVER);
+      await h().store.setMute(other, convs[4]!, LATER);
+      assert.deepEqual(
+        await h().store.mutes(u, convs),
+        new Map(convs.slice(0, 4).map((c, i) => [c, LATER + i * HOUR])),
+      );
+      assert.deepEqual(
+        await h().store.mutes(u, [convs[3]!, convs[4]!, convs[1]!]),
+        new Map([
+          [convs[3]!, LATER + 3 * HOUR],
+          [convs[1]!, LATER + HOUR],
+        ]),
+      );
+      assert.deepEqual(
+        await h().store.mutes(other, convs),
+        new Map([
+          [convs[0]!, MUTED_FOREVER],
+          [convs[4]!, LATER],
+        ]),
+      );
+      // Unmuting for one user leaves the other's mute of the same conversation.
+      await h().store.setMute(u, convs[0]!, null);
+      assert.deepEqual(await h().store.mutes(other, [convs[0]!]), new Map([[convs[0]!, MUTED_FOREVER]]));
+      assert.deepEqual(await h().store.mutes(u, [convs[0]!]), new Map());
+      assert.deepEqual(await h().store.mutes(user(), convs), new Map());
     });
   });
 }

@@ -5,6 +5,7 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
+import { type DeviceRecord, type DeviceStore, MAX_DEVICES_PER_USER } from '../../ports/device-store.js';
 import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
 import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import {
@@ -16,6 +17,15 @@ import {
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type { MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
+import type { PushRegistration } from '../../ports/push-provider.js';
+import type {
+  DeadLetter,
+  PushBatchHandler,
+  PushDeadLetters,
+  PushJob,
+  PushQueue,
+  PushQueueSubscription,
+} from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 
 interface ConvState {
@@ -34,9 +44,218 @@ interface UserState {
 }
 
 /**
+ * How long a device revocation is kept (it must outlive every token issued before it): revocations
+ * older than this, counted from the newest revocation's time, are forgotten as new ones come.
+ */
+export const REVOCATION_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+/** Jobs handed to one handler call at most. */
+export const PUSH_BATCH_SIZE = 256;
+/** Batches one consumer has in flight at most, so a slow one holds no others. */
+export const PUSH_BATCHES_IN_FLIGHT = 4;
+/** How long the jobs of a batch whose handler rejected wait before they are handed out again. */
+const RETRY_AFTER_REJECT_MS = 1_000;
+
+interface DeviceState {
+  lastSeen: number;
+  push?: PushRegistration;
+}
+
+/** A registration as JSON with sorted keys, so equal registrations compare equal. */
+function registrationJson(registration: PushRegistration): string {
+  const sorted = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (v === null || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) out[k] = sorted((v as Record<string, unknown>)[k]);
+    return out;
+  };
+  return JSON.stringify(sorted(registration));
+}
+
+/**
+ * The in-memory push queue, with the embedded queue's behaviour: one queued job per user, device
+ * and conversation (a later job replaces a queued one and takes its place at the end of the queue;
+ * an older one is dropped), batches of up to `PUSH_BATCH_SIZE` jobs in queue order, up to
+ * `PUSH_BATCHES_IN_FLIGHT` batches in flight per consumer, and no job of a user handed out while
+ * one of their batches is in flight (so a user's jobs are handled in order). A job leaves the
+ * queue when its batch's handler resolves; a batch whose handler rejects is handed out again after
+ * `RETRY_AFTER_REJECT_MS` (at once to another consumer when this one closes).
+ */
+export class MemoryPushQueue implements PushQueue {
+  private nextId = 1;
+  /** Queued jobs by id; a Map iterates in insertion order, which is id order. */
+  private readonly jobs = new Map<number, PushJob>();
+  /** `user device conv` → the id of its queued job. */
+  private readonly byKey = new Map<string, number>();
+  /** Users with a batch in flight or waiting to be retried. */
+  private readonly busy = new Set<string>();
+  private readonly consumers = new Set<MemoryPushConsumer>();
+  private waking = false;
+
+  async enqueue(jobs: readonly PushJob[]): Promise<void> {
+    for (const j of jobs) {
+      const key = `${j.user}\u0000${j.device}\u0000${j.conv}`;
+      const oldId = this.byKey.get(key);
+      const old = oldId === undefined ? undefined : this.jobs.get(oldId);
+      if (old && old.inbox >= j.inbox) continue;
+      if (oldId !== undefined) this.jobs.delete(oldId);
+      const id = this.nextId++;
+      this.jobs.set(id, { ...j });
+      this.byKey.set(key, id);
+    }
+    this.wake();
+  }
+
+  async consume(handler: PushBatchHandler): Promise<PushQueueSubscription> {
+    const consumer = new MemoryPushConsumer(this, handler);
+    this.consumers.add(consumer);
+    this.wake();
+    return {
+      close: async () => {
+        this.consumers.delete(consumer);
+        await consumer.close();
+        this.wake();
+      },
+    };
+  }
+
+  /**
+   * Simulates a crash and restart of the process: consumers stop at once, their handlers are not
+   * waited for and what they settle later is ignored, and every job not yet done is handed out
+   * again to the next consumer (as a durable queue does after a restart).
+   */
+  restart(): void {
+    for (const c of this.consumers) c.abandon();
+    this.consumers.clear();
+    this.busy.clear();
+  }
+
+  /** Jobs queued (handed out or not). */
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  /** @internal Up to `limit` queued jobs of users not busy, in queue order, marking their users busy. */
+  take(limit: number): { ids: number[]; jobs: PushJob[]; users: string[] } {
+    const ids: number[] = [];
+    const jobs: PushJob[] = [];
+    const users = new Set<string>();
+    for (const [id, j] of this.jobs) {
+      if (jobs.length >= limit) break;
+      if (this.busy.has(j.user)) continue;
+      ids.push(id);
+      jobs.push({ ...j });
+      users.add(j.user);
+    }
+    for (const u of users) this.busy.add(u);
+    return { ids, jobs, users: [...users] };
+  }
+
+  /** @internal Deletes handed-out jobs by id (a job replaced since has a new id and stays). */
+  done(ids: readonly number[]): void {
+    for (const id of ids) {
+      const j = this.jobs.get(id);
+      if (!j) continue;
+      this.jobs.delete(id);
+      const key = `${j.user}\u0000${j.device}\u0000${j.conv}`;
+      if (this.byKey.get(key) === id) this.byKey.delete(key);
+    }
+  }
+
+  /** @internal */
+  release(users: readonly string[]): void {
+    for (const u of users) this.busy.delete(u);
+  }
+
+  /**
+   * @internal Lets every consumer look for jobs, soon: in a later turn of the event loop, so that
+   * wakes coming together look once, and a handler that settles at once never starves the loop.
+   */
+  wake(): void {
+    if (this.waking) return;
+    this.waking = true;
+    setImmediate(() => {
+      this.waking = false;
+      for (const c of this.consumers) c.pump();
+    });
+  }
+}
+
+class MemoryPushConsumer {
+  private closed = false;
+  private abandoned = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly retries = new Map<NodeJS.Timeout, readonly string[]>();
+
+  constructor(
+    private readonly queue: MemoryPushQueue,
+    private readonly handler: PushBatchHandler,
+  ) {}
+
+  pump(): void {
+    while (!this.closed && this.inFlight.size < PUSH_BATCHES_IN_FLIGHT) {
+      const taken = this.queue.take(PUSH_BATCH_SIZE);
+      if (taken.jobs.length === 0) return;
+      this.run(taken);
+    }
+  }
+
+  private run({ ids, jobs, users }: { ids: number[]; jobs: PushJob[]; users: string[] }): void {
+    const batch = (async () => {
+      let done = false;
+      try {
+        const idOf = new Map(jobs.map((j, i) => [j, ids[i]!]));
+        await this.handler(jobs, (settled) => {
+          if (!this.abandoned) this.queue.done(settled.flatMap((j) => idOf.get(j) ?? []));
+        });
+        done = true;
+      } catch {
+        // The handler rejected: the jobs stay queued.
+      }
+      if (this.abandoned) return;
+      if (done) this.queue.done(ids);
+      if (done || this.closed) this.queue.release(users);
+      else {
+        const timer = setTimeout(() => {
+          this.retries.delete(timer);
+          this.queue.release(users);
+          this.queue.wake();
+        }, RETRY_AFTER_REJECT_MS);
+        this.retries.set(timer, users);
+      }
+    })();
+    this.inFlight.add(batch);
+    void batch.finally(() => {
+      this.inFlight.delete(batch);
+      this.queue.wake();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+    for (const users of this.retries.values()) this.queue.release(users);
+    this.retries.clear();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  abandon(): void {
+    this.abandoned = true;
+    this.stop();
+    this.retries.clear();
+  }
+
+  private stop(): void {
+    this.closed = true;
+    for (const timer of this.retries.keys()) clearTimeout(timer);
+  }
+}
+
+/**
  * The in-memory adapter of the store ports: the reference behaviour the conformance suites pin
  * down, and a fast store for domain tests. Not durable; never used by `parley serve`. It offers
- * both capabilities, `FanoutRecovery` and `InboxPruning`, as the embedded store does.
+ * both capabilities, `FanoutRecovery` and `InboxPruning`, as the embedded store does, and the
+ * push ports: devices, the push queue (`MemoryPushQueue`) and dead letters.
  */
 export class MemoryStore {
   readonly messages: MessageStore;
@@ -48,6 +267,16 @@ export class MemoryStore {
   readonly conversations: ConversationStore;
   readonly users: UserStore;
   readonly invites: InviteStore;
+  readonly devices: DeviceStore;
+  readonly pushQueue = new MemoryPushQueue();
+  readonly deadLetters: PushDeadLetters;
+  /** user → device → its state. */
+  private readonly devicesByUser = new Map<string, Map<string, DeviceState>>();
+  /** `user device` → when the device was last revoked. */
+  private readonly revocations = new Map<string, number>();
+  /** user → conv → when the mute ends. */
+  private readonly mutesByUser = new Map<string, Map<string, number>>();
+  private readonly letters = new Map<string, DeadLetter>();
   private readonly invitesById = new Map<string, Invite>();
   private readonly settingsByUser = new Map<string, UserSettings>();
   private readonly blocks = new Map<string, Set<string>>();
@@ -199,6 +428,115 @@ export class MemoryStore {
       },
       saveLastSeen: async (user, ts) => {
         this.lastSeenByUser.set(user, ts);
+      },
+      setMute: async (user, conv, until) => {
+        let mutes = this.mutesByUser.get(user);
+        if (until === null) {
+          mutes?.delete(conv);
+          if (mutes?.size === 0) this.mutesByUser.delete(user);
+          return;
+        }
+        if (!mutes) {
+          mutes = new Map();
+          this.mutesByUser.set(user, mutes);
+        }
+        mutes.set(conv, until);
+      },
+      mutes: async (user, convs) => {
+        const mutes = this.mutesByUser.get(user);
+        const out = new Map<string, number>();
+        for (const conv of convs) {
+          const until = mutes?.get(conv);
+          if (until !== undefined) out.set(conv, until);
+        }
+        return out;
+      },
+    };
+    this.devices = {
+      seen: async (user, device, ts) => {
+        let devices = this.devicesByUser.get(user);
+        if (!devices) {
+          devices = new Map();
+          this.devicesByUser.set(user, devices);
+        }
+        const d = devices.get(device);
+        // Connect and disconnect times may arrive out of order: last seen only moves forward.
+        if (d) d.lastSeen = Math.max(d.lastSeen, ts);
+        else devices.set(device, { lastSeen: ts });
+        while (devices.size > MAX_DEVICES_PER_USER) {
+          let oldest: [string, DeviceState] | undefined;
+          for (const entry of devices) {
+            if (entry[0] === device) continue;
+            if (
+              !oldest ||
+              entry[1].lastSeen < oldest[1].lastSeen ||
+              (entry[1].lastSeen === oldest[1].lastSeen && entry[0] < oldest[0])
+            )
+              oldest = entry;
+          }
+          if (!oldest) break;
+          devices.delete(oldest[0]);
+        }
+      },
+      list: async (user) =>
+        [...(this.devicesByUser.get(user) ?? [])]
+          .sort(([a, x], [b, y]) => y.lastSeen - x.lastSeen || (a < b ? -1 : a > b ? 1 : 0))
+          .map(([device, d]) => {
+            const r: DeviceRecord = { device, lastSeen: d.lastSeen };
+            if (d.push) r.push = structuredClone(d.push);
+            return r;
+          }),
+      setPush: async (user, device, registration) => {
+        // Only a known device has a registration: one revoked or evicted meanwhile gets none.
+        const d = this.devicesByUser.get(user)?.get(device);
+        if (!d) return;
+        if (registration === null) delete d.push;
+        else d.push = structuredClone(registration);
+      },
+      dropPush: async (user, device, registration) => {
+        const d = this.devicesByUser.get(user)?.get(device);
+        if (d?.push && registrationJson(d.push) === registrationJson(registration)) delete d.push;
+      },
+      pushRegistrations: async (users) => {
+        const out = new Map<string, Map<string, PushRegistration>>();
+        for (const user of users) {
+          const regs = new Map<string, PushRegistration>();
+          const devices = [...(this.devicesByUser.get(user) ?? [])].sort(([a], [b]) => (a < b ? -1 : 1));
+          for (const [device, d] of devices) if (d.push) regs.set(device, structuredClone(d.push));
+          if (regs.size > 0) out.set(user, regs);
+        }
+        return out;
+      },
+      revoke: async (user, device, ts) => {
+        const devices = this.devicesByUser.get(user);
+        const known = devices?.delete(device) ?? false;
+        if (devices?.size === 0) this.devicesByUser.delete(user);
+        const key = `${user}\u0000${device}`;
+        this.revocations.set(key, Math.max(this.revocations.get(key) ?? ts, ts));
+        for (const [k, revoked] of this.revocations)
+          if (revoked < ts - REVOCATION_RETENTION_MS) this.revocations.delete(k);
+        return known;
+      },
+      revokedAt: async (user, device) => this.revocations.get(`${user}\u0000${device}`),
+    };
+    this.deadLetters = {
+      add: async (letters) => {
+        for (const l of letters) this.letters.set(l.id, structuredClone(l));
+      },
+      list: async (limit, after) =>
+        [...this.letters.values()]
+          .filter((l) => after === undefined || l.id > after)
+          .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+          .slice(0, limit)
+          .map((l) => structuredClone(l)),
+      get: async (id) => {
+        const l = this.letters.get(id);
+        return l ? structuredClone(l) : null;
+      },
+      remove: async (ids) => {
+        let n = 0;
+        for (const id of new Set(ids)) if (this.letters.delete(id)) n++;
+        return n;
       },
     };
     this.invites = {

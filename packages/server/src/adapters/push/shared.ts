@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { Agent, request } from 'node:https';
+import { Agent, type AgentOptions, request } from 'node:https';
 import type { PushResult } from '../../ports/push-provider.js';
 
 /**
@@ -78,9 +78,21 @@ export class RequestTimeout extends Error {
   }
 }
 
-/** An HTTPS agent with kept-alive connections, trusting `ca` when given (tests, private deployments). */
-export function keepAliveAgent(ca: string | Buffer | undefined, maxSockets: number): Agent {
-  return new Agent({ keepAlive: true, maxSockets, ...(ca === undefined ? {} : { ca }) });
+/**
+ * An HTTPS agent with kept-alive connections, trusting `ca` when given (tests, private
+ * deployments), resolving names with `lookup` when given (to refuse some addresses).
+ */
+export function keepAliveAgent(
+  ca: string | Buffer | undefined,
+  maxSockets: number,
+  lookup?: AgentOptions['lookup'],
+): Agent {
+  return new Agent({
+    keepAlive: true,
+    maxSockets,
+    ...(ca === undefined ? {} : { ca }),
+    ...(lookup === undefined ? {} : { lookup }),
+  });
 }
 
 /** Cap on a response body read (push services answer with a few hundred bytes of JSON). */

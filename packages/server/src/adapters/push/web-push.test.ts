@@ -43,6 +43,42 @@ describe('WebPushProvider, beyond the suite', () => {
     }
   });
 
+  test('endpoints on the deployment’s own network are refused unless allowed: literal or by name', async () => {
+    const s = await webPushSetup();
+    const guarded = new WebPushProvider({ ...s.options, allowPrivateEndpoints: false });
+    try {
+      const sub = s.server.subscribe('ok');
+      const port = new URL(sub.endpoint).port;
+      const path = new URL(sub.endpoint).pathname;
+      for (const host of [
+        '127.0.0.1',
+        'localhost',
+        '[::1]',
+        '10.1.2.3',
+        '169.254.169.254',
+        '[::ffff:192.168.0.1]',
+      ]) {
+        const r = await guarded.send(
+          { platform: 'webpush', endpoint: `https://${host}:${port}${path}`, keys: sub.keys! },
+          n,
+        );
+        assert.equal(r.status, 'dead', `${host}: ${JSON.stringify(r)}`);
+        assert.match((r as { reason: string }).reason, /non-public address/);
+      }
+      assert.equal(s.server.requests.length, 0, 'no request reached the inward service');
+      const allowed = new WebPushProvider(s.options);
+      try {
+        const r = await allowed.send({ platform: 'webpush', endpoint: sub.endpoint, keys: sub.keys! }, n);
+        assert.equal(r.status, 'sent', 'allowed when configured');
+      } finally {
+        await allowed.close();
+      }
+    } finally {
+      await guarded.close();
+      await s.server.close();
+    }
+  });
+
   test('a subscription with unusable keys or a non-https endpoint is dead without a request', async () => {
     const s = await webPushSetup();
     const provider = new WebPushProvider(s.options);

@@ -25,6 +25,7 @@ import type {
   PushRegistration,
   PushResult,
 } from '../../ports/push-provider.js';
+import { isInwardAddress, publicOnlyLookup } from './public-address.js';
 import {
   collapseToken,
   httpsRequest,
@@ -54,6 +55,12 @@ export interface WebPushOptions {
   maxConcurrent?: number;
   /** Deadline of one request, in ms; default 10 s. */
   timeoutMs?: number;
+  /**
+   * Allow endpoints on loopback, private and link-local addresses (default false: clients choose
+   * endpoints, and a request must not reach the deployment's own network). For tests and private
+   * deployments whose push service runs inside.
+   */
+  allowPrivateEndpoints?: boolean;
   /** Lifetime of a VAPID JWT, in s (at most 24 h); default 12 h. Reused for half of it. */
   vapidTtlSeconds?: number;
   clock?: Clock;
@@ -84,7 +91,11 @@ export class WebPushProvider implements PushProvider {
     this.vapidTtlMs = ttl * 1000;
     const maxConcurrent = options.maxConcurrent ?? 100;
     this.bound = new Semaphore(maxConcurrent);
-    this.agent = keepAliveAgent(options.ca, maxConcurrent);
+    this.agent = keepAliveAgent(
+      options.ca,
+      maxConcurrent,
+      options.allowPrivateEndpoints ? undefined : publicOnlyLookup,
+    );
     this.clock = options.clock ?? systemClock;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     // Fails now, not at the first send, on a bad subject or key.
@@ -119,6 +130,8 @@ export class WebPushProvider implements PushProvider {
       return { status: 'dead', reason: 'the endpoint is not a URL' };
     }
     if (url.protocol !== 'https:') return { status: 'dead', reason: 'the endpoint is not https' };
+    if (!this.options.allowPrivateEndpoints && isInwardAddress(url.hostname.replace(/^\[|\]$/g, '')))
+      return { status: 'dead', reason: 'the endpoint is a non-public address' };
     if (this.closed) return { status: 'retry', reason: 'closed' };
     let details: webpush.RequestDetails;
     try {
@@ -161,6 +174,9 @@ export class WebPushProvider implements PushProvider {
         this.timeoutMs,
       );
     } catch (err) {
+      // A name that resolves inward stays refused: the registration is unusable.
+      if ((err as { code?: unknown }).code === 'EINWARD')
+        return { status: 'dead', reason: (err as Error).message };
       return retry(networkReason(err), undefined);
     }
     if (res.status >= 200 && res.status < 300) {

@@ -115,6 +115,54 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX invites_by_expiry ON invites (expires_ts);
   `,
+  // Push: the devices a user signed in with (last seen, push registration as JSON), revocations
+  // (kept a bounded time, pruned as new ones come), mutes, the push queue and its dead letters.
+  // `push_jobs` holds at most one job per (user, device, conv): a newer job replaces the queued
+  // one under a new id, so the queue order (id) is the order of the jobs that remain, and a row
+  // handed out and replaced meanwhile is not deleted when its batch is done (it is deleted by id).
+  `
+  CREATE TABLE devices (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    push_json TEXT,
+    PRIMARY KEY (user, device)
+  ) WITHOUT ROWID;
+  CREATE TABLE device_revocations (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    revoked_ts INTEGER NOT NULL,
+    PRIMARY KEY (user, device)
+  ) WITHOUT ROWID;
+  CREATE INDEX device_revocations_by_ts ON device_revocations (revoked_ts);
+  CREATE TABLE mutes (
+    user TEXT NOT NULL,
+    conv TEXT NOT NULL,
+    until INTEGER NOT NULL,
+    PRIMARY KEY (user, conv)
+  ) WITHOUT ROWID;
+  CREATE TABLE push_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    conv TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    inbox INTEGER NOT NULL,
+    ts INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX push_jobs_by_key ON push_jobs (user, device, conv);
+  CREATE TABLE push_dead_letters (
+    id TEXT PRIMARY KEY,
+    job_json TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    ts INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX push_dead_letters_by_ts ON push_dead_letters (ts);
+  `,
 ];
 
 /** The schema version this build expects. */

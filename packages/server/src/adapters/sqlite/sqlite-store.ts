@@ -8,6 +8,7 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
+import { type DeviceRecord, type DeviceStore, MAX_DEVICES_PER_USER } from '../../ports/device-store.js';
 import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
 import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import type {
@@ -19,8 +20,11 @@ import type {
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
+import type { PushRegistration } from '../../ports/push-provider.js';
+import type { DeadLetter, PushDeadLetters, PushJob, PushQueue } from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 import { configureConnection, migrate } from './schema.js';
+import { type PushJobRow, SqlitePushQueue } from './sqlite-push-queue.js';
 import { type CommitObserver, WriterClient } from './writer-client.js';
 
 interface MessageRow {
@@ -79,6 +83,44 @@ function toInboxEntry(r: InboxRow): InboxEntry {
   return { user: r.user, inbox: r.n, ts: r.ts, type: 'message', conv: r.conv, seq: r.seq };
 }
 
+/**
+ * How long a device revocation is kept (it must outlive every token issued before it): revocations
+ * older than this, counted from the newest revocation's time, are deleted as new ones are written.
+ */
+export const REVOCATION_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+/** A push registration as stored: JSON with sorted keys, so equal registrations compare equal. */
+export function registrationJson(registration: PushRegistration): string {
+  const sorted = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (v === null || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) out[k] = sorted((v as Record<string, unknown>)[k]);
+    return out;
+  };
+  return JSON.stringify(sorted(registration));
+}
+
+interface DeadLetterRow {
+  id: string;
+  job_json: string;
+  platform: string;
+  reason: string;
+  attempts: number;
+  ts: number;
+}
+
+function toDeadLetter(r: DeadLetterRow): DeadLetter {
+  return {
+    id: r.id,
+    job: JSON.parse(r.job_json) as PushJob,
+    platform: r.platform,
+    reason: r.reason,
+    attempts: r.attempts,
+    ts: r.ts,
+  };
+}
+
 /** Opens (creating if needed) and migrates the database file; used by `parley migrate` too. */
 export function openAndMigrate(path: string): { db: Database.Database; applied: number[] } {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -99,6 +141,7 @@ export function openAndMigrate(path: string): { db: Database.Database; applied: 
  * committing writer thread. It implements the message, inbox and conversation ports over one file,
  * so one transaction (and one fsync) can carry writes from all of them, and the capabilities
  * `FanoutRecovery` (fan-out marks are kept in `conversations.fanned_seq`) and `InboxPruning`.
+ * It also holds the devices, the push queue (see `SqlitePushQueue`) and its dead letters.
  */
 export class SqliteStore {
   readonly messages: MessageStore;
@@ -110,12 +153,22 @@ export class SqliteStore {
   readonly conversations: ConversationStore;
   readonly users: UserStore;
   readonly invites: InviteStore;
+  readonly devices: DeviceStore;
+  readonly pushQueue: PushQueue;
+  readonly deadLetters: PushDeadLetters;
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
+  private readonly queue: SqlitePushQueue;
 
   constructor(
     path: string,
-    options: { onCommit?: CommitObserver; commitDelayMs?: number; onFailure?: (reason: string) => void } = {},
+    options: {
+      onCommit?: CommitObserver;
+      commitDelayMs?: number;
+      onFailure?: (reason: string) => void;
+      /** How often push consumers look for jobs queued by another process (ms, default 1,000). */
+      pushPollMs?: number;
+    } = {},
   ) {
     this.db = openAndMigrate(path).db;
     this.db.pragma('query_only = ON');
@@ -289,6 +342,74 @@ export class SqliteStore {
       saveLastSeen: async (user: string, ts: number) => {
         await writer.write({ op: 'lastSeen', user, ts });
       },
+      setMute: async (user: string, conv: string, until: number | null) => {
+        await writer.write({ op: 'mute', user, conv, until });
+      },
+      mutes: async (user: string, convs: readonly string[]) => {
+        const out = new Map<string, number>();
+        for (const conv of convs) {
+          const r = q.mute.get(user, conv) as { until: number } | undefined;
+          if (r) out.set(conv, r.until);
+        }
+        return out;
+      },
+    };
+
+    this.devices = {
+      seen: async (user: string, device: string, ts: number) => {
+        await writer.write({ op: 'deviceSeen', user, device, ts, max: MAX_DEVICES_PER_USER });
+      },
+      list: async (user: string): Promise<DeviceRecord[]> =>
+        (q.devices.all(user) as { device: string; last_seen: number; push_json: string | null }[]).map(
+          (r) => {
+            const d: DeviceRecord = { device: r.device, lastSeen: r.last_seen };
+            if (r.push_json !== null) d.push = JSON.parse(r.push_json) as PushRegistration;
+            return d;
+          },
+        ),
+      setPush: async (user: string, device: string, registration: PushRegistration | null) => {
+        const push = registration === null ? null : registrationJson(registration);
+        await writer.write({ op: 'devicePush', user, device, push });
+      },
+      dropPush: async (user: string, device: string, registration: PushRegistration) => {
+        await writer.write({ op: 'deviceDropPush', user, device, push: registrationJson(registration) });
+      },
+      pushRegistrations: async (users: readonly string[]) => {
+        const out = new Map<string, Map<string, PushRegistration>>();
+        for (const user of new Set(users)) {
+          const rows = q.pushRegistrations.all(user) as { device: string; push_json: string }[];
+          if (rows.length === 0) continue;
+          out.set(user, new Map(rows.map((r) => [r.device, JSON.parse(r.push_json) as PushRegistration])));
+        }
+        return out;
+      },
+      revoke: async (user: string, device: string, ts: number) => {
+        const pruneBefore = ts - REVOCATION_RETENTION_MS;
+        return (await writer.write({ op: 'deviceRevoke', user, device, ts, pruneBefore })) > 0;
+      },
+      revokedAt: async (user: string, device: string) =>
+        (q.revokedAt.get(user, device) as { revoked_ts: number } | undefined)?.revoked_ts,
+    };
+
+    this.queue = new SqlitePushQueue(
+      (busy, limit) => q.pushTake.all(busy, limit) as PushJobRow[],
+      writer,
+      options.pushPollMs ?? 1_000,
+    );
+    this.pushQueue = this.queue;
+
+    this.deadLetters = {
+      add: async (letters: readonly DeadLetter[]) => {
+        if (letters.length > 0) await writer.write({ op: 'deadLetterAdd', letters });
+      },
+      list: async (limit: number, after?: string) =>
+        (q.deadLetters.all(after ?? '', limit) as DeadLetterRow[]).map(toDeadLetter),
+      get: async (id: string) => {
+        const r = q.deadLetter.get(id) as DeadLetterRow | undefined;
+        return r ? toDeadLetter(r) : null;
+      },
+      remove: async (ids: readonly string[]) =>
+        ids.length === 0 ? 0 : await writer.write({ op: 'deadLetterRemove', ids }),
     };
 
     const invite = (id: string): Invite | null => {
@@ -325,8 +446,13 @@ export class SqliteStore {
     return this.writer.pending;
   }
 
-  /** Commits what is queued, then closes the writer thread and the read connection. */
+  /**
+   * Stops the push consumers (without waiting for their handlers: the jobs of batches in flight
+   * stay queued, for the next store on the file), commits what is queued, then closes the writer
+   * thread and the read connection.
+   */
   async close(): Promise<void> {
+    this.queue.abandon();
     await this.writer.close();
     this.db.close();
   }
@@ -373,6 +499,24 @@ function prepareReads(db: Database.Database) {
     ),
     blocked: db.prepare('SELECT blocked FROM blocks WHERE user = ? ORDER BY blocked'),
     lastSeen: db.prepare('SELECT last_seen FROM users WHERE user = ?'),
+    mute: db.prepare('SELECT until FROM mutes WHERE user = ? AND conv = ?'),
+    devices: db.prepare(
+      'SELECT device, last_seen, push_json FROM devices WHERE user = ? ORDER BY last_seen DESC, device',
+    ),
+    pushRegistrations: db.prepare(
+      'SELECT device, push_json FROM devices WHERE user = ? AND push_json IS NOT NULL ORDER BY device',
+    ),
+    revokedAt: db.prepare('SELECT revoked_ts FROM device_revocations WHERE user = ? AND device = ?'),
+    pushTake: db.prepare(
+      `SELECT id, user, device, conv, seq, sender, kind, inbox, ts FROM push_jobs
+       WHERE user NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`,
+    ),
+    deadLetters: db.prepare(
+      'SELECT id, job_json, platform, reason, attempts, ts FROM push_dead_letters WHERE id > ? ORDER BY id LIMIT ?',
+    ),
+    deadLetter: db.prepare(
+      'SELECT id, job_json, platform, reason, attempts, ts FROM push_dead_letters WHERE id = ?',
+    ),
   };
 }
 

@@ -2,7 +2,11 @@ import type Database from 'better-sqlite3';
 import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry, MessageFanout } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
+import type { DeadLetter, PushJob } from '../../ports/push-queue.js';
 import type { WriteOp } from './write-ops.js';
+
+/** How long a dead letter is kept (as in Cassandra, whose rows carry this TTL). */
+export const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 type Statement = Database.Statement<unknown[]>;
 
@@ -31,7 +35,23 @@ export type WriteStatements = Record<
   | 'invitePrune'
   | 'inviteTake'
   | 'inviteRelease'
-  | 'inviteRevoke',
+  | 'inviteRevoke'
+  | 'mute'
+  | 'unmute'
+  | 'deviceSeen'
+  | 'deviceCount'
+  | 'deviceEvict'
+  | 'devicePush'
+  | 'deviceDropPush'
+  | 'deviceDelete'
+  | 'deviceRevoke'
+  | 'revocationsPrune'
+  | 'pushJobByKey'
+  | 'pushJobInsert'
+  | 'pushJobDelete'
+  | 'deadLetterAdd'
+  | 'deadLetterRemove'
+  | 'deadLetterPrune',
   Statement
 >;
 
@@ -105,6 +125,49 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
       `INSERT INTO users (user, pruned_upto) VALUES (?, ?)
        ON CONFLICT (user) DO UPDATE SET pruned_upto = max(pruned_upto, excluded.pruned_upto)`,
     ),
+    mute: db.prepare(
+      `INSERT INTO mutes (user, conv, until) VALUES (?, ?, ?)
+       ON CONFLICT (user, conv) DO UPDATE SET until = excluded.until`,
+    ),
+    unmute: db.prepare('DELETE FROM mutes WHERE user = ? AND conv = ?'),
+    // Connect and disconnect times may arrive out of order: last seen only moves forward.
+    deviceSeen: db.prepare(
+      `INSERT INTO devices (user, device, last_seen) VALUES (?, ?, ?)
+       ON CONFLICT (user, device) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+    ),
+    deviceCount: db.prepare('SELECT count(*) AS n FROM devices WHERE user = ?'),
+    deviceEvict: db.prepare(
+      `DELETE FROM devices WHERE user = ? AND device = (
+         SELECT device FROM devices WHERE user = ? AND device <> ? ORDER BY last_seen, device LIMIT 1)`,
+    ),
+    devicePush: db.prepare('UPDATE devices SET push_json = ? WHERE user = ? AND device = ?'),
+    deviceDropPush: db.prepare(
+      'UPDATE devices SET push_json = NULL WHERE user = ? AND device = ? AND push_json = ?',
+    ),
+    deviceDelete: db.prepare('DELETE FROM devices WHERE user = ? AND device = ?'),
+    deviceRevoke: db.prepare(
+      `INSERT INTO device_revocations (user, device, revoked_ts) VALUES (?, ?, ?)
+       ON CONFLICT (user, device) DO UPDATE SET revoked_ts = max(revoked_ts, excluded.revoked_ts)`,
+    ),
+    revocationsPrune: db.prepare(
+      `DELETE FROM device_revocations WHERE (user, device) IN (
+         SELECT user, device FROM device_revocations WHERE revoked_ts < ? ORDER BY revoked_ts LIMIT 100)`,
+    ),
+    pushJobByKey: db.prepare('SELECT id, inbox FROM push_jobs WHERE user = ? AND device = ? AND conv = ?'),
+    pushJobInsert: db.prepare(
+      `INSERT INTO push_jobs (user, device, conv, seq, sender, kind, inbox, ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    pushJobDelete: db.prepare('DELETE FROM push_jobs WHERE id = ?'),
+    deadLetterAdd: db.prepare(
+      `INSERT INTO push_dead_letters (id, job_json, platform, reason, attempts, ts) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET job_json = excluded.job_json, platform = excluded.platform,
+       reason = excluded.reason, attempts = excluded.attempts, ts = excluded.ts`,
+    ),
+    deadLetterRemove: db.prepare('DELETE FROM push_dead_letters WHERE id = ?'),
+    deadLetterPrune: db.prepare(
+      'DELETE FROM push_dead_letters WHERE id IN (SELECT id FROM push_dead_letters WHERE ts < ? ORDER BY ts LIMIT 1000)',
+    ),
   };
 }
 
@@ -155,7 +218,86 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
     case 'lastSeen':
       s.lastSeen.run(op.user, op.ts);
       return 1;
+    case 'mute':
+      if (op.until === null) s.unmute.run(op.user, op.conv);
+      else s.mute.run(op.user, op.conv, op.until);
+      return 1;
+    case 'deviceSeen':
+      return deviceSeen(s, op.user, op.device, op.ts, op.max);
+    case 'devicePush':
+      return s.devicePush.run(op.push, op.user, op.device).changes;
+    case 'deviceDropPush':
+      return s.deviceDropPush.run(op.user, op.device, op.push).changes;
+    case 'deviceRevoke': {
+      const known = s.deviceDelete.run(op.user, op.device).changes;
+      s.deviceRevoke.run(op.user, op.device, op.ts);
+      s.revocationsPrune.run(op.pruneBefore);
+      return known;
+    }
+    case 'pushEnqueue':
+      return enqueuePush(s, op.jobs);
+    case 'pushDone': {
+      let n = 0;
+      for (const id of op.ids) n += s.pushJobDelete.run(id).changes;
+      return n;
+    }
+    case 'deadLetterAdd': {
+      for (const l of op.letters) addDeadLetter(s, l);
+      const newest = Math.max(...op.letters.map((l) => l.ts));
+      if (op.letters.length > 0) s.deadLetterPrune.run(newest - DEAD_LETTER_RETENTION_MS);
+      return op.letters.length;
+    }
+    case 'deadLetterRemove': {
+      let n = 0;
+      for (const id of new Set(op.ids)) n += s.deadLetterRemove.run(id).changes;
+      return n;
+    }
   }
+}
+
+/**
+ * Records the device as seen (creating it), and drops the user's least recently seen other
+ * devices past `max`. A revocation stays: it keeps refusing the tokens issued before it.
+ */
+function deviceSeen(s: WriteStatements, user: string, device: string, ts: number, max: number): number {
+  s.deviceSeen.run(user, device, ts);
+  const count = (s.deviceCount.get(user) as { n: number }).n;
+  for (let extra = count - max; extra > 0; extra--) s.deviceEvict.run(user, user, device);
+  return 1;
+}
+
+/**
+ * Queues jobs, one row per (user, device, conv): a job for a key already queued replaces that row
+ * when it is the later message (a higher inbox number), under a new id, so it takes the later
+ * message's place in the queue; an older or equal one is dropped (the queued job stands for it).
+ * A row that was handed out and is replaced here is not deleted when its batch is done, since
+ * that deletes by id: the replacement is handed out in turn.
+ */
+function enqueuePush(s: WriteStatements, jobs: readonly PushJob[]): number {
+  let queued = 0;
+  for (const j of jobs) {
+    const old = s.pushJobByKey.get(j.user, j.device, j.conv) as { id: number; inbox: number } | undefined;
+    if (old && old.inbox >= j.inbox) continue;
+    if (old) s.pushJobDelete.run(old.id);
+    s.pushJobInsert.run(j.user, j.device, j.conv, j.seq, j.from, j.kind, j.inbox, j.ts);
+    queued++;
+  }
+  return queued;
+}
+
+function addDeadLetter(s: WriteStatements, l: DeadLetter): void {
+  const j = l.job;
+  const job: PushJob = {
+    user: j.user,
+    device: j.device,
+    conv: j.conv,
+    seq: j.seq,
+    from: j.from,
+    kind: j.kind,
+    inbox: j.inbox,
+    ts: j.ts,
+  };
+  s.deadLetterAdd.run(l.id, JSON.stringify(job), l.platform, l.reason, l.attempts, l.ts);
 }
 
 /**

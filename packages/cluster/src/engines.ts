@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import type { ClusterAdapters } from '@parley/server/cluster/adapters';
+import type { Config } from '@parley/server/config/schema';
+import type { Logger } from '@parley/server/ports/logger';
+import { Client, policies } from 'cassandra-driver';
+import { CassandraStore, REVOCATION_TTL_SECONDS } from './cassandra/cassandra-store.js';
+import { KafkaLog } from './kafka/kafka-log.js';
+import { RedisBus } from './redis/redis-bus.js';
+import { RedisPresence } from './redis/redis-presence.js';
+import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
+
+/**
+ * Opens cluster mode's adapters on the real engines: Cassandra (the store), Kafka (the stage
+ * topics), Redis (bus, presence, budgets). Resolves once every client is connected. The server
+ * loads it (through `loadClusterEngines`) only in cluster mode, so an embedded process never loads
+ * the drivers.
+ */
+export async function openEngines(config: Config, log: Logger): Promise<ClusterAdapters> {
+  if (!config.cassandra || !config.kafka || !config.redisUrl)
+    throw new Error(
+      'cluster mode needs cassandra, kafka and redisUrl (PARLEY_CASSANDRA, PARLEY_KAFKA, PARLEY_REDIS_URL)',
+    );
+  const client = new Client({
+    contactPoints: config.cassandra,
+    localDataCenter: config.cassandraDc,
+    // Reconnect to a node that went away every 0.5-5 s (the driver's default backs off to 10 min),
+    // so service resumes within seconds of Cassandra coming back.
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(500, 5_000, false) },
+  });
+  // The store carries every store port of cluster mode (`ClusterStore`: devices and push dead
+  // letters included). A revocation must outlive every token issued before it: 7 days, or longer
+  // when the accepted token lifetime is.
+  const store = new CassandraStore(client, {
+    keyspace: config.keyspace,
+    inboxTtlSeconds: Math.ceil(config.inboxRetentionMs / 1000),
+    revocationTtlSeconds: Math.max(
+      REVOCATION_TTL_SECONDS,
+      Math.ceil(config.maxTokenLifetimeMs / 1000) + 3600,
+    ),
+  });
+  const kafka = new KafkaLog({ brokers: config.kafka, clientId: `parley-${randomBytes(6).toString('hex')}` });
+  const onError = (err: unknown) => log.warn({ err: String(err) }, 'redis: background work failed');
+  try {
+    const [bus, presence, limiter] = await Promise.all([
+      RedisBus.open(config.redisUrl),
+      RedisPresence.open(config.redisUrl, { onError }),
+      RedisRateLimiter.open(config.redisUrl),
+    ]);
+    return {
+      store,
+      log: kafka,
+      bus,
+      presence,
+      limiter,
+      async close() {
+        await kafka.close().catch(() => {});
+        await Promise.allSettled([bus.close(), presence.close(), limiter.close()]);
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await kafka.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw err;
+  }
+}

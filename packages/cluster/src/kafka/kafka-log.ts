@@ -1,0 +1,273 @@
+import { ParleyError } from '@parley/server/domain/errors';
+import type {
+  ConsumedRecord,
+  LogMessage,
+  LogSubscription,
+  PartitionedLog,
+  PartitionHandler,
+} from '@parley/server/ports/partitioned-log';
+import { partitionFor } from '@parley/server/util/partition-for';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  logLevel,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
+import { BrokerProbe } from './broker-probe.js';
+
+/**
+ * Bytes of records per produce request. Kafka refuses a partition's record batch over
+ * `message.max.bytes` (1 MiB by default); staying under it for the whole request keeps every
+ * partition's batch under it too.
+ */
+const MAX_REQUEST_BYTES = 900 * 1024;
+
+/** A publish waiting for the next request. */
+interface Queued {
+  topic: string;
+  messages: readonly LogMessage[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function settle(request: readonly Queued[], how: (item: Queued) => void): void {
+  for (const item of request) how(item);
+}
+
+/** How to reach the brokers and how a member behaves in its group. */
+export interface KafkaLogOptions {
+  brokers: string[];
+  clientId: string;
+  /** A member that sends no heartbeat for this long loses its partitions (ms, default 10,000). */
+  sessionTimeoutMs?: number;
+  /** Heartbeat period (ms, default 1,000). */
+  heartbeatIntervalMs?: number;
+}
+
+/**
+ * The partitioned log on Apache Kafka (kafkajs). Publishing uses one idempotent producer with
+ * `acks=all`: a publish resolves once every in-sync replica has the records (with
+ * `min.insync.replicas` ≥ 2 in production, durable on two brokers). The partition of a key is
+ * computed here, by the same function as the in-process log's, and set on each record, so every
+ * Parley process agrees on it whatever a client library's default partitioner is. While no broker
+ * answers (`BrokerProbe`), a publish fails at once with `unavailable`, and one already waiting
+ * fails as soon as that is known: a sender hears within about a second, not after the producer's
+ * retries (the records may still land later; a retried send is recognised by its cmid).
+ *
+ * A member hands each fetched batch of a partition to the handler and commits the partition's
+ * offset only after the handler resolved: records are handled at least once, and the next owner
+ * of the partition starts after the handled ones. kafkajs runs one batch per partition at a time,
+ * in offset order, and its eager rebalance stops every member's batches before partitions move.
+ */
+export class KafkaLog implements PartitionedLog {
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private connected: Promise<void> | null = null;
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly subscriptions = new Set<LogSubscription>();
+  private readonly probe: BrokerProbe;
+  private readonly queue: Queued[] = [];
+  private sending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: KafkaLogOptions) {
+    this.probe = new BrokerProbe(options.brokers, options.clientId);
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+  }
+
+  /**
+   * Queues the records; everything published in the same turn of the event loop goes to the
+   * brokers in one request (per `MAX_REQUEST_BYTES`), in call order.
+   */
+  async publish(topic: string, messages: readonly LogMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const queued = () =>
+      new Promise<void>((resolve, reject) => {
+        this.queue.push({ topic, messages, resolve, reject });
+        if (this.queue.length === 1) setImmediate(() => this.flush());
+      });
+    await this.probe.guard(queued, () => new ParleyError('unavailable', 'the log is unavailable; retry'));
+  }
+
+  /** Sends what is queued, in requests of at most `MAX_REQUEST_BYTES` (one publish is never split). */
+  private flush(): void {
+    const items = this.queue.splice(0);
+    const requests: Queued[][] = [[]];
+    let bytes = 0;
+    for (const item of items) {
+      const size = item.messages.reduce((n, m) => n + m.value.length + m.key.length + 64, 0);
+      if (bytes + size > MAX_REQUEST_BYTES && requests.at(-1)!.length > 0) {
+        requests.push([]);
+        bytes = 0;
+      }
+      requests.at(-1)!.push(item);
+      bytes += size;
+    }
+    // Prepared in order on one chain, so a later request never overtakes an earlier one.
+    for (const request of requests) {
+      this.sending = this.sending.then(async () => {
+        try {
+          const sent = this.producer.sendBatch({
+            acks: -1,
+            topicMessages: await this.topicMessages(request),
+          });
+          void sent.then(
+            () => settle(request, (i) => i.resolve()),
+            (err) => settle(request, (i) => i.reject(err)),
+          );
+        } catch (err) {
+          settle(request, (i) => i.reject(err));
+        }
+      });
+    }
+  }
+
+  private async topicMessages(request: readonly Queued[]): Promise<TopicMessages[]> {
+    await this.connect();
+    const byTopic = new Map<string, TopicMessages>();
+    for (const { topic, messages } of request) {
+      const count = await this.partitions(topic);
+      const t = byTopic.get(topic) ?? { topic, messages: [] };
+      byTopic.set(topic, t);
+      for (const m of messages)
+        t.messages.push({ key: m.key, value: m.value, partition: partitionFor(m.key, count) });
+    }
+    return [...byTopic.values()];
+  }
+
+  async partitionOf(topic: string, key: string): Promise<number> {
+    return partitionFor(key, await this.partitions(topic));
+  }
+
+  async consume(topic: string, group: string, handler: PartitionHandler): Promise<LogSubscription> {
+    const consumer = this.kafka.consumer({
+      groupId: group,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: this.options.heartbeatIntervalMs ?? 1_000,
+      // A fetch returns as soon as records arrive; this only bounds how often an idle one repeats.
+      maxWaitTimeInMs: 500,
+    });
+    const member = new Member(topic, consumer, handler);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => member.assign(e.payload.memberAssignment[topic] ?? []));
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 64,
+      eachBatch: (payload) => member.batch(payload),
+    });
+    const sub: LogSubscription = {
+      close: async () => {
+        this.subscriptions.delete(sub);
+        await member.stop();
+      },
+    };
+    this.subscriptions.add(sub);
+    return sub;
+  }
+
+  /** Leaves every group and disconnects the producer. */
+  async close(): Promise<void> {
+    for (const s of [...this.subscriptions]) await s.close();
+    await this.sending;
+    await this.probe.stop();
+    await this.producer.disconnect();
+  }
+
+  private connect(): Promise<void> {
+    this.probe.start();
+    this.connected ??= this.producer.connect();
+    return this.connected;
+  }
+
+  private async partitions(topic: string): Promise<number> {
+    let n = this.partitionCounts.get(topic);
+    if (n === undefined) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+        n = meta.topics[0]?.partitions.length ?? 0;
+      } finally {
+        await admin.disconnect();
+      }
+      if (n === 0) throw new Error(`no such topic: ${topic} (create it with parley migrate)`);
+      this.partitionCounts.set(topic, n);
+    }
+    return n;
+  }
+}
+
+/** One member of a group: its owned partitions, announced to the handler in order. */
+class Member {
+  private owned = new Set<number>();
+  private changes: Promise<void> = Promise.resolve();
+  /** Batches being handled: ownership changes wait for them, so a handler never sees both at once. */
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly topic: string,
+    private readonly consumer: Consumer,
+    private readonly handler: PartitionHandler,
+  ) {}
+
+  /**
+   * A new assignment. Every join revokes everything first, even partitions that come back: a
+   * member that was paused and rejoined must reload its state from the store, because another
+   * member may have owned its partitions in between.
+   */
+  assign(partitions: readonly number[]): void {
+    const next = new Set(partitions);
+    this.changes = this.changes.then(async () => {
+      await Promise.all(this.running);
+      const gone = [...this.owned];
+      this.owned = next;
+      if (gone.length > 0) await this.handler.onRevoked(gone);
+      if (next.size > 0) await this.handler.onAssigned([...next]);
+    });
+  }
+
+  /** Hands a fetched batch to the handler, then commits past it (if the partition is still ours). */
+  async batch(payload: EachBatchPayload): Promise<void> {
+    await this.changes;
+    const run = this.handle(payload);
+    this.running.add(run);
+    try {
+      await run;
+    } finally {
+      this.running.delete(run);
+    }
+  }
+
+  private async handle({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    if (!this.owned.has(batch.partition) || !isRunning() || isStale() || batch.messages.length === 0) return;
+    const records: ConsumedRecord[] = batch.messages.map((m) => ({
+      partition: batch.partition,
+      offset: BigInt(m.offset),
+      key: m.key?.toString() ?? '',
+      value: m.value ?? Buffer.alloc(0),
+      timestamp: Number(m.timestamp),
+    }));
+    await this.handler.onRecords(batch.partition, records);
+    // Moves this member's fetch position past the batch; the commit makes it the group's.
+    resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
+    const next = (BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n).toString();
+    await this.consumer.commitOffsets([{ topic: this.topic, partition: batch.partition, offset: next }]);
+  }
+
+  /** Leaves the group (kafkajs finishes the batches in progress first), then revokes everything. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.changes;
+    const owned = [...this.owned];
+    this.owned = new Set();
+    if (owned.length > 0) await this.handler.onRevoked(owned);
+  }
+}
