@@ -1,4 +1,4 @@
-// Cluster mode: a push worker (a process with only the `push` role) killed with SIGKILL while a
+// Cluster mode: a push worker (a process with only the gateway and push roles) killed with SIGKILL while a
 // notification is in flight. After it restarts, the unsettled batch's jobs are sent; batches
 // settled before the kill are not sent again. A batch is the unit Kafka commits, so a job sent in
 // the same batch as the unsettled one may go twice (the collapse id makes the device show one).
