@@ -250,7 +250,7 @@ export interface WebPushSubscription {
 /**
  * Registers this device for push. Required per platform (the validator keeps only those):
  * `apns` → `token` (hex) and `topic`; `fcm` → `token`; `webpush` → `subscription` (https
- * endpoint); `unifiedpush` → `endpoint` (https).
+ * endpoint); `unifiedpush` → `endpoint` (https) and optionally `keys`.
  */
 export interface PushRegisterFrame {
   type: 'push_register';
@@ -260,6 +260,8 @@ export interface PushRegisterFrame {
   topic?: string;
   subscription?: WebPushSubscription;
   endpoint?: string;
+  /** `unifiedpush` only, optional: the distributor's Web Push keys (then the message is encrypted). */
+  keys?: WebPushSubscription['keys'];
 }
 
 /**

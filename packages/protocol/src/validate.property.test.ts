@@ -300,12 +300,16 @@ const VALID_FRAMES: Record<ClientOp, fc.Arbitrary<Input>> = {
       platform: fc.constant('webpush'),
       subscription: fc.record({ endpoint: httpsUrl, keys: fc.record({ p256dh: b64url, auth: b64url }) }),
     }),
-    fc.record({
-      type: fc.constant('push_register'),
-      id: reqId,
-      platform: fc.constant('unifiedpush'),
-      endpoint: httpsUrl,
-    }),
+    fc.record(
+      {
+        type: fc.constant('push_register'),
+        id: reqId,
+        platform: fc.constant('unifiedpush'),
+        endpoint: httpsUrl,
+        keys: fc.record({ p256dh: b64url, auth: b64url }),
+      },
+      { requiredKeys: ['type', 'id', 'platform', 'endpoint'] },
+    ),
   ),
   push_unregister: fc.record({ type: fc.constant('push_unregister'), id: reqId }),
   keys_upload: fc
@@ -498,6 +502,7 @@ describe('validator properties', () => {
       'expires_in_ms',
       'max_uses',
       'until',
+      'keys',
     ]);
     fc.assert(
       fc.property(

@@ -783,6 +783,17 @@ describe('defaults and op-specific rules', () => {
       platform: 'unifiedpush',
       endpoint: 'https://up.example/abc',
     });
+    const keys = {
+      p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+      auth: 'tBHItJI5svbpez7KI4CCXg',
+    };
+    assert.deepEqual(ok({ ...all, platform: 'unifiedpush', keys }), {
+      type: 'push_register',
+      id: 'p',
+      platform: 'unifiedpush',
+      endpoint: 'https://up.example/abc',
+      keys,
+    });
   });
   it('push_register rejects what each platform cannot use', () => {
     const e = (input: Input) => fail({ type: 'push_register', id: 'p', ...input }).message;
@@ -844,6 +855,14 @@ describe('defaults and op-specific rules', () => {
     assert.equal(
       e({ platform: 'unifiedpush', endpoint: 'http://up.example/x' }),
       '"endpoint" must be an https URL of at most 2048 characters',
+    );
+    assert.equal(
+      e({ platform: 'unifiedpush', endpoint: 'https://up.example/x', keys: { p256dh: 'a b', auth: 'x' } }),
+      '"keys.p256dh" must be base64url of at most 256 characters',
+    );
+    assert.equal(
+      e({ platform: 'unifiedpush', endpoint: 'https://up.example/x', keys: 'k' }),
+      '"keys" must be an object',
     );
   });
   it('keys_upload needs at least one key, and each part alone is enough', () => {

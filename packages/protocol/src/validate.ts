@@ -682,25 +682,9 @@ function vPushRegister(o: Obj, id: string): PushRegisterFrame | null {
           `an https URL of at most ${MAX_PUSH_ENDPOINT_LENGTH} characters`,
         );
       }
-      const keys = sub.keys;
-      if (!isObj(keys)) return badField('subscription.keys', keys, 'an object');
-      const p256dh = keys.p256dh;
-      if (!isBase64(p256dh, MAX_PUSH_KEY_LENGTH)) {
-        return badField(
-          'subscription.keys.p256dh',
-          p256dh,
-          `base64url of at most ${MAX_PUSH_KEY_LENGTH} characters`,
-        );
-      }
-      const auth = keys.auth;
-      if (!isBase64(auth, MAX_PUSH_KEY_LENGTH)) {
-        return badField(
-          'subscription.keys.auth',
-          auth,
-          `base64url of at most ${MAX_PUSH_KEY_LENGTH} characters`,
-        );
-      }
-      return { type: 'push_register', id, platform, subscription: { endpoint, keys: { p256dh, auth } } };
+      const keys = vPushKeys(sub.keys, 'subscription.keys');
+      if (!keys) return null;
+      return { type: 'push_register', id, platform, subscription: { endpoint, keys } };
     }
     case 'unifiedpush': {
       const endpoint = o.endpoint;
@@ -711,11 +695,29 @@ function vPushRegister(o: Obj, id: string): PushRegisterFrame | null {
           `an https URL of at most ${MAX_PUSH_ENDPOINT_LENGTH} characters`,
         );
       }
-      return { type: 'push_register', id, platform, endpoint };
+      if (absent(o.keys)) return { type: 'push_register', id, platform, endpoint };
+      // Distributors that speak UnifiedPush's Web Push profile hand out keys: the message is then
+      // encrypted as for Web Push.
+      const keys = vPushKeys(o.keys, 'keys');
+      return keys ? { type: 'push_register', id, platform, endpoint, keys } : null;
     }
     default:
       return badField('platform', platform, '"apns", "fcm", "webpush" or "unifiedpush"');
   }
+}
+
+/** A push subscription's browser-side keys (`p256dh`, `auth`), or null after reporting what is wrong. */
+function vPushKeys(keys: unknown, field: string): { p256dh: string; auth: string } | null {
+  if (!isObj(keys)) return badField(field, keys, 'an object');
+  const p256dh = keys.p256dh;
+  if (!isBase64(p256dh, MAX_PUSH_KEY_LENGTH)) {
+    return badField(`${field}.p256dh`, p256dh, `base64url of at most ${MAX_PUSH_KEY_LENGTH} characters`);
+  }
+  const auth = keys.auth;
+  if (!isBase64(auth, MAX_PUSH_KEY_LENGTH)) {
+    return badField(`${field}.auth`, auth, `base64url of at most ${MAX_PUSH_KEY_LENGTH} characters`);
+  }
+  return { p256dh, auth };
 }
 
 function vKeysUpload(o: Obj, id: string): KeysUploadFrame | null {

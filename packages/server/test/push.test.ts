@@ -112,6 +112,36 @@ describe('push', () => {
     assert.deepEqual(push.violations, []);
   });
 
+  test('UnifiedPush: with the distributor’s keys the notification is encrypted; without, a bare wake-up', async () => {
+    const withKeys = push.subscribe('ok');
+    const bare = push.subscribe('ok', false);
+    for (const [device, frame] of [
+      ['up-keys', { endpoint: withKeys.endpoint, keys: withKeys.keys }],
+      ['up-bare', { endpoint: bare.endpoint }],
+    ] as const) {
+      const c = await s.client('pu-bob', device);
+      const r = await c.request({ type: 'push_register', platform: 'unifiedpush', ...frame });
+      assert.equal(r.ok, true, JSON.stringify(r));
+      c.close();
+      await c.closed();
+    }
+    const alice = await s.client('pu-alice');
+    const sent = await alice.request({
+      type: 'send',
+      conv: 'dm:pu-alice:pu-bob',
+      cmid: 'c1',
+      kind: 'text',
+      body: 'x',
+    });
+    const idOf = (e: string) => e.slice(e.lastIndexOf('/') + 1);
+    await until(
+      'both wake-ups',
+      () => received(idOf(withKeys.endpoint)).length === 1 && received(idOf(bare.endpoint)).length === 1,
+    );
+    assert.equal(received(idOf(withKeys.endpoint))[0]!.data.seq, sent.seq, 'decrypted by the test service');
+    assert.equal(received(idOf(bare.endpoint))[0]!.data, null, 'no body at all');
+  });
+
   test('an online device gets none: only the message sent after it left is pushed', async () => {
     const sub = push.subscribe('ok');
     const id = sub.endpoint.slice(sub.endpoint.lastIndexOf('/') + 1);

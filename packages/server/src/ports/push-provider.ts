@@ -5,7 +5,7 @@
  * the result says which it is and never throws.
  *
  * Registrations carry exactly what a client sends in `push_register` (`@parley/protocol`), plus
- * what the server may add (APNs environment; UnifiedPush keys once the protocol carries them).
+ * what the server may add (the APNs environment).
  *
  * @module
  */
@@ -127,6 +127,8 @@ export function pushRegistrationOf(frame: PushRegisterFrame): PushRegistration {
       return { platform: 'webpush', endpoint: sub.endpoint, keys: { ...sub.keys } };
     }
     case 'unifiedpush':
-      return { platform: 'unifiedpush', endpoint: frame.endpoint ?? '' };
+      return frame.keys
+        ? { platform: 'unifiedpush', endpoint: frame.endpoint ?? '', keys: { ...frame.keys } }
+        : { platform: 'unifiedpush', endpoint: frame.endpoint ?? '' };
   }
 }
