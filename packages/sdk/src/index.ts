@@ -16,6 +16,8 @@ export type {
   ConversationsResult,
   CreateGroupResult,
   CreateInviteResult,
+  DeviceInfo,
+  DevicesResult,
   ErrorCode,
   GroupAddPolicy,
   GroupInfoResult,
@@ -40,6 +42,7 @@ export type {
   SyncResult,
   TypingEvent,
   TypingState,
+  WebPushSubscription,
 } from '@parley/protocol';
 export { CloseCode } from '@parley/protocol';
 export { backoffDelay, hardBackoffDelay } from './backoff.js';
@@ -71,6 +74,7 @@ export type {
   CreateInviteParams,
   GroupChangeResult,
   HistoryParams,
+  PushRegistrationParams,
   SettingsParams,
 } from './request-methods.js';
 export {

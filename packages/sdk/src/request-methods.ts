@@ -11,6 +11,8 @@ import type {
   ConversationsResult,
   CreateGroupResult,
   CreateInviteResult,
+  DeviceInfo,
+  DevicesResult,
   GroupAddPolicy,
   GroupInfoResult,
   GroupRole,
@@ -19,10 +21,23 @@ import type {
   PingResult,
   ReceiptsResult,
   SettingsResult,
+  WebPushSubscription,
 } from '@parley/protocol';
 import { TypedEmitter } from './emitter.js';
 import type { ParleyClientEvents } from './events.js';
 import type { Frame } from './util.js';
+
+/**
+ * This device's push registration, per platform (see {@link ParleyClient.registerPush}):
+ * APNs device token (hex) and the app's bundle id; FCM registration token; a browser's
+ * `PushSubscription.toJSON()`; a UnifiedPush distributor's endpoint (and its keys, if it gives
+ * them).
+ */
+export type PushRegistrationParams =
+  | { platform: 'apns'; token: string; topic: string }
+  | { platform: 'fcm'; token: string }
+  | { platform: 'webpush'; subscription: WebPushSubscription }
+  | { platform: 'unifiedpush'; endpoint: string; keys?: WebPushSubscription['keys'] };
 
 /** Parameters of {@link ParleyClient.history}. */
 export interface HistoryParams {
@@ -199,6 +214,43 @@ export abstract class RequestMethods extends TypedEmitter<ParleyClientEvents> {
   /** Removes a block. Idempotent. */
   async unblock(user: string): Promise<void> {
     await this.request('unblock', { user });
+  }
+
+  /** This user's devices, most recently seen first: last seen, online, push platform, keys. */
+  async devices(): Promise<DeviceInfo[]> {
+    return (await this.request<DevicesResult>('devices', {})).devices;
+  }
+
+  /**
+   * Revokes one of this user's devices: its connection closes (4401), tokens issued for it
+   * before now stop working, and its push registration is deleted. Unknown: `not_found`.
+   */
+  async revokeDevice(device: string): Promise<void> {
+    await this.request('revoke_device', { device });
+  }
+
+  /**
+   * Registers this device for push notifications (replacing an earlier registration). The
+   * server then wakes it when a message arrives while it is not connected; the notification
+   * names the message (`conv`, `seq`, `from`, `kind`, `inbox`, `unread`), never its text.
+   */
+  async registerPush(registration: PushRegistrationParams): Promise<void> {
+    await this.request('push_register', { ...registration });
+  }
+
+  /** Removes this device's push registration. */
+  async unregisterPush(): Promise<void> {
+    await this.request('push_unregister', {});
+  }
+
+  /** Mutes a conversation for all of this user's devices: no push until `until` (ms), or for good. */
+  async mute(conv: string, until?: number): Promise<void> {
+    await this.request('mute', until === undefined ? { conv } : { conv, until });
+  }
+
+  /** Ends a conversation's mute. */
+  async unmute(conv: string): Promise<void> {
+    await this.request('unmute', { conv });
   }
 
   /** A group change request; its result with `seq`/`ts` only when the change recorded a system message. */
