@@ -3,13 +3,10 @@
 // settled before the kill are not sent again. A batch is the unit Kafka commits, so a job sent in
 // the same batch as the unsettled one may go twice (the collapse id makes the device show one).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import webpush from 'web-push';
 import { clusterEngines, startCluster, type TestCluster } from './cluster-fixture.js';
 import { sleep, tempDir } from './helpers.js';
-import { testTls } from './push/tls.js';
-import { WebPushTestServer } from './push/web-push-server.js';
+import { endpointId, localPushService } from './push/push-service.js';
 
 const engines = clusterEngines();
 const dir = tempDir('parley-push-cluster-');
@@ -19,32 +16,18 @@ test('a push worker killed mid-send: the unsettled batch is sent after the resta
   skip: engines ? false : 'needs the engines (npm run engines:up)',
   timeout: 180_000,
 }, async () => {
-  const tls = testTls();
-  const vapid = webpush.generateVAPIDKeys();
-  const push = await WebPushTestServer.start({
-    tls,
-    applicationServerKey: vapid.publicKey,
-    now: () => Date.now(),
-    retryAfterSeconds: 0,
-    slowMs: 50,
-  });
-  writeFileSync(`${dir.dir}/ca.pem`, tls.ca);
+  const { push, env: pushEnv } = await localPushService(dir.dir, 0);
   let cluster: TestCluster | undefined;
   try {
     cluster = await startCluster(2, {
-      env: {
-        PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
-        PARLEY_VAPID_PRIVATE_KEY: vapid.privateKey,
-        PARLEY_PUSH_CA_FILE: `${dir.dir}/ca.pem`,
-        PARLEY_PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
-        PARLEY_PUSH_BURST_MS: '0',
-      },
+      env: { ...pushEnv, PARLEY_PUSH_BURST_MS: '0' },
       serverEnv: [{ PARLEY_ROLES: 'gateway,sequencer,fanout' }, { PARLEY_ROLES: 'gateway,push' }],
     });
     const c = cluster;
-    const idOf = (endpoint: string) => endpoint.slice(endpoint.lastIndexOf('/') + 1);
     const seqs = (endpoint: string) =>
-      push.requests.filter((r) => r.id === idOf(endpoint)).map((r) => JSON.parse(r.plaintext!).seq as number);
+      push.requests
+        .filter((r) => r.id === endpointId(endpoint))
+        .map((r) => JSON.parse(r.plaintext!).seq as number);
     const until = async (what: string, cond: () => boolean) => {
       const deadline = Date.now() + 60_000;
       while (!cond()) {

@@ -3,14 +3,12 @@
 // once the device has a working registration, replays it, and the device gets its notification.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import webpush from 'web-push';
 import { SOURCE_CLI } from './child-server.js';
 import { sleep, startServer, type TestServer, tempDir } from './helpers.js';
-import { testTls } from './push/tls.js';
-import { WebPushTestServer } from './push/web-push-server.js';
+import { endpointId, localPushService } from './push/push-service.js';
+import type { WebPushTestServer } from './push/web-push-server.js';
 
 const run = promisify(execFile);
 
@@ -19,23 +17,9 @@ let push: WebPushTestServer;
 const files = tempDir('parley-dlq-');
 
 before(async () => {
-  const tls = testTls();
-  const vapid = webpush.generateVAPIDKeys();
-  push = await WebPushTestServer.start({
-    tls,
-    applicationServerKey: vapid.publicKey,
-    now: () => Date.now(),
-    retryAfterSeconds: 0,
-    slowMs: 50,
-  });
-  writeFileSync(`${files.dir}/ca.pem`, tls.ca);
-  s = await startServer({
-    vapidPublicKey: vapid.publicKey,
-    vapidPrivateKey: vapid.privateKey,
-    pushCaFile: `${files.dir}/ca.pem`,
-    pushAllowPrivateEndpoints: true,
-    pushRetries: 2,
-  });
+  const service = await localPushService(files.dir, 0);
+  push = service.push;
+  s = await startServer({ ...service.config, pushRetries: 2 });
 });
 after(async () => {
   await s.stop();
@@ -80,7 +64,7 @@ test('retries, then the dead-letter store; list, show, replay to a working regis
     const out = await dlq('list');
     return out.includes('dl-bob/phone') ? out : undefined;
   });
-  const failingId = failing.endpoint.slice(failing.endpoint.lastIndexOf('/') + 1);
+  const failingId = endpointId(failing.endpoint);
   assert.equal(push.requests.filter((r) => r.id === failingId).length, 0, 'the service accepted nothing');
   const line = listed.split('\n').find((l) => l.includes('dl-bob/phone'))!;
   assert.match(line, new RegExp(`webpush {2}dl-bob/phone {2}dm:dl-alice:dl-bob#${sent.seq} {2}attempts=3`));
@@ -96,7 +80,7 @@ test('retries, then the dead-letter store; list, show, replay to a working regis
   phone.close();
   await phone.closed();
   assert.match(await dlq('replay', id), /replayed 1 letter/);
-  const workingId = working.endpoint.slice(working.endpoint.lastIndexOf('/') + 1);
+  const workingId = endpointId(working.endpoint);
   const n = await until('the replayed notification', async () =>
     push.requests.find((r) => r.id === workingId),
   );

@@ -2,14 +2,11 @@
 // restarts, and does not send again what it had sent: the embedded push queue is a table whose
 // rows go only once their notification is settled.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import webpush from 'web-push';
 import { mintToken } from '../src/gateway/auth.js';
 import { spawnServer } from './child-server.js';
 import { sleep, TEST_SECRET, TestClient, tempDir } from './helpers.js';
-import { testTls } from './push/tls.js';
-import { WebPushTestServer } from './push/web-push-server.js';
+import { endpointId, localPushService } from './push/push-service.js';
 
 const dir = tempDir('parley-push-restart-');
 after(() => dir.remove());
@@ -17,23 +14,11 @@ after(() => dir.remove());
 test('jobs queued at a SIGKILL are sent after the restart; sent ones are not sent again', {
   timeout: 90_000,
 }, async () => {
-  const tls = testTls();
-  const vapid = webpush.generateVAPIDKeys();
-  const push = await WebPushTestServer.start({
-    tls,
-    applicationServerKey: vapid.publicKey,
-    now: () => Date.now(),
-    retryAfterSeconds: 0,
-    slowMs: 50,
-  });
-  writeFileSync(`${dir.dir}/ca.pem`, tls.ca);
+  const { push, env: pushEnv } = await localPushService(dir.dir, 0);
   const env = {
+    ...pushEnv,
     PARLEY_DATA_DIR: dir.dir,
     PARLEY_JWT_SECRET: TEST_SECRET,
-    PARLEY_VAPID_PUBLIC_KEY: vapid.publicKey,
-    PARLEY_VAPID_PRIVATE_KEY: vapid.privateKey,
-    PARLEY_PUSH_CA_FILE: `${dir.dir}/ca.pem`,
-    PARLEY_PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
     PARLEY_PUSH_BURST_MS: '0',
   };
   const token = (user: string) =>
@@ -44,9 +29,8 @@ test('jobs queued at a SIGKILL are sent after the restart; sent ones are not sen
     assert.equal(r.ok, true, JSON.stringify(r));
     return c;
   };
-  const idOf = (endpoint: string) => endpoint.slice(endpoint.lastIndexOf('/') + 1);
   const got = (endpoint: string) =>
-    push.requests.filter((r) => r.id === idOf(endpoint)).map((r) => JSON.parse(r.plaintext!).seq);
+    push.requests.filter((r) => r.id === endpointId(endpoint)).map((r) => JSON.parse(r.plaintext!).seq);
   const until = async (what: string, cond: () => boolean) => {
     const deadline = Date.now() + 30_000;
     while (!cond()) {

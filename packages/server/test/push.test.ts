@@ -2,12 +2,10 @@
 // real, VAPID-signed, aes128gcm-encrypted request to a local Web Push service (test/push), which
 // verifies what push services verify and decrypts the payload. Also devices, revocation and mute.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import webpush from 'web-push';
 import { type Frame, sleep, startServer, TestClient, type TestServer, tempDir } from './helpers.js';
-import { testTls } from './push/tls.js';
-import { WebPushTestServer } from './push/web-push-server.js';
+import { endpointId, localPushService } from './push/push-service.js';
+import type { WebPushTestServer } from './push/web-push-server.js';
 
 const BURST_MS = 600;
 
@@ -16,23 +14,11 @@ describe('push', () => {
   let push: WebPushTestServer;
   const files = tempDir('parley-push-');
   before(async () => {
-    const tls = testTls();
-    const vapid = webpush.generateVAPIDKeys();
-    push = await WebPushTestServer.start({
-      tls,
-      applicationServerKey: vapid.publicKey,
-      now: () => Date.now(),
-      retryAfterSeconds: 1,
-      slowMs: 50,
-    });
-    const caFile = `${files.dir}/ca.pem`;
-    writeFileSync(caFile, tls.ca);
+    const service = await localPushService(files.dir);
+    push = service.push;
     s = await startServer({
-      vapidPublicKey: vapid.publicKey,
-      vapidPrivateKey: vapid.privateKey,
+      ...service.config,
       webPushSubject: 'mailto:ops@example.org',
-      pushCaFile: caFile,
-      pushAllowPrivateEndpoints: true,
       pushBurstMs: BURST_MS,
       pushRetries: 1,
     });
@@ -55,7 +41,7 @@ describe('push', () => {
     assert.equal(r.ok, true, JSON.stringify(r));
     c.close();
     await c.closed();
-    return { id: sub.endpoint.slice(sub.endpoint.lastIndexOf('/') + 1), endpoint: sub.endpoint };
+    return { id: endpointId(sub.endpoint), endpoint: sub.endpoint };
   }
 
   /** The decrypted payloads the push service accepted for a subscription. */
@@ -133,18 +119,23 @@ describe('push', () => {
       kind: 'text',
       body: 'x',
     });
-    const idOf = (e: string) => e.slice(e.lastIndexOf('/') + 1);
     await until(
       'both wake-ups',
-      () => received(idOf(withKeys.endpoint)).length === 1 && received(idOf(bare.endpoint)).length === 1,
+      () =>
+        received(endpointId(withKeys.endpoint)).length === 1 &&
+        received(endpointId(bare.endpoint)).length === 1,
     );
-    assert.equal(received(idOf(withKeys.endpoint))[0]!.data.seq, sent.seq, 'decrypted by the test service');
-    assert.equal(received(idOf(bare.endpoint))[0]!.data, null, 'no body at all');
+    assert.equal(
+      received(endpointId(withKeys.endpoint))[0]!.data.seq,
+      sent.seq,
+      'decrypted by the test service',
+    );
+    assert.equal(received(endpointId(bare.endpoint))[0]!.data, null, 'no body at all');
   });
 
   test('an online device gets none: only the message sent after it left is pushed', async () => {
     const sub = push.subscribe('ok');
-    const id = sub.endpoint.slice(sub.endpoint.lastIndexOf('/') + 1);
+    const id = endpointId(sub.endpoint);
     const bob = await s.client('pb-bob', 'phone');
     assert.equal(
       (await bob.request({ type: 'push_register', id: 'p', platform: 'webpush', subscription: sub })).ok,

@@ -6,7 +6,12 @@ import type {
   MemberRecord,
   Watermark,
 } from '@parley/server/ports/conversation-store';
-import { type DeviceRecord, type DeviceStore, MAX_DEVICES_PER_USER } from '@parley/server/ports/device-store';
+import {
+  type DeviceRecord,
+  type DeviceStore,
+  MAX_DEVICES_PER_USER,
+  REVOCATION_RETENTION_MS,
+} from '@parley/server/ports/device-store';
 import {
   fanoutEntries,
   InboxConflictError,
@@ -21,7 +26,7 @@ import type {
   PageQuery,
   StoredMessage,
 } from '@parley/server/ports/message-store';
-import type { PushRegistration } from '@parley/server/ports/push-provider';
+import { type PushRegistration, registrationJson } from '@parley/server/ports/push-provider';
 import type { DeadLetter, PushDeadLetters } from '@parley/server/ports/push-queue';
 import {
   DEFAULT_SETTINGS,
@@ -55,7 +60,7 @@ export interface CassandraStoreOptions {
 }
 
 /** A device revocation's default TTL: 7 days, longer than any token's life (24 h by default). */
-export const REVOCATION_TTL_SECONDS = 7 * 24 * 3600;
+export const REVOCATION_TTL_SECONDS = REVOCATION_RETENTION_MS / 1000;
 
 /** A dead letter's default TTL: 30 days for an operator to look at it. */
 export const DEAD_LETTER_TTL_SECONDS = 30 * 24 * 3600;
@@ -1180,18 +1185,6 @@ async function settled(writes: readonly Promise<unknown>[]): Promise<void> {
   const results = await Promise.allSettled(writes);
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
-}
-
-/** A push registration as stored: JSON with sorted keys, so equal registrations compare equal. */
-function registrationJson(registration: PushRegistration): string {
-  const sorted = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sorted);
-    if (v === null || typeof v !== 'object') return v;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sorted((v as Record<string, unknown>)[k]);
-    return out;
-  };
-  return JSON.stringify(sorted(registration));
 }
 
 /** Maps `items` with at most `limit` calls in flight; the results in the order of `items`. */

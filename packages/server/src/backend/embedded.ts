@@ -15,8 +15,8 @@ import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi } from './api.js';
-import { pushDispatcher, pushProviders, pushScheduler } from './push.js';
-import { buildAccount, buildChat, buildSessions } from './wiring.js';
+import { pushScheduler } from './push.js';
+import { buildAccountAndPush, buildChat, buildSessions } from './wiring.js';
 
 /** The file of the embedded store inside the data directory. */
 export const DB_FILE = 'parley.db';
@@ -101,25 +101,13 @@ export function createEmbeddedBackend(
     config.receiptCoalesceMs,
   );
   const chat = buildChat(front, { writer: sequencer, receipts, sessions, budget });
-  const { providers, vapidPublicKey } = pushProviders(config, log, 'embedded');
-  const account = buildAccount(front, {
+  const { account, push } = buildAccountAndPush(front, {
+    mode: 'embedded',
     writer: sequencer,
     devices,
     budget,
-    ...(vapidPublicKey ? { vapidPublicKey } : {}),
-  });
-  const push = pushDispatcher({
-    config,
-    devices,
-    presence: front.presencePort,
     queue: store.pushQueue,
-    deadLetters: store.deadLetters,
-    users: store.users,
-    unread: (user) => chat.unreadCount(user),
-    providers,
-    clock,
-    log,
-    metrics,
+    chat,
   });
   metrics.watch({
     pendingWrites: () => store.pendingWrites,

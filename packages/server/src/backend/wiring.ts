@@ -6,6 +6,7 @@ import { Chat } from '../domain/chat.js';
 import { DeviceRegistry } from '../domain/devices.js';
 import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
 import { PresenceService } from '../domain/presence.js';
+import type { PushDispatcher } from '../domain/push-dispatcher.js';
 import type { ReceiptService } from '../domain/receipts.js';
 import type { UserDirectory } from '../domain/users.js';
 import { WorkBudget } from '../domain/work-budget.js';
@@ -14,8 +15,10 @@ import type { Clock } from '../ports/clock.js';
 import type { ConversationWriter } from '../ports/conversation-writer.js';
 import type { Logger } from '../ports/logger.js';
 import type { PresencePort } from '../ports/presence.js';
+import type { PushQueue } from '../ports/push-queue.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { SessionTransport } from '../ports/sessions.js';
+import { pushDispatcher, pushProviders } from './push.js';
 import { SessionRegistry } from './sessions.js';
 
 /** What both backends wire their front half from: the same objects over their own adapters. */
@@ -94,17 +97,43 @@ export function buildChat(
   });
 }
 
-/** The account operations (devices, push registration, mutes) over the same budgets and writer. */
-export function buildAccount(
+/**
+ * The account operations (devices, push registration, mutes) and the push dispatcher (the `push`
+ * role), over the same budgets, writer and chat operations in every mode; `queue` is the mode's
+ * push queue (the store's table embedded, the push topic in cluster mode).
+ */
+export function buildAccountAndPush(
   d: FrontDeps,
-  x: { writer: ConversationWriter; devices: DeviceRegistry; budget: WorkBudget; vapidPublicKey?: string },
-): Account {
-  return new Account({
+  x: {
+    mode: 'embedded' | 'cluster';
+    writer: ConversationWriter;
+    devices: DeviceRegistry;
+    budget: WorkBudget;
+    queue: PushQueue;
+    chat: Chat;
+  },
+): { account: Account; push: PushDispatcher } {
+  const { providers, vapidPublicKey } = pushProviders(d.config, d.log, x.mode);
+  const account = new Account({
     devices: x.devices,
     users: d.store.users,
     presence: d.presencePort,
     isGroupMember: (conv, user) => x.writer.isMember(conv, user),
     budget: x.budget,
-    ...(x.vapidPublicKey ? { vapidPublicKey: x.vapidPublicKey } : {}),
+    ...(vapidPublicKey ? { vapidPublicKey } : {}),
   });
+  const push = pushDispatcher({
+    config: d.config,
+    devices: x.devices,
+    presence: d.presencePort,
+    queue: x.queue,
+    deadLetters: d.store.deadLetters,
+    users: d.store.users,
+    unread: (user) => x.chat.unreadCount(user),
+    providers,
+    clock: d.clock,
+    log: d.log,
+    metrics: d.metrics,
+  });
+  return { account, push };
 }

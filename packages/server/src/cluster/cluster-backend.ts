@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/embedded.js';
-import { pushDispatcher, pushProviders, pushScheduler } from '../backend/push.js';
-import { buildAccount, buildChat, buildSessions } from '../backend/wiring.js';
+import { pushScheduler } from '../backend/push.js';
+import { buildAccountAndPush, buildChat, buildSessions } from '../backend/wiring.js';
 import type { Config } from '../config/schema.js';
 import { Fanout } from '../domain/fanout.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
@@ -84,26 +84,14 @@ export function createClusterBackend(
     config.receiptCoalesceMs,
   );
   const chat = buildChat(front, { writer, receipts, sessions, budget });
-  const { providers, vapidPublicKey } = pushProviders(config, log, 'cluster');
-  const account = buildAccount(front, {
+  // `push` is the push role: it sends the jobs of the push topic's partitions this process owns.
+  const { account, push } = buildAccountAndPush(front, {
+    mode: 'cluster',
     writer,
     devices,
     budget,
-    ...(vapidPublicKey ? { vapidPublicKey } : {}),
-  });
-  /** The push role: sends the jobs of the push topic's partitions this process owns. */
-  const push = pushDispatcher({
-    config,
-    devices,
-    presence: adapters.presence,
     queue: pushQueue,
-    deadLetters: store.deadLetters,
-    users: store.users,
-    unread: (user) => chat.unreadCount(user),
-    providers,
-    clock,
-    log,
-    metrics,
+    chat,
   });
   const stageOutbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'fanout-publish' }));
 

@@ -16,6 +16,12 @@ export interface DeviceRecord {
   push?: PushRegistration;
 }
 
+/**
+ * How long a store keeps a device revocation: it must outlive every token issued before it (24 h
+ * by default, `maxTokenLifetimeMs`). Older revocations may be deleted.
+ */
+export const REVOCATION_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
 /** Devices a store keeps per user: past it, the least recently seen device is forgotten. */
 export const MAX_DEVICES_PER_USER = 64;
 

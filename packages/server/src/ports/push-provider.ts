@@ -132,3 +132,18 @@ export function pushRegistrationOf(frame: PushRegisterFrame): PushRegistration {
         : { platform: 'unifiedpush', endpoint: frame.endpoint ?? '' };
   }
 }
+
+/**
+ * A registration as stored: JSON with sorted keys, so equal registrations compare equal (what
+ * `DeviceStore.dropPush` compares).
+ */
+export function registrationJson(registration: PushRegistration): string {
+  const sorted = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (v === null || typeof v !== 'object') return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) out[k] = sorted((v as Record<string, unknown>)[k]);
+    return out;
+  };
+  return JSON.stringify(sorted(registration));
+}

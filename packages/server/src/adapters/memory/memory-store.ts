@@ -5,7 +5,12 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
-import { type DeviceRecord, type DeviceStore, MAX_DEVICES_PER_USER } from '../../ports/device-store.js';
+import {
+  type DeviceRecord,
+  type DeviceStore,
+  MAX_DEVICES_PER_USER,
+  REVOCATION_RETENTION_MS,
+} from '../../ports/device-store.js';
 import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
 import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import {
@@ -17,7 +22,7 @@ import {
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type { MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
-import type { PushRegistration } from '../../ports/push-provider.js';
+import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type {
   DeadLetter,
   PushBatchHandler,
@@ -43,12 +48,6 @@ interface UserState {
   conversations: Map<string, { lastTs: number; lastSeq: number }>;
 }
 
-/**
- * How long a device revocation is kept (it must outlive every token issued before it): revocations
- * older than this, counted from the newest revocation's time, are forgotten as new ones come.
- */
-export const REVOCATION_RETENTION_MS = 7 * 24 * 3600 * 1000;
-
 /** Jobs handed to one handler call at most. */
 export const PUSH_BATCH_SIZE = 256;
 /** Batches one consumer has in flight at most, so a slow one holds no others. */
@@ -59,18 +58,6 @@ const RETRY_AFTER_REJECT_MS = 1_000;
 interface DeviceState {
   lastSeen: number;
   push?: PushRegistration;
-}
-
-/** A registration as JSON with sorted keys, so equal registrations compare equal. */
-function registrationJson(registration: PushRegistration): string {
-  const sorted = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sorted);
-    if (v === null || typeof v !== 'object') return v;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sorted((v as Record<string, unknown>)[k]);
-    return out;
-  };
-  return JSON.stringify(sorted(registration));
 }
 
 /**

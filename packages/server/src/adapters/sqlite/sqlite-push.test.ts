@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { ulid } from 'ulid';
+import { REVOCATION_RETENTION_MS } from '../../ports/device-store.js';
 import type { PushRegistration } from '../../ports/push-provider.js';
 import type { DeadLetter, PushJob } from '../../ports/push-queue.js';
 import { MUTED_FOREVER } from '../../ports/user-store.js';
@@ -16,7 +17,7 @@ import { pushDeadLettersSuite } from '../conformance/push-dead-letters.suite.js'
 import { pushQueueSuite } from '../conformance/push-queue.suite.js';
 import { migrate } from './schema.js';
 import { PUSH_BATCH_SIZE, PUSH_BATCHES_IN_FLIGHT } from './sqlite-push-queue.js';
-import { REVOCATION_RETENTION_MS, SqliteStore } from './sqlite-store.js';
+import { SqliteStore } from './sqlite-store.js';
 import { DEAD_LETTER_RETENTION_MS } from './writer-apply.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-sqlite-push-test-'));

@@ -8,7 +8,12 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
-import { type DeviceRecord, type DeviceStore, MAX_DEVICES_PER_USER } from '../../ports/device-store.js';
+import {
+  type DeviceRecord,
+  type DeviceStore,
+  MAX_DEVICES_PER_USER,
+  REVOCATION_RETENTION_MS,
+} from '../../ports/device-store.js';
 import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
 import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import type {
@@ -20,7 +25,7 @@ import type {
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
-import type { PushRegistration } from '../../ports/push-provider.js';
+import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type { DeadLetter, PushDeadLetters, PushJob, PushQueue } from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
 import { configureConnection, migrate } from './schema.js';
@@ -81,24 +86,6 @@ function toInboxEntry(r: InboxRow): InboxEntry {
     };
   }
   return { user: r.user, inbox: r.n, ts: r.ts, type: 'message', conv: r.conv, seq: r.seq };
-}
-
-/**
- * How long a device revocation is kept (it must outlive every token issued before it): revocations
- * older than this, counted from the newest revocation's time, are deleted as new ones are written.
- */
-export const REVOCATION_RETENTION_MS = 7 * 24 * 3600 * 1000;
-
-/** A push registration as stored: JSON with sorted keys, so equal registrations compare equal. */
-export function registrationJson(registration: PushRegistration): string {
-  const sorted = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sorted);
-    if (v === null || typeof v !== 'object') return v;
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sorted((v as Record<string, unknown>)[k]);
-    return out;
-  };
-  return JSON.stringify(sorted(registration));
 }
 
 interface DeadLetterRow {
