@@ -170,7 +170,7 @@ export class PushDispatcher {
     const unread = await this.d.unread(job.user);
     const notification = {
       data: { conv: job.conv, seq: job.seq, from: job.from, kind: job.kind, inbox: job.inbox, unread },
-      collapseKey: `${job.conv}`,
+      collapseKey: job.conv,
       ttlSeconds: this.o.ttlSeconds,
       urgency: 'high' as const,
     };
