@@ -23,12 +23,18 @@ async function connect(srv: ChildServer, user: string): Promise<TestClient> {
 
 test('SIGKILL at random moments loses no acknowledged message', { timeout: 120_000 }, async () => {
   const data = tempDir();
-  // A crash test, not a rate-limit test: the senders go as fast as the server answers.
+  // A crash test, not a rate-limit test: the senders go as fast as the server answers, and the
+  // check reads every message back (on a fast machine more than the default read burst holds).
+  const unlimited = '1000000000';
   const env = {
     PARLEY_DATA_DIR: data.dir,
     PARLEY_JWT_SECRET: TEST_SECRET,
-    PARLEY_SEND_RATE_PER_SECOND: '1000000',
-    PARLEY_SEND_BURST: '1000000',
+    PARLEY_SEND_RATE_PER_SECOND: unlimited,
+    PARLEY_SEND_BURST: unlimited,
+    PARLEY_FANOUT_RATE_PER_SECOND: unlimited,
+    PARLEY_FANOUT_BURST: unlimited,
+    PARLEY_READ_RATE_PER_SECOND: unlimited,
+    PARLEY_READ_BURST: unlimited,
   };
   // Per sender: cmid → seq acknowledged; cmids sent but not acknowledged.
   const acked = new Map<string, Map<string, number>>();
@@ -55,7 +61,7 @@ test('SIGKILL at random moments loses no acknowledged message', { timeout: 120_0
               kind: 'text',
               body: cmid,
             });
-            assert.equal(r.ok, true);
+            assert.equal(r.ok, true, JSON.stringify(r));
             acked.get(u)!.set(cmid, r.seq);
             unacked.get(u)!.delete(cmid);
           }
@@ -101,6 +107,7 @@ test('SIGKILL at random moments loses no acknowledged message', { timeout: 120_0
         let afterSeq = 0;
         for (;;) {
           const r = await c.request({ type: 'history', conv: convOf(u), after: afterSeq, limit: 200 });
+          assert.equal(r.ok, true, JSON.stringify(r));
           messages.push(...r.messages);
           if (!r.more) break;
           afterSeq = r.messages.at(-1).seq;
@@ -124,6 +131,7 @@ test('SIGKILL at random moments loses no acknowledged message', { timeout: 120_0
         let cursor = 0;
         for (;;) {
           const r = await c.request({ type: 'sync', after: cursor, limit: 1000 });
+          assert.equal(r.ok, true, JSON.stringify(r));
           numbers.push(...r.events.map((e: Frame) => e.inbox));
           inbox.push(...r.events.filter((e: Frame) => e.type === 'message'));
           cursor = r.events.at(-1)?.inbox ?? cursor;

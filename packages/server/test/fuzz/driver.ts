@@ -14,9 +14,9 @@ import { type FuzzContext, type FuzzFrame, fuzzFrame } from './frames.js';
 
 /** What the server must do with one frame, as the protocol and Parley's decisions say. */
 export type Expectation =
-  | { kind: 'reply'; id: string; invalid: boolean }
+  | { kind: 'reply'; id: string; invalid: boolean; revokes?: string }
   | { kind: 'idless-error' }
-  | { kind: 'none' }
+  | { kind: 'none'; revokes?: string }
   | { kind: 'close' };
 
 /**
@@ -31,7 +31,12 @@ export function expectationOf(frame: FuzzFrame, limits: Limits): Expectation {
   const r = parseClientFrame(Buffer.from(frame.bytes).toString('utf8'), limits);
   if (!r.ok)
     return r.id === undefined ? { kind: 'idless-error' } : { kind: 'reply', id: r.id, invalid: true };
-  return r.frame.id === undefined ? { kind: 'none' } : { kind: 'reply', id: r.frame.id, invalid: false };
+  // A valid `revoke_device` may name the sender's own device (mutations pick it): the server
+  // then closes that connection with 4401 and refuses its token, as it must.
+  const revokes = r.frame.type === 'revoke_device' ? { revokes: r.frame.device } : {};
+  return r.frame.id === undefined
+    ? { kind: 'none', ...revokes }
+    : { kind: 'reply', id: r.frame.id, invalid: false, ...revokes };
 }
 
 /** Close codes a fuzzing client may be closed with; anything else (1006, 1011, …) is a failure. */
@@ -97,6 +102,8 @@ class Conn {
   closeCode: number | null = null;
   /** Set when the driver itself closes the connection at the end of a run. */
   closingByUs = false;
+  /** Set once this connection sent a valid `revoke_device` naming its own device: 4401 is due. */
+  revokedOwnDevice = false;
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -158,7 +165,8 @@ class Conn {
     this.closeCode = code;
     this.run.closes[code] = (this.run.closes[code] ?? 0) + 1;
     const owed = [...this.byId.values()].map((p) => p.frame).concat(this.idless);
-    if (!this.closingByUs && !this.allowedCloses(code)) {
+    const revoked = this.revokedOwnDevice && code === CloseCode.TokenInvalid;
+    if (!this.closingByUs && !revoked && !this.allowedCloses(code)) {
       const last = owed.at(-1);
       this.run.violation(`closed with ${code}${last ? ` after ${this.run.where(last)}` : ''}`);
     }
@@ -198,18 +206,26 @@ class Run {
 
 /**
  * Opens a connection and, for an authenticated lane, completes `connect` as ctx.user/ctx.device.
- * A refused handshake (the server limits new sockets per address) is retried with backoff.
+ * A refused handshake (the server limits new sockets per address) is retried with backoff. After
+ * the lane revoked its own device, it signs in again as a user would: a token issued after the
+ * revocation (tokens carry whole seconds, so from the next second on).
  */
-async function open(run: Run, ctx: FuzzContext, anonymous: boolean): Promise<Conn> {
+async function open(run: Run, ctx: FuzzContext, anonymous: boolean, signInAgain = false): Promise<Conn> {
   const allowed = (code: number) => PROTOCOL_CLOSES.has(code) || (anonymous && ANONYMOUS_CLOSES.has(code));
   for (let attempt = 0; ; attempt++) {
     try {
+      if (signInAgain) {
+        await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 10));
+        ctx.token = await run.o.token(ctx.user, ctx.device);
+        signInAgain = false;
+      }
       const ws = await handshake(run.o.url);
       if (!anonymous) await connect(ws, ctx);
       return new Conn(ws, run, allowed);
     } catch (err) {
       if (attempt >= 20) throw err;
-      run.refusedHandshakes++;
+      if (String(err).includes('revoked')) signInAgain = true;
+      else run.refusedHandshakes++;
       await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
     }
   }
@@ -249,7 +265,9 @@ async function lane(run: Run, ctx: FuzzContext, anonymous: boolean): Promise<voi
     ) {
       await conn.changed();
     }
-    if (conn.closeCode !== null) conn = await open(run, ctx, anonymous);
+    if (conn.closeCode !== null) conn = await open(run, ctx, anonymous, conn.revokedOwnDevice);
+    if ((exp.kind === 'reply' || exp.kind === 'none') && exp.revokes === ctx.device)
+      conn.revokedOwnDevice = true;
     if (exp.kind === 'reply') conn.byId.set(exp.id, { frame, invalid: exp.invalid });
     else if (exp.kind === 'idless-error') conn.idless.push(frame);
     else run.count(exp.kind === 'none' ? 'no reply due' : 'close due');
