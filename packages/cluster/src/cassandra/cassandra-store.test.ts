@@ -6,10 +6,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { conversationStoreSuite } from '@parley/server/adapters/conformance/conversation-store.suite';
+import { deviceQueueSuite } from '@parley/server/adapters/conformance/device-queue.suite';
 import { deviceStoreSuite } from '@parley/server/adapters/conformance/device-store.suite';
 import { groupStoreSuite } from '@parley/server/adapters/conformance/group-store.suite';
 import { inboxStoreSuite } from '@parley/server/adapters/conformance/inbox-store.suite';
 import { inviteStoreSuite } from '@parley/server/adapters/conformance/invite-store.suite';
+import { keyDirectorySuite } from '@parley/server/adapters/conformance/key-directory.suite';
+import { mediaIndexSuite } from '@parley/server/adapters/conformance/media-index.suite';
 import { messageStoreSuite } from '@parley/server/adapters/conformance/message-store.suite';
 import { pushDeadLettersSuite } from '@parley/server/adapters/conformance/push-dead-letters.suite';
 import { userStoreSuite } from '@parley/server/adapters/conformance/user-store.suite';
@@ -75,6 +78,23 @@ if (address !== undefined) {
   pushDeadLettersSuite('CassandraStore', async () => {
     const s = await open();
     return { store: s.deadLetters, close: () => s.close() };
+  });
+  /** A store and a second one over its own client on the same keyspace (another process, as it were). */
+  const openTwo = async () => {
+    const [s, other] = await Promise.all([open(), open()]);
+    return { s, other, close: async () => void (await Promise.all([s.close(), other.close()])) };
+  };
+  keyDirectorySuite('CassandraStore', async () => {
+    const { s, other, close } = await openTwo();
+    return { store: s.keys, other: () => other.keys, close };
+  });
+  deviceQueueSuite('CassandraStore', async () => {
+    const { s, other, close } = await openTwo();
+    return { store: s.deviceQueue, other: () => other.deviceQueue, close };
+  });
+  mediaIndexSuite('CassandraStore', async () => {
+    const s = await open();
+    return { store: s.media, close: () => s.close() };
   });
 
   describe('CassandraStore: cluster-mode behaviour', () => {
@@ -271,6 +291,97 @@ if (address !== undefined) {
         [bucket, ids[2]],
       );
       assert.ok(ttl !== null && ttl > 30 * DAY_S - 120 && ttl <= 30 * DAY_S, `letter TTL ${ttl}`);
+    });
+
+    test('to_device messages keep 30 days (TTL); the queue head never expires', async () => {
+      const user = `u-${run}-tdq`;
+      assert.equal(
+        await store.deviceQueue.enqueue(
+          user,
+          'phone',
+          { from: 'bob', fromDevice: 'x', body: 'b', ts: Date.now() },
+          10,
+        ),
+        1,
+      );
+      const ttl = await rawTtl(
+        'SELECT TTL(body) AS ttl FROM device_messages WHERE user = ? AND device = ? AND qid = 1',
+        [user, 'phone'],
+      );
+      assert.ok(ttl !== null && ttl > 30 * DAY_S - 120 && ttl <= 30 * DAY_S, `message TTL ${ttl}`);
+      const headTtl = await rawTtl(
+        'SELECT TTL(head) AS ttl FROM device_messages WHERE user = ? AND device = ? LIMIT 1',
+        [user, 'phone'],
+      );
+      assert.equal(headTtl, null);
+    });
+
+    test('to_device messages that expired unacknowledged make room again under `max`', async () => {
+      const short = await open({ deviceQueueTtlSeconds: 2 });
+      try {
+        const user = `u-${run}-tdq-expiry`;
+        const m = { from: 'bob', fromDevice: 'x', body: 'b', ts: Date.now() };
+        assert.equal(await short.deviceQueue.enqueue(user, 'phone', m, 2), 1);
+        assert.equal(await short.deviceQueue.enqueue(user, 'phone', m, 2), 2);
+        assert.equal(await short.deviceQueue.enqueue(user, 'phone', m, 2), null);
+        // Past 3 s both have expired whatever the rounding (see the inbox TTL test).
+        await new Promise((r) => setTimeout(r, 3_100));
+        assert.deepEqual(await short.deviceQueue.list(user, 'phone', 0, 10), []);
+        assert.equal(await short.deviceQueue.enqueue(user, 'phone', m, 2), 3);
+        assert.equal(await short.deviceQueue.enqueue(user, 'phone', m, 2), 4);
+        assert.equal(await short.deviceQueue.enqueue(user, 'phone', m, 2), null);
+      } finally {
+        await short.close();
+      }
+    });
+
+    test('collectable deletes the due rows that no longer qualify, and keeps those that may', async () => {
+      const base = Date.now() - 200 * 24 * HOUR;
+      const listed = { id: `m_${run}-due-1`, owner: 'ann', size: 1, contentType: 'a/b', createdAt: base };
+      const pending = { id: `m_${run}-due-2`, owner: 'ann', size: 1, contentType: 'a/b', createdAt: base };
+      await store.media.create(listed);
+      await store.media.create(pending);
+      await store.media.reference(listed.id, 'g:x', base + 2 * HOUR);
+      await store.media.reference(listed.id, 'g:x', base + 4 * HOUR);
+      const dueRows = async (id: string) => {
+        const raw = new Client({ contactPoints: [address], localDataCenter: dc, keyspace: KEYSPACE });
+        try {
+          const hour = (t: number) => Math.floor(t / HOUR);
+          const at = async (kind: string, t: number) =>
+            (
+              await raw.execute(
+                'SELECT id FROM media_due WHERE kind = ? AND bucket = ? AND id = ?',
+                [kind, hour(t), id],
+                {
+                  prepare: true,
+                },
+              )
+            ).rowLength;
+          return [await at('c', base), await at('r', base + 2 * HOUR), await at('r', base + 4 * HOUR)];
+        } finally {
+          await raw.shutdown();
+        }
+      };
+      assert.deepEqual(await dueRows(listed.id), [1, 1, 1]);
+      try {
+        // Cutoffs before the last listing: nothing of these is collectable yet.
+        const mine = (list: { id: string }[]) =>
+          list.filter((r) => r.id === listed.id || r.id === pending.id);
+        assert.deepEqual(mine(await store.media.collectable(base, base + 3 * HOUR, 10_000)), []);
+        // The creation's row (it was listed) and the first listing's row (listed again) went;
+        // the last listing's stays, to qualify later, and so does the unlisted one's creation row.
+        assert.deepEqual(await dueRows(listed.id), [0, 0, 1]);
+        assert.deepEqual((await dueRows(pending.id))[0], 1);
+        assert.deepEqual(
+          mine(await store.media.collectable(base, base + 5 * HOUR, 10_000)).map((r) => r.id),
+          [listed.id],
+        );
+      } finally {
+        await store.media.delete(listed.id);
+        await store.media.delete(pending.id);
+      }
+      assert.deepEqual(await dueRows(listed.id), [0, 0, 0]);
+      assert.deepEqual((await dueRows(pending.id))[0], 0);
     });
 
     test('revocations keep 7 days (TTL); timed mutes expire after they end, MUTED_FOREVER never', async () => {

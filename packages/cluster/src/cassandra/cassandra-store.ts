@@ -6,6 +6,7 @@ import type {
   MemberRecord,
   Watermark,
 } from '@parley/server/ports/conversation-store';
+import { DEVICE_QUEUE_RETENTION_MS, type DeviceQueue } from '@parley/server/ports/device-queue';
 import {
   type DeviceRecord,
   type DeviceStore,
@@ -20,6 +21,8 @@ import {
   type UserConversation,
 } from '@parley/server/ports/inbox-store';
 import type { Invite, InviteStore } from '@parley/server/ports/invite-store';
+import type { KeyDirectory } from '@parley/server/ports/key-directory';
+import type { MediaIndex } from '@parley/server/ports/media-index';
 import type {
   ConversationHead,
   MessageStore,
@@ -36,6 +39,10 @@ import {
 } from '@parley/server/ports/user-store';
 import { groupBy } from '@parley/server/util/group-by';
 import { type Client, type QueryOptions, types } from 'cassandra-driver';
+import { CassandraDeviceQueue } from './cassandra-device-queue.js';
+import { CassandraKeyDirectory } from './cassandra-keys.js';
+import { CassandraMediaIndex } from './cassandra-media-index.js';
+import { type Cql, chunk, long, mapLimit, num, type Query, settled } from './cql.js';
 import { BUCKET_SIZE, bucketOf, DEAD_LETTER_BUCKET_MS, deadLetterBucketOf, keyspaceName } from './schema.js';
 
 /** Options of the Cassandra store. */
@@ -57,6 +64,8 @@ export interface CassandraStoreOptions {
   revocationTtlSeconds?: number;
   /** Dead-lettered push jobs are kept this long (TTL), in seconds (default 30 days). */
   deadLetterTtlSeconds?: number;
+  /** `to_device` messages are kept this long (TTL), in seconds (default 30 days, the retention). */
+  deviceQueueTtlSeconds?: number;
 }
 
 /** A device revocation's default TTL: 7 days, longer than any token's life (24 h by default). */
@@ -64,6 +73,9 @@ export const REVOCATION_TTL_SECONDS = REVOCATION_RETENTION_MS / 1000;
 
 /** A dead letter's default TTL: 30 days for an operator to look at it. */
 export const DEAD_LETTER_TTL_SECONDS = 30 * 24 * 3600;
+
+/** A `to_device` message's default TTL: the retention of `DeviceQueue`. */
+export const DEVICE_QUEUE_TTL_SECONDS = DEVICE_QUEUE_RETENTION_MS / 1000;
 
 /** A write of a seq that another writer already used with different content: this writer is fenced. */
 export class SeqConflictError extends Error {
@@ -74,7 +86,6 @@ export class SeqConflictError extends Error {
 }
 
 type Row = types.Row;
-type Query = { query: string; params: unknown[] };
 
 /** Inbox entries per conditional batch (small rows: far below the batch size limit). */
 const INBOX_BATCH = 200;
@@ -91,9 +102,6 @@ const IN_CHUNK = 100;
 /** The longest TTL Cassandra accepts (20 years), in seconds; a longer mute is stored without one. */
 const MAX_TTL_SECONDS = 20 * 365 * 24 * 3600;
 
-const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
-const long = (n: number) => types.Long.fromNumber(n);
-
 /**
  * The store ports on Cassandra (cluster mode). The message log is the source of truth and is
  * written first, with a conditional batch per (conversation, bucket): a seq is taken once, and a
@@ -104,7 +112,9 @@ const long = (n: number) => types.Long.fromNumber(n);
  * a sequencer always loads the head before writing.
  *
  * Devices, mutes and dead letters are described where they are implemented (`seen`, `setMute`,
- * `listDeadLetters`); their tables in `schema.ts`.
+ * `listDeadLetters`); their tables in `schema.ts`. The key directory, the `to_device` queues and
+ * the media index are parts in files of their own (`CassandraKeyDirectory`,
+ * `CassandraDeviceQueue`, `CassandraMediaIndex`), working through this store's query helpers.
  *
  * It offers neither optional capability. Not `FanoutRecovery`: fan-out marks are ignored, since in
  * cluster mode a message's fan-out is driven by the fan-out topic, whose consumed offsets are the
@@ -119,6 +129,9 @@ export class CassandraStore {
   readonly invites: InviteStore;
   readonly devices: DeviceStore;
   readonly deadLetters: PushDeadLetters;
+  readonly keys: KeyDirectory;
+  readonly deviceQueue: DeviceQueue;
+  readonly media: MediaIndex;
   private readonly ks: string;
   private readonly consistency: number;
   private readonly serialConsistency: number;
@@ -139,6 +152,13 @@ export class CassandraStore {
     this.revocationTtl = options.revocationTtlSeconds ?? REVOCATION_TTL_SECONDS;
     this.deadLetterTtl = options.deadLetterTtlSeconds ?? DEAD_LETTER_TTL_SECONDS;
     this.nowMicros = options.nowMicros ?? (() => Date.now() * 1000);
+    const cql = this.cql();
+    this.keys = new CassandraKeyDirectory(cql);
+    this.deviceQueue = new CassandraDeviceQueue(
+      cql,
+      options.deviceQueueTtlSeconds ?? DEVICE_QUEUE_TTL_SECONDS,
+    );
+    this.media = new CassandraMediaIndex(cql);
     this.messages = {
       append: (rows, effects = []) => this.appendMessages(rows, effects),
       head: (conv) => this.head(conv),
@@ -609,6 +629,21 @@ export class CassandraStore {
       if (rs.wasApplied()) return { ...i, uses: i.uses + delta };
     }
     throw new ParleyError('unavailable', 'invite busy; retry');
+  }
+
+  /** The keyspace and query helpers, for the parts of the store in files of their own. */
+  private cql(): Cql {
+    return {
+      ks: this.ks,
+      one: (query, params) => this.one(query, params),
+      all: (query, params) => this.all(query, params),
+      run: (query, params) => this.run(query, params),
+      lwt: (query, params) => this.execute(query, params, this.lwtOptions()),
+      lwtBatch: (queries) => this.batch(queries, this.lwtOptions()),
+      batch: async (queries) => {
+        await this.batch(queries, { prepare: true, logged: false, consistency: this.consistency });
+      },
+    };
   }
 
   private lwtOptions(): QueryOptions {
@@ -1177,30 +1212,6 @@ function storeUnavailable(err: unknown): ParleyError {
   return Object.assign(new ParleyError('unavailable', `store unavailable (${kind}); retry`), { cause: err });
 }
 
-/**
- * Waits for every write to settle, then rejects with the first failure, if any: a caller that
- * retries or redoes after a failure must never race writes of its previous attempt still in flight.
- */
-async function settled(writes: readonly Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(writes);
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) throw failure.reason;
-}
-
-/** Maps `items` with at most `limit` calls in flight; the results in the order of `items`. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await f(items[i]!);
-    }
-  };
-  await settled(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
-
 /** An invite row's TTL in seconds: until a minute after it expires (at least one second). */
 function inviteTtl(expiresTs: number, now: number): number {
   return Math.max(1, Math.ceil((expiresTs - now) / 1000) + 60);
@@ -1247,12 +1258,6 @@ function toMessage(r: Row): StoredMessage {
 function sameEntry(a: InboxEntry, b: InboxEntry): boolean {
   if (a.type !== b.type || a.conv !== b.conv || a.seq !== b.seq) return false;
   return a.type !== 'receipt' || b.type !== 'receipt' || (a.actor === b.actor && a.kind === b.kind);
-}
-
-function chunk<T>(list: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
 }
 
 function sameMessage(a: StoredMessage, b: StoredMessage): boolean {

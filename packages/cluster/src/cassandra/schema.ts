@@ -46,6 +46,12 @@ export function deadLetterBucketOf(id: string): number | undefined {
   return t === undefined ? undefined : Math.floor(t / DEAD_LETTER_BUCKET_MS);
 }
 
+/** The span of one partition of `media_due`: an hour of creations or listings. */
+export const MEDIA_DUE_BUCKET_MS = 3_600_000;
+
+/** The `media_due` partition of a time (ms). */
+export const mediaDueBucketOf = (ms: number): number => Math.floor(ms / MEDIA_DUE_BUCKET_MS);
+
 /** How the keyspace is replicated: `parley migrate` creates it so; changing it later is an ALTER. */
 export type Replication =
   | { class: 'SimpleStrategy'; replication_factor: number }
@@ -123,6 +129,43 @@ const TABLES = [
   // listing from the oldest letter starts. A row is rewritten with each letter of its hour and
   // outlives them by an hour (TTL), so listing never walks the many expired hours.
   `CREATE TABLE IF NOT EXISTS push_dead_letter_buckets (k int, bucket int, PRIMARY KEY ((k), bucket))`,
+  // End-to-end encryption keys of a user's devices (one small partition per user). `gen` names the
+  // partition of `one_time_prekeys` the device's current identity uses: a new identity key gets a
+  // new gen, so the old identity's prekeys are out of reach at once, and deleting their partition
+  // can never shadow a prekey of the new one (whatever the clocks). Every write is conditional.
+  `CREATE TABLE IF NOT EXISTS device_keys (
+     user text, device text, gen text, identity_key text,
+     signed_key_id bigint, signed_key text, signed_signature text,
+     PRIMARY KEY ((user), device))`,
+  // One-time prekeys (at most MAX_ONE_TIME_PREKEYS, 500, per partition). Inserted `IF NOT EXISTS`
+  // and claimed with `DELETE … IF key = ?`: a key is handed out by one winning Paxos round only.
+  `CREATE TABLE IF NOT EXISTS one_time_prekeys (
+     user text, device text, gen text, key_id bigint, key text,
+     PRIMARY KEY ((user, device, gen), key_id))`,
+  // A device's `to_device` queue. The static `head` is the highest qid ever given: a message is
+  // queued by a conditional batch that moves head on and inserts the row in one Paxos round, so
+  // qids are distinct and no qid is visible before its message. Acknowledgements and revocations
+  // delete rows by qid range, never the partition, so head survives them. The static `acked` is a
+  // max-register (written with the value as its timestamp), the qid up to which messages are gone:
+  // head - acked is how many wait. Rows carry a TTL of the retention (30 days).
+  `CREATE TABLE IF NOT EXISTS device_messages (
+     user text, device text, qid bigint, sender text, sender_device text, body text, ts bigint,
+     head bigint static, acked bigint static,
+     PRIMARY KEY ((user, device), qid))`,
+  // Media records. last_referenced_at is written with the listing's time as its timestamp, so a
+  // late write never moves it back.
+  `CREATE TABLE IF NOT EXISTS media (
+     id text PRIMARY KEY, owner text, size bigint, content_type text, created_at bigint,
+     last_referenced_at bigint)`,
+  // The conversations that listed a media id (at most MAX_MEDIA_REFERENCES, 1000, per partition).
+  `CREATE TABLE IF NOT EXISTS media_conversations (id text, conv text, ts bigint, PRIMARY KEY ((id), conv))`,
+  // When media may become collectable, by hour (`MEDIA_DUE_BUCKET_MS`): kind 'c' at the hour of
+  // its creation (collectable if never listed), 'r' at the hour of each later listing (collectable
+  // if not listed since). Garbage collection reads the hours before its cutoffs and drops the rows
+  // that no longer say anything, instead of scanning every record.
+  `CREATE TABLE IF NOT EXISTS media_due (kind text, bucket int, id text, PRIMARY KEY ((kind, bucket), id))`,
+  // The hours of each kind that have due rows (one small partition per kind).
+  `CREATE TABLE IF NOT EXISTS media_due_buckets (kind text, bucket int, PRIMARY KEY ((kind), bucket))`,
 ];
 
 /** Columns added after their table first shipped: [table, column, type]; added by the migration. */

@@ -4,12 +4,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PushJob } from '../../ports/push-queue.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
+import { deviceQueueSuite } from '../conformance/device-queue.suite.js';
 import { deviceStoreSuite } from '../conformance/device-store.suite.js';
 import { fanoutRecoverySuite } from '../conformance/fanout-recovery.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxPruningSuite } from '../conformance/inbox-pruning.suite.js';
 import { inboxStoreSuite } from '../conformance/inbox-store.suite.js';
 import { inviteStoreSuite } from '../conformance/invite-store.suite.js';
+import { keyDirectorySuite } from '../conformance/key-directory.suite.js';
+import { mediaIndexSuite } from '../conformance/media-index.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
 import { pushDeadLettersSuite } from '../conformance/push-dead-letters.suite.js';
 import { pushQueueSuite } from '../conformance/push-queue.suite.js';
@@ -57,6 +60,14 @@ pushQueueSuite('MemoryStore', async () => {
 });
 
 pushDeadLettersSuite('MemoryStore', async () => ({ store: new MemoryStore().deadLetters, close }));
+
+// One process's memory has no second instance over the same data: the concurrency tests run
+// every call through the one store.
+keyDirectorySuite('MemoryStore', async () => ({ store: new MemoryStore().keys, close }));
+
+deviceQueueSuite('MemoryStore', async () => ({ store: new MemoryStore().deviceQueue, close }));
+
+mediaIndexSuite('MemoryStore', async () => ({ store: new MemoryStore().media, close }));
 
 /** A job of `user` for a conversation of its own. */
 let jobs = 0;

@@ -5,6 +5,7 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
+import type { DeviceQueue } from '../../ports/device-queue.js';
 import {
   type DeviceRecord,
   type DeviceStore,
@@ -21,6 +22,8 @@ import {
   type UserConversation,
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
+import type { KeyDirectory } from '../../ports/key-directory.js';
+import type { MediaIndex } from '../../ports/media-index.js';
 import type { MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type {
@@ -32,6 +35,9 @@ import type {
   PushQueueSubscription,
 } from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
+import { MemoryDeviceQueue } from './memory-device-queue.js';
+import { MemoryKeyDirectory } from './memory-keys.js';
+import { MemoryMediaIndex } from './memory-media-index.js';
 
 interface ConvState {
   meta: ConversationMeta;
@@ -242,7 +248,8 @@ class MemoryPushConsumer {
  * The in-memory adapter of the store ports: the reference behaviour the conformance suites pin
  * down, and a fast store for domain tests. Not durable; never used by `parley serve`. It offers
  * both capabilities, `FanoutRecovery` and `InboxPruning`, as the embedded store does, and the
- * push ports: devices, the push queue (`MemoryPushQueue`) and dead letters.
+ * push ports: devices, the push queue (`MemoryPushQueue`) and dead letters; and the end-to-end
+ * encryption key directory, the `to_device` queues and the media index (each in a file of its own).
  */
 export class MemoryStore {
   readonly messages: MessageStore;
@@ -257,6 +264,9 @@ export class MemoryStore {
   readonly devices: DeviceStore;
   readonly pushQueue = new MemoryPushQueue();
   readonly deadLetters: PushDeadLetters;
+  readonly keys: KeyDirectory = new MemoryKeyDirectory();
+  readonly deviceQueue: DeviceQueue = new MemoryDeviceQueue();
+  readonly media: MediaIndex = new MemoryMediaIndex();
   /** user → device → its state. */
   private readonly devicesByUser = new Map<string, Map<string, DeviceState>>();
   /** `user device` → when the device was last revoked. */

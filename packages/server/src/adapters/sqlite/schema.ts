@@ -163,6 +163,65 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX push_dead_letters_by_ts ON push_dead_letters (ts);
   `,
+  // End-to-end encryption and media. `device_keys` holds a device's identity key and signed
+  // prekey; a claim picks and deletes a one-time prekey in the writer's transaction, so each is
+  // handed out once. `device_queue_heads` keeps the highest qid given to each device, apart from
+  // the messages, so qids are never reused after acknowledgement or revocation. `device_messages`
+  // is a rowid table (bodies are up to 64 KiB), pruned by age as new messages come.
+  // `media` has partial indexes on what `collectable` asks: never listed by creation time, listed
+  // by last listing.
+  `
+  CREATE TABLE device_keys (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    identity_key TEXT,
+    signed_key_id INTEGER,
+    signed_key TEXT,
+    signed_signature TEXT,
+    PRIMARY KEY (user, device)
+  ) WITHOUT ROWID;
+  CREATE TABLE one_time_prekeys (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    key_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (user, device, key_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE device_queue_heads (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    head INTEGER NOT NULL,
+    PRIMARY KEY (user, device)
+  ) WITHOUT ROWID;
+  CREATE TABLE device_messages (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    qid INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    sender_device TEXT NOT NULL,
+    body TEXT NOT NULL,
+    ts INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX device_messages_by_qid ON device_messages (user, device, qid);
+  CREATE INDEX device_messages_by_ts ON device_messages (ts);
+  CREATE TABLE media (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    created_ts INTEGER NOT NULL,
+    last_referenced_ts INTEGER
+  ) WITHOUT ROWID;
+  CREATE INDEX media_unreferenced ON media (created_ts) WHERE last_referenced_ts IS NULL;
+  CREATE INDEX media_by_last_reference ON media (last_referenced_ts) WHERE last_referenced_ts IS NOT NULL;
+  CREATE TABLE media_conversations (
+    id TEXT NOT NULL,
+    conv TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (id, conv)
+  ) WITHOUT ROWID;
+  CREATE INDEX media_conversations_by_ts ON media_conversations (id, ts);
+  `,
 ];
 
 /** The schema version this build expects. */

@@ -8,11 +8,15 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { ulid } from 'ulid';
+import { DEVICE_QUEUE_RETENTION_MS } from '../../ports/device-queue.js';
 import { REVOCATION_RETENTION_MS } from '../../ports/device-store.js';
 import type { PushRegistration } from '../../ports/push-provider.js';
 import type { DeadLetter, PushJob } from '../../ports/push-queue.js';
 import { MUTED_FOREVER } from '../../ports/user-store.js';
+import { deviceQueueSuite } from '../conformance/device-queue.suite.js';
 import { deviceStoreSuite } from '../conformance/device-store.suite.js';
+import { keyDirectorySuite } from '../conformance/key-directory.suite.js';
+import { mediaIndexSuite } from '../conformance/media-index.suite.js';
 import { pushDeadLettersSuite } from '../conformance/push-dead-letters.suite.js';
 import { pushQueueSuite } from '../conformance/push-queue.suite.js';
 import { migrate } from './schema.js';
@@ -29,6 +33,31 @@ const newPath = () => join(dir, `store-${++files}.db`);
 deviceStoreSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
   return { store: s.devices, close: () => s.close() };
+});
+
+/**
+ * A store and a second one on the same file (as the CLI opens it beside a running server), for
+ * the suites whose concurrency tests spread calls over two processes' stores.
+ */
+const twoStores = async () => {
+  const path = newPath();
+  const [s, other] = [new SqliteStore(path), new SqliteStore(path)];
+  return { s, other, close: async () => void (await Promise.all([s.close(), other.close()])) };
+};
+
+keyDirectorySuite('SqliteStore', async () => {
+  const { s, other, close } = await twoStores();
+  return { store: s.keys, other: () => other.keys, close };
+});
+
+deviceQueueSuite('SqliteStore', async () => {
+  const { s, other, close } = await twoStores();
+  return { store: s.deviceQueue, other: () => other.deviceQueue, close };
+});
+
+mediaIndexSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.media, close: () => s.close() };
 });
 
 pushQueueSuite('SqliteStore', async () => {
@@ -335,5 +364,58 @@ test('dead letters older than the retention are deleted as new ones come', async
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('to_device messages older than the retention are deleted as new ones come', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-device-queue-retention-'));
+  const store = new SqliteStore(join(dir, 'q.db'));
+  try {
+    const message = (body: string, ts: number) => ({ from: 'bob', fromDevice: 'phone', body, ts });
+    const t0 = Date.now() - DEVICE_QUEUE_RETENTION_MS - 60_000;
+    assert.equal(await store.deviceQueue.enqueue('ann', 'old', message('stale', t0), 10), 1);
+    assert.equal(await store.deviceQueue.enqueue('ann', 'phone', message('stale too', t0), 1), 1);
+    // A message for any device prunes every device's old ones; the pruned ones make room.
+    assert.equal(await store.deviceQueue.enqueue('ann', 'phone', message('fresh', Date.now()), 1), 2);
+    assert.deepEqual(await store.deviceQueue.list('ann', 'old', 0, 10), []);
+    assert.deepEqual(
+      (await store.deviceQueue.list('ann', 'phone', 0, 10)).map((m) => m.body),
+      ['fresh'],
+    );
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('migration 5 adds the key, to_device and media tables to a database of version 4, keeping its data', async () => {
+  const path = newPath();
+  const db = new Database(path);
+  migrate(db, 0, 4);
+  db.prepare('INSERT INTO devices (user, device, last_seen) VALUES (?, ?, ?)').run('ann', 'phone', 5);
+  db.close();
+  const store = new SqliteStore(path);
+  try {
+    assert.deepEqual(await store.devices.list('ann'), [{ device: 'phone', lastSeen: 5 }]);
+    assert.equal(
+      await store.keys.upload('ann', 'phone', {
+        identityKey: 'id',
+        oneTimePrekeys: [{ keyId: 1, key: 'k' }],
+      }),
+      1,
+    );
+    assert.equal(
+      await store.deviceQueue.enqueue(
+        'ann',
+        'phone',
+        { from: 'bob', fromDevice: 'x', body: 'b', ts: Date.now() },
+        5,
+      ),
+      1,
+    );
+    await store.media.create({ id: 'm_1', owner: 'ann', size: 1, contentType: 'text/plain', createdAt: 1 });
+    assert.equal((await store.media.get('m_1'))?.owner, 'ann');
+  } finally {
+    await store.close();
   }
 });

@@ -8,6 +8,7 @@ import type {
   MemberRecord,
   Watermark,
 } from '../../ports/conversation-store.js';
+import { DEVICE_QUEUE_RETENTION_MS, type DeviceMessage, type DeviceQueue } from '../../ports/device-queue.js';
 import {
   type DeviceRecord,
   type DeviceStore,
@@ -24,6 +25,8 @@ import type {
   UserConversation,
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
+import { type ClaimedBundle, type KeyDirectory, MAX_ONE_TIME_PREKEYS } from '../../ports/key-directory.js';
+import { MAX_MEDIA_REFERENCES, type MediaIndex, type MediaRecord } from '../../ports/media-index.js';
 import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type { DeadLetter, PushDeadLetters, PushJob, PushQueue } from '../../ports/push-queue.js';
@@ -128,7 +131,8 @@ export function openAndMigrate(path: string): { db: Database.Database; applied: 
  * committing writer thread. It implements the message, inbox and conversation ports over one file,
  * so one transaction (and one fsync) can carry writes from all of them, and the capabilities
  * `FanoutRecovery` (fan-out marks are kept in `conversations.fanned_seq`) and `InboxPruning`.
- * It also holds the devices, the push queue (see `SqlitePushQueue`) and its dead letters.
+ * It also holds the devices, the push queue (see `SqlitePushQueue`) and its dead letters, the
+ * end-to-end encryption key directory, the `to_device` queues and the media index.
  */
 export class SqliteStore {
   readonly messages: MessageStore;
@@ -143,6 +147,9 @@ export class SqliteStore {
   readonly devices: DeviceStore;
   readonly pushQueue: PushQueue;
   readonly deadLetters: PushDeadLetters;
+  readonly keys: KeyDirectory;
+  readonly deviceQueue: DeviceQueue;
+  readonly media: MediaIndex;
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
   private readonly queue: SqlitePushQueue;
@@ -399,6 +406,10 @@ export class SqliteStore {
         ids.length === 0 ? 0 : await writer.write({ op: 'deadLetterRemove', ids }),
     };
 
+    this.keys = keyDirectory(q, writer);
+    this.deviceQueue = deviceQueue(q, writer);
+    this.media = mediaIndex(q, writer);
+
     const invite = (id: string): Invite | null => {
       const r = q.invite.get(id) as InviteRow | undefined;
       return r ? toInvite(r) : null;
@@ -504,6 +515,131 @@ function prepareReads(db: Database.Database) {
     deadLetter: db.prepare(
       'SELECT id, job_json, platform, reason, attempts, ts FROM push_dead_letters WHERE id = ?',
     ),
+    prekeyCount: db.prepare('SELECT count(*) AS n FROM one_time_prekeys WHERE user = ? AND device = ?'),
+    keyDevices: db.prepare(
+      'SELECT device FROM device_keys WHERE user = ? AND identity_key IS NOT NULL ORDER BY device',
+    ),
+    deviceMessages: db.prepare(
+      `SELECT qid, sender, sender_device, body, ts FROM device_messages
+       WHERE user = ? AND device = ? AND qid > ? ORDER BY qid LIMIT ?`,
+    ),
+    media: db.prepare(
+      'SELECT id, owner, size, content_type, created_ts, last_referenced_ts FROM media WHERE id = ?',
+    ),
+    mediaConversations: db.prepare('SELECT conv FROM media_conversations WHERE id = ?'),
+    mediaUnreferenced: db.prepare(
+      `SELECT id, owner, size, content_type, created_ts, last_referenced_ts FROM media
+       WHERE last_referenced_ts IS NULL AND created_ts < ? ORDER BY created_ts LIMIT ?`,
+    ),
+    mediaStale: db.prepare(
+      `SELECT id, owner, size, content_type, created_ts, last_referenced_ts FROM media
+       WHERE last_referenced_ts IS NOT NULL AND last_referenced_ts < ? ORDER BY last_referenced_ts LIMIT ?`,
+    ),
+  };
+}
+
+type Reads = ReturnType<typeof prepareReads>;
+
+/**
+ * The key directory: reads on this thread; uploads, claims and removals through the writer, a
+ * claim picking and deleting its one-time prekeys in one transaction.
+ */
+function keyDirectory(q: Reads, writer: WriterClient): KeyDirectory {
+  return {
+    upload: (user, device, keys) =>
+      writer.writeAndRead<number>({ op: 'keysUpload', user, device, keys, max: MAX_ONE_TIME_PREKEYS }),
+    claim: (user) => writer.writeAndRead<ClaimedBundle[]>({ op: 'keysClaim', user }),
+    count: async (user, device) => (q.prekeyCount.get(user, device) as { n: number }).n,
+    devicesWithKeys: async (user) =>
+      new Set((q.keyDevices.all(user) as { device: string }[]).map((r) => r.device)),
+    remove: async (user, device) => {
+      await writer.write({ op: 'keysRemove', user, device });
+    },
+  };
+}
+
+/** The `to_device` queues; each enqueue also prunes messages past the retention. */
+function deviceQueue(q: Reads, writer: WriterClient): DeviceQueue {
+  return {
+    enqueue: (user, device, message, max) =>
+      writer.writeAndRead<number | null>({
+        op: 'deviceEnqueue',
+        user,
+        device,
+        message: { from: message.from, fromDevice: message.fromDevice, body: message.body, ts: message.ts },
+        max,
+        pruneBefore: message.ts - DEVICE_QUEUE_RETENTION_MS,
+      }),
+    list: async (user, device, after, limit) =>
+      (
+        q.deviceMessages.all(user, device, after, limit) as {
+          qid: number;
+          sender: string;
+          sender_device: string;
+          body: string;
+          ts: number;
+        }[]
+      ).map(
+        (r): DeviceMessage => ({
+          qid: r.qid,
+          from: r.sender,
+          fromDevice: r.sender_device,
+          body: r.body,
+          ts: r.ts,
+        }),
+      ),
+    ack: async (user, device, upto) => {
+      await writer.write({ op: 'deviceAck', user, device, upto });
+    },
+    remove: async (user, device) => {
+      await writer.write({ op: 'deviceQueueRemove', user, device });
+    },
+  };
+}
+
+interface MediaRow {
+  id: string;
+  owner: string;
+  size: number;
+  content_type: string;
+  created_ts: number;
+  last_referenced_ts: number | null;
+}
+
+function toMediaRecord(r: MediaRow): MediaRecord {
+  const m: MediaRecord = {
+    id: r.id,
+    owner: r.owner,
+    size: r.size,
+    contentType: r.content_type,
+    createdAt: r.created_ts,
+  };
+  if (r.last_referenced_ts !== null) m.lastReferencedAt = r.last_referenced_ts;
+  return m;
+}
+
+/** The media index; `collectable` reads the two partial indexes, never listed ones first. */
+function mediaIndex(q: Reads, writer: WriterClient): MediaIndex {
+  return {
+    create: async (record) => {
+      await writer.write({ op: 'mediaCreate', record });
+    },
+    get: async (id) => {
+      const r = q.media.get(id) as MediaRow | undefined;
+      return r ? toMediaRecord(r) : null;
+    },
+    reference: async (id, conv, ts) => {
+      await writer.write({ op: 'mediaReference', id, conv, ts, max: MAX_MEDIA_REFERENCES });
+    },
+    conversations: async (id) => (q.mediaConversations.all(id) as { conv: string }[]).map((r) => r.conv),
+    collectable: async (unreferencedBefore, referencedBefore, limit) => {
+      const unreferenced = q.mediaUnreferenced.all(unreferencedBefore, limit) as MediaRow[];
+      const stale = q.mediaStale.all(referencedBefore, limit - unreferenced.length) as MediaRow[];
+      return [...unreferenced, ...stale].map(toMediaRecord);
+    },
+    delete: async (id) => {
+      await writer.write({ op: 'mediaDelete', id });
+    },
   };
 }
 

@@ -1,6 +1,9 @@
 import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
+import type { DeviceMessage } from '../../ports/device-queue.js';
 import type { FannedMark, InboxEntry, MessageFanout } from '../../ports/inbox-store.js';
 import type { Invite } from '../../ports/invite-store.js';
+import type { KeyUpload } from '../../ports/key-directory.js';
+import type { MediaRecord } from '../../ports/media-index.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import type { DeadLetter, PushJob } from '../../ports/push-queue.js';
 
@@ -46,7 +49,31 @@ export type WriteOp =
   | { op: 'pushDone'; ids: readonly number[] }
   | { op: 'deadLetterAdd'; letters: readonly DeadLetter[] }
   /** Answers how many letters were deleted. */
-  | { op: 'deadLetterRemove'; ids: readonly string[] };
+  | { op: 'deadLetterRemove'; ids: readonly string[] }
+  /** Reads back how many one-time prekeys the device has after the upload (at most `max`). */
+  | { op: 'keysUpload'; user: string; device: string; keys: KeyUpload; max: number }
+  /** Reads back the claimed bundles (`ClaimedBundle[]`): one-time prekeys picked and deleted at once. */
+  | { op: 'keysClaim'; user: string }
+  | { op: 'keysRemove'; user: string; device: string }
+  /**
+   * Reads back the message's qid, or null when `max` messages already wait (nothing is stored);
+   * messages older than `pruneBefore`, of any device, are deleted first.
+   */
+  | {
+      op: 'deviceEnqueue';
+      user: string;
+      device: string;
+      message: Omit<DeviceMessage, 'qid'>;
+      max: number;
+      pruneBefore: number;
+    }
+  | { op: 'deviceAck'; user: string; device: string; upto: number }
+  /** Deletes the device's queued messages; its qid head stays. */
+  | { op: 'deviceQueueRemove'; user: string; device: string }
+  | { op: 'mediaCreate'; record: Omit<MediaRecord, 'lastReferencedAt'> }
+  /** Past `max` conversations the media's least recently listed one is forgotten. */
+  | { op: 'mediaReference'; id: string; conv: string; ts: number; max: number }
+  | { op: 'mediaDelete'; id: string };
 
 /** A batch sent to the writer thread. */
 export interface WriteBatch {
@@ -54,7 +81,14 @@ export interface WriteBatch {
   ops: WriteOp[];
 }
 
-/** The writer thread's answer: one number per op (rows affected, where it matters). */
+/**
+ * What applying one op answers: the rows it affected (where it matters), or, for an op that reads
+ * back what it changed in the same transaction (a qid it assigned, the keys a claim took), that
+ * value with the rows it changed.
+ */
+export type OpAnswer = number | { rows: number; value: unknown };
+
+/** The writer thread's answer: one `OpAnswer` per op. */
 export type WriteResult =
-  | { id: number; ok: true; results: number[]; commitMs: number }
+  | { id: number; ok: true; results: OpAnswer[]; commitMs: number }
   | { id: number; ok: false; error: string };

@@ -3,15 +3,32 @@ import type { GroupEffect, Watermark } from '../../ports/conversation-store.js';
 import type { FannedMark, InboxEntry, MessageFanout } from '../../ports/inbox-store.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import type { DeadLetter, PushJob } from '../../ports/push-queue.js';
-import type { WriteOp } from './write-ops.js';
+import type { OpAnswer, WriteOp } from './write-ops.js';
+import {
+  claimKeys,
+  type KeyStatements,
+  prepareKeyStatements,
+  removeKeys,
+  uploadKeys,
+} from './writer-apply-keys.js';
+import {
+  createMedia,
+  deleteMedia,
+  type MediaStatements,
+  prepareMediaStatements,
+  referenceMedia,
+} from './writer-apply-media.js';
+import { enqueueDeviceMessage, prepareQueueStatements, type QueueStatements } from './writer-apply-queue.js';
 
 /** How long a dead letter is kept (as in Cassandra, whose rows carry this TTL). */
 export const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 type Statement = Database.Statement<unknown[]>;
 
-/** The writer thread's prepared statements. */
-export type WriteStatements = Record<
+/** The writer thread's prepared statements (those of keys, queues and media in files of their own). */
+export type WriteStatements = CoreStatements & KeyStatements & QueueStatements & MediaStatements;
+
+type CoreStatements = Record<
   | 'insertMessage'
   | 'upsertConversationHead'
   | 'insertInbox'
@@ -56,6 +73,15 @@ export type WriteStatements = Record<
 >;
 
 export function prepareWriteStatements(db: Database.Database): WriteStatements {
+  return {
+    ...prepareCoreStatements(db),
+    ...prepareKeyStatements(db),
+    ...prepareQueueStatements(db),
+    ...prepareMediaStatements(db),
+  };
+}
+
+function prepareCoreStatements(db: Database.Database): CoreStatements {
   return {
     insertMessage: db.prepare(
       `INSERT INTO messages (conv, seq, ts, sender, device, cmid, kind, body, reply_to, media)
@@ -171,12 +197,12 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
   };
 }
 
-/** Applies a batch's operations (inside the caller's transaction); returns a number per op. */
-export function applyOps(s: WriteStatements, ops: readonly WriteOp[]): number[] {
+/** Applies a batch's operations (inside the caller's transaction); returns an answer per op. */
+export function applyOps(s: WriteStatements, ops: readonly WriteOp[]): OpAnswer[] {
   return ops.map((op) => applyOp(s, op));
 }
 
-function applyOp(s: WriteStatements, op: WriteOp): number {
+function applyOp(s: WriteStatements, op: WriteOp): OpAnswer {
   switch (op.op) {
     case 'messages':
       writeMessages(s, op.rows, op.effects);
@@ -252,6 +278,47 @@ function applyOp(s: WriteStatements, op: WriteOp): number {
       for (const id of new Set(op.ids)) n += s.deadLetterRemove.run(id).changes;
       return n;
     }
+    default:
+      return applyKeysQueueOrMediaOp(s, op);
+  }
+}
+
+type KeysQueueOrMediaOp = Extract<
+  WriteOp,
+  {
+    op:
+      | 'keysUpload'
+      | 'keysClaim'
+      | 'keysRemove'
+      | 'deviceEnqueue'
+      | 'deviceAck'
+      | 'deviceQueueRemove'
+      | 'mediaCreate'
+      | 'mediaReference'
+      | 'mediaDelete';
+  }
+>;
+
+function applyKeysQueueOrMediaOp(s: WriteStatements, op: KeysQueueOrMediaOp): OpAnswer {
+  switch (op.op) {
+    case 'keysUpload':
+      return uploadKeys(s, op.user, op.device, op.keys, op.max);
+    case 'keysClaim':
+      return claimKeys(s, op.user);
+    case 'keysRemove':
+      return removeKeys(s, op.user, op.device);
+    case 'deviceEnqueue':
+      return enqueueDeviceMessage(s, op.user, op.device, op.message, op.max, op.pruneBefore);
+    case 'deviceAck':
+      return s.queueAck.run(op.user, op.device, op.upto).changes;
+    case 'deviceQueueRemove':
+      return s.queueRemove.run(op.user, op.device).changes;
+    case 'mediaCreate':
+      return createMedia(s, op.record);
+    case 'mediaReference':
+      return referenceMedia(s, op.id, op.conv, op.ts, op.max);
+    case 'mediaDelete':
+      return deleteMedia(s, op.id);
   }
 }
 

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { ParleyError } from '../../domain/errors.js';
-import type { WriteBatch, WriteOp, WriteResult } from './write-ops.js';
+import type { OpAnswer, WriteBatch, WriteOp, WriteResult } from './write-ops.js';
 
 interface Queued {
   op: WriteOp;
-  resolve: (n: number) => void;
+  resolve: (answer: OpAnswer) => void;
   reject: (err: Error) => void;
 }
 
@@ -82,8 +82,21 @@ export class WriterClient {
     return this.queue.length + (this.inFlight?.items.length ?? 0);
   }
 
-  /** Queues an operation for the next commit; resolves once it is durable. */
-  write(op: WriteOp): Promise<number> {
+  /** Queues an operation for the next commit; resolves once it is durable, with its count. */
+  async write(op: WriteOp): Promise<number> {
+    return rowsOf(await this.submit(op));
+  }
+
+  /**
+   * Queues an operation that reads back what it changed (a qid, a key claim) for the next commit;
+   * resolves once it is durable, with what the operation read.
+   */
+  async writeAndRead<T>(op: WriteOp): Promise<T> {
+    const answer = await this.submit(op);
+    return (typeof answer === 'number' ? undefined : answer.value) as T;
+  }
+
+  private submit(op: WriteOp): Promise<OpAnswer> {
     if (this.failure !== null) return Promise.reject(new ParleyError('unavailable', 'store unavailable'));
     if (this.closing) return Promise.reject(new ParleyError('unavailable', 'store closing'));
     return new Promise((resolve, reject) => {
@@ -150,8 +163,9 @@ export class WriterClient {
     }
     let rows = 0;
     for (let i = 0; i < flight.items.length; i++) {
-      rows += msg.results[i] ?? 0;
-      flight.items[i]!.resolve(msg.results[i] ?? 0);
+      const answer = msg.results[i] ?? 0;
+      rows += rowsOf(answer);
+      flight.items[i]!.resolve(answer);
     }
     this.onCommit({
       ops: flight.items.length,
@@ -175,4 +189,8 @@ export class WriterClient {
       this.inFlight = null;
     }
   }
+}
+
+function rowsOf(answer: OpAnswer): number {
+  return typeof answer === 'number' ? answer : answer.rows;
 }

@@ -26,7 +26,10 @@ parentPort!.on('message', (msg: WriteBatch | { close: true }) => {
   const start = performance.now();
   let result: WriteResult;
   try {
-    const results = runBatch(msg);
+    // BEGIN IMMEDIATE: the write lock is taken before the first read, so a batch that reads then
+    // writes (a key claim, a qid) never finds its snapshot outdated by another process's writer
+    // (the CLI on the same file); it waits for that writer instead (busy_timeout).
+    const results = runBatch.immediate(msg);
     result = { id: msg.id, ok: true, results, commitMs: performance.now() - start };
   } catch (err) {
     result = { id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) };
