@@ -2,7 +2,7 @@
 // docs/architecture.md, "Boundaries". Each rule names the layer it protects; a violation prints
 // the rule's name, the importing file and what it imported.
 //
-// Run alone: npx depcruise --config .dependency-cruiser.cjs packages/server/src packages/cluster/src packages/protocol/src packages/sdk/src
+// Run alone: npx depcruise --config .dependency-cruiser.cjs packages/server/src packages/cluster/src packages/protocol/src packages/sdk/src packages/e2ee/src
 
 /** Packages as dependency-cruiser resolves them (into node_modules). */
 const packagePaths = (names) => names.map((name) => `(^|/)node_modules/${name}/`);
@@ -107,6 +107,16 @@ module.exports = {
       severity: 'error',
       from: { path: '^packages/sdk/src/', pathNot: '\\.test\\.ts$' },
       to: { pathNot: ['^packages/sdk/src/', ...BROWSER_SAFE_DEPENDENCIES] },
+    },
+    {
+      name: 'e2ee-is-browser-safe',
+      comment:
+        'packages/e2ee runs in browsers: no node: modules and no packages but the audited @noble ' +
+        'primitives (curves, hashes, ciphers); the client it runs over is injected (E2eeTransport). ' +
+        'Its tests are exempt.',
+      severity: 'error',
+      from: { path: '^packages/e2ee/src/', pathNot: '\\.test\\.ts$' },
+      to: { pathNot: ['^packages/e2ee/src/', '(^|/)node_modules/@noble/(curves|hashes|ciphers)/'] },
     },
     {
       name: 'no-unresolvable',
