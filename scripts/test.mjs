@@ -83,6 +83,9 @@ const BEHAVIOUR_SUITES = [
   'authorization-matrix',
   'budgets',
   'push',
+  'keys',
+  'media',
+  'e2ee',
 ].map((name) => join(root, 'packages/server/test', `${name}.test.ts`));
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
 const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every(

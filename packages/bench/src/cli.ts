@@ -15,6 +15,7 @@ import { connections } from './scenarios/connections.js';
 import { direct } from './scenarios/direct.js';
 import { group } from './scenarios/group.js';
 import { hostile } from './scenarios/hostile.js';
+import { media } from './scenarios/media.js';
 import { push } from './scenarios/push.js';
 import { resume } from './scenarios/resume.js';
 
@@ -34,6 +35,7 @@ function socketsOf(o: BenchOptions): number {
       return o.clients + Math.ceil(o.clients / o.groupSize);
     case 'hostile':
     case 'push':
+    case 'media':
       // Their load runs in processes of their own; the load processes stay idle.
       return 0;
   }
@@ -55,6 +57,8 @@ async function scenario(run: Run): Promise<void> {
       return hostile(run);
     case 'push':
       return push(run);
+    case 'media':
+      return media(run);
   }
 }
 

@@ -14,6 +14,7 @@ export const SCENARIOS = [
   'resume',
   'hostile',
   'push',
+  'media',
 ] as const;
 /** One of SCENARIOS. */
 export type Scenario = (typeof SCENARIOS)[number];
@@ -72,6 +73,12 @@ export interface BenchOptions {
   lowDuration: number;
   /** push: the server's PARLEY_PUSH_BURST_MS. */
   pushBurstMs: number;
+  /** media: files transferred each way, and their size. */
+  files: number;
+  fileMib: number;
+  /** media: the claim target's devices (500 one-time prekeys each), and concurrent claimers. */
+  keyDevices: number;
+  claimers: number;
 }
 
 type Spec = { type: 'string' | 'boolean'; default?: string; help: string; multiple?: boolean };
@@ -222,6 +229,10 @@ export const OPTION_SPECS: Record<string, Spec> = {
     help: 'push: offline users, each with one device registered for Web Push',
   },
   'push-senders': { type: 'string', default: '20', help: 'push: sender connections (online users)' },
+  files: { type: 'string', default: '5', help: 'media: files uploaded, then downloaded, one at a time' },
+  'file-mib': { type: 'string', default: '10', help: 'media: size of each file (MiB)' },
+  'key-devices': { type: 'string', default: '4', help: 'media: devices of the claim target (500 keys each)' },
+  claimers: { type: 'string', default: '50', help: 'media: concurrent keys_claim connections' },
   window: {
     type: 'string',
     default: '8',
@@ -365,6 +376,10 @@ export function parseOptions(argv: string[], defaultServerCli: string): BenchOpt
     lowRate: num(v, 'low-rate', 0.001, false),
     lowDuration: num(v, 'low-duration', 0, false),
     pushBurstMs: num(v, 'push-burst-ms', 0),
+    files: num(v, 'files', 1),
+    fileMib: num(v, 'file-mib', 1),
+    keyDevices: num(v, 'key-devices', 1),
+    claimers: num(v, 'claimers', 1),
   };
   if (url !== undefined) o.url = url;
   if (v.secret !== undefined) o.secret = String(v.secret);

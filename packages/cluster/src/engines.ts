@@ -8,6 +8,7 @@ import { KafkaLog } from './kafka/kafka-log.js';
 import { RedisBus } from './redis/redis-bus.js';
 import { RedisPresence } from './redis/redis-presence.js';
 import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
+import { S3MediaStore } from './s3/s3-media-store.js';
 
 /**
  * Opens cluster mode's adapters on the real engines: Cassandra (the store), Kafka (the stage
@@ -46,12 +47,14 @@ export async function openEngines(config: Config, log: Logger): Promise<ClusterA
       RedisPresence.open(config.redisUrl, { onError }),
       RedisRateLimiter.open(config.redisUrl),
     ]);
+    const media = s3MediaStore(config);
     return {
       store,
       log: kafka,
       bus,
       presence,
       limiter,
+      ...(media ? { media: () => media } : {}),
       async close() {
         await kafka.close().catch(() => {});
         await Promise.allSettled([bus.close(), presence.close(), limiter.close()]);
@@ -63,4 +66,24 @@ export async function openEngines(config: Config, log: Logger): Promise<ClusterA
     await store.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * The media store on the configured bucket (`s3Bucket`; endpoint, region, credentials and path
+ * style beside it), or undefined when no bucket is configured.
+ */
+function s3MediaStore(config: Config): S3MediaStore | undefined {
+  if (!config.s3Bucket) return undefined;
+  if (!config.s3AccessKeyId || !config.s3SecretAccessKey)
+    throw new Error(
+      's3Bucket needs s3AccessKeyId and s3SecretAccessKey (PARLEY_S3_ACCESS_KEY_ID, _SECRET_ACCESS_KEY)',
+    );
+  return new S3MediaStore({
+    ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+    region: config.s3Region,
+    bucket: config.s3Bucket,
+    accessKeyId: config.s3AccessKeyId,
+    secretAccessKey: config.s3SecretAccessKey,
+    forcePathStyle: config.s3ForcePathStyle,
+  });
 }

@@ -11,6 +11,7 @@ import type {
   PresenceEvent,
   ReceiptEvent,
   ServerFrame,
+  ToDeviceEvent,
   TypingEvent,
 } from './frames.js';
 
@@ -22,8 +23,8 @@ export function encodeFrame(frame: object): string {
   return JSON.stringify(frame);
 }
 
-/** Encodes a live event that is never stored (presence, typing). */
-export function encodeEvent(event: PresenceEvent | TypingEvent): string {
+/** Encodes an event that is not an inbox event (presence, typing, `to_device`). */
+export function encodeEvent(event: PresenceEvent | TypingEvent | ToDeviceEvent): string {
   return JSON.stringify(event);
 }
 

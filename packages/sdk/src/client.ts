@@ -22,6 +22,7 @@ import {
   type ReceiptKind,
   type SendResult,
   type SyncResult,
+  type ToDeviceEvent,
   type TypingEvent,
   type TypingState,
 } from '@parley/protocol';
@@ -384,6 +385,7 @@ export class ParleyClient extends RequestMethods {
   #onFrame(link: Link, frame: Frame): void {
     if (frame.type === 'presence') this.#presence.note(frame);
     else if (frame.type === 'typing') this.emit('typing', frame as unknown as TypingEvent);
+    else if (frame.type === 'to_device') this.emit('to_device', frame as unknown as ToDeviceEvent);
     else if (typeof frame.inbox === 'number') {
       if (link.authed) this.#resume.offer(link, frame as AnyInboxEvent);
     } else this.emit('event', frame as AnyServerEvent);

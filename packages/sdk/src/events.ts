@@ -12,6 +12,7 @@ import type {
   PresenceEvent,
   ReceiptEvent,
   ReconnectEvent,
+  ToDeviceEvent,
   TypingEvent,
 } from '@parley/protocol';
 import type { ClientState, DisconnectReason } from './codes.js';
@@ -105,6 +106,11 @@ export interface ParleyClientEvents {
   resync_required: ResyncRequired;
   /** Something went wrong that the client handles itself (retries), reported for logging. */
   error: Error;
+  /**
+   * A `to_device` message for this device (key exchange, sender keys): delivered after each
+   * connect from the device's queue, in `qid` order, until acknowledged with `ackToDevice`.
+   */
+  to_device: ToDeviceEvent;
   /** A server event with no dedicated client event. */
   event: AnyServerEvent;
 }

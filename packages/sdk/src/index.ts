@@ -74,6 +74,7 @@ export type {
   CreateInviteParams,
   GroupChangeResult,
   HistoryParams,
+  KeysUploadParams,
   PushRegistrationParams,
   SettingsParams,
 } from './request-methods.js';

@@ -12,12 +12,18 @@ import type {
   CreateGroupResult,
   CreateInviteResult,
   DeviceInfo,
+  DeviceKeyBundle,
   DevicesResult,
   GroupAddPolicy,
   GroupInfoResult,
   GroupRole,
   HistoryResult,
+  KeysClaimResult,
+  KeysCountResult,
+  KeysUploadFrame,
   LastSeenVisibility,
+  MediaDownloadResult,
+  MediaUploadResult,
   PingResult,
   ReceiptsResult,
   SettingsResult,
@@ -38,6 +44,9 @@ export type PushRegistrationParams =
   | { platform: 'fcm'; token: string }
   | { platform: 'webpush'; subscription: WebPushSubscription }
   | { platform: 'unifiedpush'; endpoint: string; keys?: WebPushSubscription['keys'] };
+
+/** Parameters of {@link ParleyClient.uploadKeys}: the protocol's `keys_upload` fields. */
+export type KeysUploadParams = Omit<KeysUploadFrame, 'type' | 'id'>;
 
 /** Parameters of {@link ParleyClient.history}. */
 export interface HistoryParams {
@@ -251,6 +260,58 @@ export abstract class RequestMethods extends TypedEmitter<ParleyClientEvents> {
   /** Ends a conversation's mute. */
   async unmute(conv: string): Promise<void> {
     await this.request('unmute', { conv });
+  }
+
+  /**
+   * Publishes this device's public keys for end-to-end encryption (any of: identity key, signed
+   * prekey, one-time prekeys, ≤ 200 per call); resolves with the one-time prekeys now stored.
+   */
+  async uploadKeys(keys: KeysUploadParams): Promise<number> {
+    return (await this.request<KeysCountResult>('keys_upload', { ...keys })).one_time_prekeys;
+  }
+
+  /** A key bundle for each device of `user` (each one-time prekey is handed out once, ever). */
+  async claimKeys(user: string): Promise<DeviceKeyBundle[]> {
+    return (await this.request<KeysClaimResult>('keys_claim', { user })).devices;
+  }
+
+  /** How many one-time prekeys this device has left on the server (upload more when low). */
+  async countKeys(): Promise<number> {
+    return (await this.request<KeysCountResult>('keys_count', {})).one_time_prekeys;
+  }
+
+  /** Queues an opaque message for one device of `user`; it arrives there as a `to_device` event. */
+  async sendToDevice(user: string, device: string, body: string): Promise<void> {
+    await this.request('to_device', { user, device, body });
+  }
+
+  /** Deletes this device's queued `to_device` messages up to `upto` (the client has handled them). */
+  async ackToDevice(upto: number): Promise<void> {
+    await this.request('to_device_ack', { upto });
+  }
+
+  /**
+   * Uploads bytes as a media object (encrypt them first: the SDK's `@parley/e2ee` does) and
+   * resolves with its id, to list in a message's `media`. The bytes go straight to the object
+   * store with the short-lived URL the server hands out.
+   */
+  async uploadMedia(bytes: Uint8Array, contentType = 'application/octet-stream'): Promise<string> {
+    const r = await this.request<MediaUploadResult>('media_upload', {
+      size: bytes.byteLength,
+      content_type: contentType,
+    });
+    const res = await fetch(r.url, { method: r.method, headers: r.headers, body: new Uint8Array(bytes) });
+    if (!res.ok) throw new Error(`media upload failed: HTTP ${res.status} ${await res.text()}`);
+    await res.arrayBuffer().catch(() => {});
+    return r.media;
+  }
+
+  /** Downloads a media object this user may read (its uploader, or a member of a conversation that listed it). */
+  async downloadMedia(media: string): Promise<Uint8Array> {
+    const r = await this.request<MediaDownloadResult>('media_download', { media });
+    const res = await fetch(r.url);
+    if (!res.ok) throw new Error(`media download failed: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
   }
 
   /** A group change request; its result with `seq`/`ts` only when the change recorded a system message. */

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { CloseCode } from '@parley/protocol';
 import { createEmbeddedBackend } from './backend/embedded.js';
+import { isServed, PublicAddress } from './backend/media.js';
 import type { ClusterAdapters } from './cluster/adapters.js';
 import { createClusterBackend } from './cluster/cluster-backend.js';
 import { loadClusterEngines } from './cluster/engine-package.js';
@@ -68,9 +69,15 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
   const keys = resolveKeys(config);
   const verifier = new TokenVerifier(keys, config);
   const clustered = deps.adapters !== undefined || config.cassandra !== undefined;
+  const address = new PublicAddress(config);
   const backend = clustered
-    ? createClusterBackend(config, deps.adapters ?? (await openEngines(config, log)), { log, clock, metrics })
-    : createEmbeddedBackend(config, { log, clock, metrics });
+    ? createClusterBackend(config, deps.adapters ?? (await openEngines(config, log)), {
+        log,
+        clock,
+        metrics,
+        address,
+      })
+    : createEmbeddedBackend(config, { log, clock, metrics, address });
   // A cluster process without the gateway role runs its stages only: no client connections.
   const servesClients = !clustered || config.roles.includes('gateway');
   const gateway = new Gateway({
@@ -99,6 +106,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       log,
       ready: readiness,
       servesClients,
+      media: backend.mediaStore && isServed(backend.mediaStore) ? backend.mediaStore : undefined,
     }),
     ...(servesClients ? { onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head) } : {}),
   });
@@ -116,9 +124,10 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       try {
         // The admin listener first: a process whose client port is open is taken as serving.
         if (admin) adminAddress = await listen(admin, config.adminHost, config.adminPort, 'admin');
-        const address = await listen(client, config.host, config.port, 'client');
+        const listening = await listen(client, config.host, config.port, 'client');
+        address.set(listening.port);
         ready = true;
-        return address;
+        return listening;
       } catch (err) {
         closeListener(admin);
         gateway.closeAll(CloseCode.ServiceRestart, 'server restart');

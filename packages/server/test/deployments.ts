@@ -85,6 +85,7 @@ async function startOnEngines(overrides: ConfigInput): Promise<Deployment> {
       kafka: [engines.kafka],
       topicPrefix: `parley-mode-${id}.`,
       redisUrl: engines.redis,
+      ...s3Overrides(),
     },
   });
   await migrateCluster({
@@ -153,5 +154,18 @@ async function startWorkers(overrides: ConfigInput): Promise<Deployment> {
     httpUrl: child.httpUrl,
     adminUrl: child.adminUrl,
     stop: () => server.stop(0),
+  };
+}
+
+/** The engine scripts' S3 server as the media store, when it is up. */
+function s3Overrides(): ConfigInput {
+  const endpoint = process.env.PARLEY_TEST_S3;
+  if (!endpoint) return {};
+  return {
+    s3Endpoint: endpoint,
+    s3Region: process.env.PARLEY_TEST_S3_REGION ?? 'us-east-1',
+    s3Bucket: process.env.PARLEY_TEST_S3_BUCKET ?? 'parley-test',
+    s3AccessKeyId: process.env.PARLEY_TEST_S3_ACCESS_KEY ?? '',
+    s3SecretAccessKey: process.env.PARLEY_TEST_S3_SECRET_KEY ?? '',
   };
 }

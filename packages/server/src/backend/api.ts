@@ -1,5 +1,7 @@
 import type { Account } from '../domain/account.js';
 import type { Chat } from '../domain/chat.js';
+import type { KeyService } from '../domain/keys.js';
+import type { MediaService } from '../domain/media.js';
 import type { SessionsApi } from '../ports/sessions.js';
 
 /**
@@ -57,9 +59,28 @@ export type AccountApi = { [K in (typeof ACCOUNT_METHODS)[number]]: AsyncOf<Acco
 /** A method as a proxy over IPC sees it: its result always comes as a promise. */
 type AsyncOf<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 
+/** The key directory and `to_device` operations a gateway calls (see `CHAT_METHODS`). */
+export const KEYS_METHODS = [
+  'uploadKeys',
+  'claimKeys',
+  'countKeys',
+  'sendToDevice',
+  'ackToDevice',
+  'pendingToDevice',
+] as const satisfies readonly (keyof KeyService)[];
+
+export type KeysApi = Pick<KeyService, (typeof KEYS_METHODS)[number]>;
+
+/** The media operations a gateway calls (see `CHAT_METHODS`). */
+export const MEDIA_METHODS = ['upload', 'download'] as const satisfies readonly (keyof MediaService)[];
+
+export type MediaApi = Pick<MediaService, (typeof MEDIA_METHODS)[number]>;
+
 /** Everything a gateway needs from the backend. */
 export interface BackendApi {
   chat: ChatApi;
   sessions: SessionsApi;
   account: AccountApi;
+  keys: KeysApi;
+  media: MediaApi;
 }

@@ -12,11 +12,13 @@ import { UserDirectory } from '../domain/users.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
+import type { MediaStore } from '../ports/media-store.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi } from './api.js';
+import { embeddedMediaStore, type PublicAddress, sweepMedia } from './media.js';
 import { pushScheduler } from './push.js';
-import { buildAccountAndPush, buildChat, buildSessions } from './wiring.js';
+import { buildAccountAndPush, buildChat, buildKeysAndMedia, buildSessions } from './wiring.js';
 
 /** The file of the embedded store inside the data directory. */
 export const DB_FILE = 'parley.db';
@@ -28,6 +30,8 @@ export interface Backend {
   sessions: { attach(gateway: string, link: GatewayLink): () => void };
   /** The id the gateway of this process uses (unique in a cluster). */
   gatewayId: string;
+  /** Where media bytes go (absent: not configured); the client listener serves Parley's own file store. */
+  mediaStore?: MediaStore;
   /** Redoes fan-out interrupted by a crash; run before serving. */
   start(): Promise<void>;
   /** Waits for fan-out and inbox writes, then closes the store. */
@@ -43,7 +47,7 @@ export interface Backend {
  */
 export function createEmbeddedBackend(
   config: Config,
-  deps: { log: Logger; clock: Clock; metrics: Metrics },
+  deps: { log: Logger; clock: Clock; metrics: Metrics; address: PublicAddress },
 ): Backend {
   const { log, clock, metrics } = deps;
   const store = new SqliteStore(join(config.dataDir, DB_FILE), {
@@ -100,7 +104,9 @@ export function createEmbeddedBackend(
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
   );
-  const chat = buildChat(front, { writer: sequencer, receipts, sessions, budget });
+  const mediaStore = embeddedMediaStore(config, deps.address);
+  const { keys, media } = buildKeysAndMedia(front, { writer: sequencer, sessions, budget, mediaStore });
+  const chat = buildChat(front, { writer: sequencer, receipts, sessions, budget, media });
   const { account, push } = buildAccountAndPush(front, {
     mode: 'embedded',
     writer: sequencer,
@@ -122,9 +128,11 @@ export function createEmbeddedBackend(
     );
   }, config.inboxPruneIntervalMs);
   prune.unref();
+  const sweep = sweepMedia(media, config, log);
 
   return {
-    api: { chat, sessions, account },
+    api: { chat, sessions, account, keys, media },
+    mediaStore,
     sessions,
     gatewayId: 'local',
     async start() {
@@ -133,6 +141,7 @@ export function createEmbeddedBackend(
     },
     async stop() {
       clearInterval(prune);
+      clearInterval(sweep);
       await sessions.closeAll();
       const saved = Promise.all([presence.settled(), devices.settled()]).then(() => {});
       await settledWithin(saved, LAST_SEEN_SAVE_MS, () =>

@@ -108,6 +108,14 @@ export class SessionRegistry implements SessionsApi, Router {
     ]);
   }
 
+  /** Tells the live connection of one device, wherever it is, that `to_device` messages wait. */
+  async toDeviceWaiting(user: string, device: string): Promise<void> {
+    const key = (await this.connectionsOf(user)).get(device);
+    if (key === undefined) return;
+    const [gateway, conn] = splitKey(key);
+    this.command(gateway, { t: 'to_device', conn });
+  }
+
   /** Closes the live connection of one device (revoked: 4401), wherever it is. */
   async closeDevice(user: string, device: string): Promise<void> {
     const key = (await this.connectionsOf(user)).get(device);
@@ -206,6 +214,7 @@ export class SessionRegistry implements SessionsApi, Router {
 function runCommand(link: GatewayLink, c: GatewayCommand): void {
   if (c.t === 'deliver') for (const d of c.frames) link.deliver(d.user, d.frame);
   else if (c.t === 'send') link.send(c.conn, c.frame);
+  else if (c.t === 'to_device') link.toDeviceWaiting(c.conn);
   else link.close(c.conn, c.code, c.reason);
 }
 

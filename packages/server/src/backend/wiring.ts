@@ -5,6 +5,8 @@ import { Account } from '../domain/account.js';
 import { Chat } from '../domain/chat.js';
 import { DeviceRegistry } from '../domain/devices.js';
 import { admissionLimits, GroupAdmission } from '../domain/group-admission.js';
+import { KeyService } from '../domain/keys.js';
+import { MediaService } from '../domain/media.js';
 import { PresenceService } from '../domain/presence.js';
 import type { PushDispatcher } from '../domain/push-dispatcher.js';
 import type { ReceiptService } from '../domain/receipts.js';
@@ -14,6 +16,7 @@ import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConversationWriter } from '../ports/conversation-writer.js';
 import type { Logger } from '../ports/logger.js';
+import type { MediaStore } from '../ports/media-store.js';
 import type { PresencePort } from '../ports/presence.js';
 import type { PushQueue } from '../ports/push-queue.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
@@ -50,11 +53,18 @@ export function buildSessions(d: FrontDeps, transport?: SessionTransport) {
     d.config.maxPresenceSubscriptions,
     budget,
   );
-  // Revoking a device closes its connection through the registry built just below.
+  // Revoking a device closes its connection through the registry built just below, and deletes
+  // its keys and queued `to_device` messages.
   const devices: DeviceRegistry = new DeviceRegistry(
     d.store.devices,
     d.clock,
-    (user, device) => sessions.closeDevice(user, device),
+    async (user, device) => {
+      await Promise.all([
+        sessions.closeDevice(user, device),
+        d.store.keys.remove(user, device),
+        d.store.deviceQueue.remove(user, device),
+      ]);
+    },
     (err) => d.log.warn({ err: String(err) }, 'device last seen not saved'),
   );
   const sessions: SessionRegistry = new SessionRegistry(
@@ -72,7 +82,13 @@ export function buildSessions(d: FrontDeps, transport?: SessionTransport) {
 /** The chat operations over a conversation writer (the local sequencer, or the cluster's proxy). */
 export function buildChat(
   d: FrontDeps,
-  x: { writer: ConversationWriter; receipts: ReceiptService; sessions: SessionRegistry; budget: WorkBudget },
+  x: {
+    writer: ConversationWriter;
+    receipts: ReceiptService;
+    sessions: SessionRegistry;
+    budget: WorkBudget;
+    media: MediaService;
+  },
 ): Chat {
   return new Chat({
     admission: new GroupAdmission({
@@ -94,6 +110,7 @@ export function buildChat(
     budget: x.budget,
     maxReplyBytes: d.config.maxReplyBytes,
     maxGroupSize: d.config.maxGroupSize,
+    media: x.media,
   });
 }
 
@@ -116,6 +133,7 @@ export function buildAccountAndPush(
   const { providers, vapidPublicKey } = pushProviders(d.config, d.log, x.mode);
   const account = new Account({
     devices: x.devices,
+    keys: d.store.keys,
     users: d.store.users,
     presence: d.presencePort,
     isGroupMember: (conv, user) => x.writer.isMember(conv, user),
@@ -136,4 +154,52 @@ export function buildAccountAndPush(
     metrics: d.metrics,
   });
   return { account, push };
+}
+
+/**
+ * The key directory, `to_device` queues and media, over the same budgets and writer in every
+ * mode; `mediaStore` is the mode's object store (files embedded, S3 in cluster mode; absent when
+ * cluster mode has no bucket configured: media requests then answer `unavailable`).
+ */
+export function buildKeysAndMedia(
+  d: FrontDeps,
+  x: {
+    writer: ConversationWriter;
+    sessions: SessionRegistry;
+    budget: WorkBudget;
+    mediaStore?: MediaStore | undefined;
+  },
+): { keys: KeyService; media: MediaService } {
+  const keys = new KeyService({
+    keys: d.store.keys,
+    queue: d.store.deviceQueue,
+    devices: d.store.devices,
+    presence: d.presencePort,
+    users: d.users,
+    budget: x.budget,
+    clock: d.clock,
+    maxQueue: d.config.maxToDeviceQueue,
+    maxBatchBytes: d.config.maxReplyBytes,
+    notify: (user, device) => {
+      x.sessions
+        .toDeviceWaiting(user, device)
+        .catch((err) => d.log.warn({ err: String(err) }, 'to_device notice not sent'));
+    },
+  });
+  const media = new MediaService({
+    index: d.store.media,
+    ...(x.mediaStore ? { store: x.mediaStore } : {}),
+    budget: x.budget,
+    clock: d.clock,
+    log: d.log.child({ stage: 'media' }),
+    isGroupMember: (conv, user) => x.writer.isMember(conv, user),
+    limits: {
+      maxBytes: d.config.maxMediaBytes,
+      uploadUrlSeconds: d.config.mediaUploadUrlSeconds,
+      downloadUrlSeconds: d.config.mediaDownloadUrlSeconds,
+      unreferencedMs: d.config.mediaUnreferencedMs,
+      retentionMs: d.config.mediaRetentionMs,
+    },
+  });
+  return { keys, media };
 }

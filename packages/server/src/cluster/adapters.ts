@@ -1,12 +1,22 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileMediaStore } from '../adapters/files/file-media-store.js';
 import { MemoryBus } from '../adapters/memory/memory-bus.js';
 import { MemoryLog } from '../adapters/memory/memory-log.js';
 import { MemoryPresence } from '../adapters/memory/memory-presence.js';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
+import type { PublicAddress } from '../backend/media.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
+import type { DeviceQueue } from '../ports/device-queue.js';
 import type { DeviceStore } from '../ports/device-store.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { InviteStore } from '../ports/invite-store.js';
+import type { KeyDirectory } from '../ports/key-directory.js';
+import type { MediaIndex } from '../ports/media-index.js';
+import type { MediaStore } from '../ports/media-store.js';
 import type { MessageBus } from '../ports/message-bus.js';
 import type { MessageStore } from '../ports/message-store.js';
 import type { PartitionedLog } from '../ports/partitioned-log.js';
@@ -25,6 +35,9 @@ export interface ClusterStore {
   invites: InviteStore;
   devices: DeviceStore;
   deadLetters: PushDeadLetters;
+  keys: KeyDirectory;
+  deviceQueue: DeviceQueue;
+  media: MediaIndex;
 }
 
 /**
@@ -43,6 +56,11 @@ export interface ClusterAdapters {
   presence: PresencePort;
   /** Per-user budgets, deployment-wide. */
   limiter: RateLimiter;
+  /**
+   * The media object store (S3-compatible on the engines), given where this process's clients
+   * reach it; absent when none is configured (media requests then answer `unavailable`).
+   */
+  media?: (address: PublicAddress) => MediaStore;
   /** Closes the clients this set opened. */
   close(): Promise<void>;
 }
@@ -56,6 +74,8 @@ const IN_PROCESS_PARTITIONS = 8;
  */
 export function inProcessAdapters(topicPrefix = 'parley.'): ClusterAdapters {
   const log = new MemoryLog();
+  const mediaDir = mkdtempSync(join(tmpdir(), 'parley-media-'));
+  const mediaSecret = randomBytes(32);
   for (const t of Object.values(TOPICS)) log.createTopic(`${topicPrefix}${t}`, IN_PROCESS_PARTITIONS);
   return {
     store: new MemoryStore(),
@@ -63,6 +83,12 @@ export function inProcessAdapters(topicPrefix = 'parley.'): ClusterAdapters {
     bus: new MemoryBus(),
     presence: new MemoryPresence(),
     limiter: new MemoryRateLimiter(),
-    async close() {},
+    // Files in a temporary directory, with one signing key for every process of this set: each
+    // process signs URLs to its own listener, and any of them can serve any object.
+    media: (address) =>
+      new FileMediaStore({ dir: mediaDir, baseUrl: () => address.url(), secret: mediaSecret }),
+    async close() {
+      rmSync(mediaDir, { recursive: true, force: true });
+    },
   };
 }

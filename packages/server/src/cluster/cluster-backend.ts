@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/embedded.js';
+import { type PublicAddress, sweepMedia } from '../backend/media.js';
 import { pushScheduler } from '../backend/push.js';
-import { buildAccountAndPush, buildChat, buildSessions } from '../backend/wiring.js';
+import { buildAccountAndPush, buildChat, buildKeysAndMedia, buildSessions } from '../backend/wiring.js';
 import type { Config } from '../config/schema.js';
 import { Fanout } from '../domain/fanout.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
@@ -44,7 +45,7 @@ const groupOf = (config: Config, stage: 'sequencer' | 'fanout') => `${config.top
 export function createClusterBackend(
   config: Config,
   adapters: ClusterAdapters,
-  deps: { log: Logger; clock: Clock; metrics: Metrics },
+  deps: { log: Logger; clock: Clock; metrics: Metrics; address: PublicAddress },
 ): Backend {
   const { log, clock, metrics } = deps;
   const { store, bus, limiter } = adapters;
@@ -83,7 +84,9 @@ export function createClusterBackend(
     log.child({ stage: 'receipts' }),
     config.receiptCoalesceMs,
   );
-  const chat = buildChat(front, { writer, receipts, sessions, budget });
+  const mediaStore = adapters.media?.(deps.address);
+  const { keys, media } = buildKeysAndMedia(front, { writer, sessions, budget, mediaStore });
+  const chat = buildChat(front, { writer, receipts, sessions, budget, media });
   // `push` is the push role: it sends the jobs of the push topic's partitions this process owns.
   const { account, push } = buildAccountAndPush(front, {
     mode: 'cluster',
@@ -144,11 +147,13 @@ export function createClusterBackend(
   const subscriptions: LogSubscription[] = [];
   const offs: (() => Promise<void>)[] = [];
   let started = false;
+  let sweep: NodeJS.Timeout | undefined;
 
   return {
     gatewayId: processId,
-    api: { chat, sessions, account },
+    api: { chat, sessions, account, keys, media },
     sessions,
+    ...(mediaStore ? { mediaStore } : {}),
     async start() {
       offs.push(await bus.subscribe(replies.channel, (m) => replies.received(m)));
       offs.push(await bus.subscribe(usersChanged, (user) => users.invalidate(user)));
@@ -158,6 +163,7 @@ export function createClusterBackend(
       if (config.roles.includes('sequencer'))
         subscriptions.push(await kafka.consume(ingress, groupOf(config, 'sequencer'), sequencerStage()));
       if (config.roles.includes('push')) await push.start();
+      if (config.roles.includes('maintenance')) sweep = sweepMedia(media, config, log);
       started = true;
       log.info(
         { process: processId, roles: config.roles, keyspace: config.keyspace },
@@ -174,6 +180,7 @@ export function createClusterBackend(
         LAST_SEEN_SAVE_MS,
         () => log.warn({}, 'last seen of closing sessions not saved in time'),
       );
+      if (sweep) clearInterval(sweep);
       for (const s of subscriptions.splice(0)) await s.close().catch(() => {});
       await pushJobs.settled();
       if (config.roles.includes('push')) await push.stop().catch(() => {});

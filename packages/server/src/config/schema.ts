@@ -139,8 +139,8 @@ export const configSchema = z.strictObject({
   redisUrl: z.string().min(1).optional(),
   /** Cluster mode: which stages this process runs (default all). */
   roles: z
-    .array(z.enum(['gateway', 'sequencer', 'fanout', 'push']))
-    .default(['gateway', 'sequencer', 'fanout', 'push']),
+    .array(z.enum(['gateway', 'sequencer', 'fanout', 'push', 'maintenance']))
+    .default(['gateway', 'sequencer', 'fanout', 'push', 'maintenance']),
 
   // --- Push: providers and delivery (docs/operations.md, "Push") -----------------------------
   /** VAPID `sub`: how push services reach whoever runs this server (`mailto:` or `https:` URL). */
@@ -213,6 +213,61 @@ export const configSchema = z.strictObject({
   /** Longest token lifetime accepted (`exp` − `iat`, and `exp` − now); longer-lived tokens are refused. */
   maxTokenLifetimeMs: positiveInt.default(24 * 3600 * 1000),
   // --- end of the edge block ----------------------------------------------------------------
+
+  // --- End-to-end encryption keys, to_device and media (docs/operations.md, "Media and keys") --
+  /** `keys_upload`, `keys_count` and `to_device_ack` requests one user may make per second. */
+  keysRatePerSecond: positiveInt.default(5),
+  /** How many of them may come at once before that rate applies. */
+  keysBurst: positiveInt.default(200),
+  /** Device bundles one user may claim per second (a new member of a big group claims every member's). */
+  keysClaimRatePerSecond: positiveInt.default(20),
+  /** How many bundles may be claimed at once before that rate applies. */
+  keysClaimBurst: positiveInt.default(2000),
+  /** Bundles of one user that others may claim per second: nobody can drain someone's one-time prekeys. */
+  keysClaimedRatePerSecond: positiveInt.default(1),
+  /** How many of one user's bundles may be claimed at once before that rate applies. */
+  keysClaimedBurst: positiveInt.default(200),
+  /** `to_device` messages one user may send per second (a sender key goes to every member device). */
+  toDeviceRatePerSecond: positiveInt.default(100),
+  /** How many may be sent at once before that rate applies. */
+  toDeviceBurst: positiveInt.default(5000),
+  /** `to_device` messages that may wait for one device; past it a `to_device` is refused (`too_large`). */
+  maxToDeviceQueue: positiveInt.default(5000),
+  /** `media_upload` and `media_download` requests one user may make per second. */
+  mediaRatePerSecond: positiveInt.default(10),
+  /** How many may come at once before that rate applies. */
+  mediaBurst: positiveInt.default(200),
+  /** Largest media object, in bytes. */
+  maxMediaBytes: positiveInt.default(100 * 1024 * 1024),
+  /** Bytes one user may upload per day (declared sizes of `media_upload`). */
+  mediaUploadBytesPerDay: positiveInt.default(2 * 1024 * 1024 * 1024),
+  /** How long an upload URL works, in seconds. */
+  mediaUploadUrlSeconds: positiveInt.default(3600),
+  /** How long a download URL works, in seconds. */
+  mediaDownloadUrlSeconds: positiveInt.default(300),
+  /** Uploads no message listed within this time are deleted. */
+  mediaUnreferencedMs: positiveInt.default(24 * 3600 * 1000),
+  /** Media is deleted this long after the last message that listed it (the inbox retention by default). */
+  mediaRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
+  /** How often media past those times is looked for and deleted. */
+  mediaSweepIntervalMs: positiveInt.default(3600 * 1000),
+  /** Embedded: the directory of media files (default `<dataDir>/media`). */
+  mediaDir: z.string().min(1).optional(),
+  /**
+   * Embedded: the base URL clients reach this server at (`https://chat.example.com`), to which
+   * media URLs point; default `http://<host>:<port>` of the client listener.
+   */
+  publicUrl: z.url().optional(),
+  /** Cluster mode: the S3-compatible store of media (endpoint; omit for AWS S3 itself). */
+  s3Endpoint: z.url().optional(),
+  s3Region: z.string().min(1).default('us-east-1'),
+  /** Cluster mode: the bucket of media (setting it turns S3 media on). */
+  s3Bucket: z.string().min(1).optional(),
+  s3AccessKeyId: z.string().min(1).optional(),
+  s3SecretAccessKey: z.string().min(1).optional(),
+  /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need. */
+  s3ForcePathStyle: z.boolean().default(true),
+  // --- end of keys and media ------------------------------------------------------------------
 });
 
 /** The validated configuration with every default filled in. */
@@ -307,4 +362,31 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   maxHttpRequestsInFlight: { env: 'PARLEY_MAX_HTTP_REQUESTS_IN_FLIGHT', parse: 'int' },
   maxHttpRequestsInFlightPerUser: { env: 'PARLEY_MAX_HTTP_REQUESTS_IN_FLIGHT_PER_USER', parse: 'int' },
   maxTokenLifetimeMs: { env: 'PARLEY_MAX_TOKEN_LIFETIME_MS', parse: 'int' },
+  // Keys, to_device and media.
+  keysRatePerSecond: { env: 'PARLEY_KEYS_RATE_PER_SECOND', parse: 'int' },
+  keysBurst: { env: 'PARLEY_KEYS_BURST', parse: 'int' },
+  keysClaimRatePerSecond: { env: 'PARLEY_KEYS_CLAIM_RATE_PER_SECOND', parse: 'int' },
+  keysClaimBurst: { env: 'PARLEY_KEYS_CLAIM_BURST', parse: 'int' },
+  keysClaimedRatePerSecond: { env: 'PARLEY_KEYS_CLAIMED_RATE_PER_SECOND', parse: 'int' },
+  keysClaimedBurst: { env: 'PARLEY_KEYS_CLAIMED_BURST', parse: 'int' },
+  toDeviceRatePerSecond: { env: 'PARLEY_TO_DEVICE_RATE_PER_SECOND', parse: 'int' },
+  toDeviceBurst: { env: 'PARLEY_TO_DEVICE_BURST', parse: 'int' },
+  maxToDeviceQueue: { env: 'PARLEY_MAX_TO_DEVICE_QUEUE', parse: 'int' },
+  mediaRatePerSecond: { env: 'PARLEY_MEDIA_RATE_PER_SECOND', parse: 'int' },
+  mediaBurst: { env: 'PARLEY_MEDIA_BURST', parse: 'int' },
+  maxMediaBytes: { env: 'PARLEY_MAX_MEDIA_BYTES', parse: 'int' },
+  mediaUploadBytesPerDay: { env: 'PARLEY_MEDIA_UPLOAD_BYTES_PER_DAY', parse: 'int' },
+  mediaUploadUrlSeconds: { env: 'PARLEY_MEDIA_UPLOAD_URL_SECONDS', parse: 'int' },
+  mediaDownloadUrlSeconds: { env: 'PARLEY_MEDIA_DOWNLOAD_URL_SECONDS', parse: 'int' },
+  mediaUnreferencedMs: { env: 'PARLEY_MEDIA_UNREFERENCED_MS', parse: 'int' },
+  mediaRetentionMs: { env: 'PARLEY_MEDIA_RETENTION_MS', parse: 'int' },
+  mediaSweepIntervalMs: { env: 'PARLEY_MEDIA_SWEEP_INTERVAL_MS', parse: 'int' },
+  mediaDir: { env: 'PARLEY_MEDIA_DIR', parse: 'string' },
+  publicUrl: { env: 'PARLEY_PUBLIC_URL', parse: 'string' },
+  s3Endpoint: { env: 'PARLEY_S3_ENDPOINT', parse: 'string' },
+  s3Region: { env: 'PARLEY_S3_REGION', parse: 'string' },
+  s3Bucket: { env: 'PARLEY_S3_BUCKET', parse: 'string' },
+  s3AccessKeyId: { env: 'PARLEY_S3_ACCESS_KEY_ID', parse: 'string' },
+  s3SecretAccessKey: { env: 'PARLEY_S3_SECRET_ACCESS_KEY', parse: 'string' },
+  s3ForcePathStyle: { env: 'PARLEY_S3_FORCE_PATH_STYLE', parse: 'bool' },
 };

@@ -1,4 +1,5 @@
 import type { DevicesResult } from '@parley/protocol';
+import type { KeyDirectory } from '../ports/key-directory.js';
 import type { PresencePort } from '../ports/presence.js';
 import type { PushRegistration } from '../ports/push-provider.js';
 import { MUTED_FOREVER, type UserStore } from '../ports/user-store.js';
@@ -10,6 +11,7 @@ import type { WorkBudget } from './work-budget.js';
 /** What the account operations need. */
 export interface AccountDeps {
   devices: DeviceRegistry;
+  keys: Pick<KeyDirectory, 'devicesWithKeys'>;
   users: Pick<UserStore, 'setMute' | 'mutes'>;
   presence: Pick<PresencePort, 'connections'>;
   /** Whether `user` is a current member of group `conv` (direct conversations are decided by their id). */
@@ -34,7 +36,11 @@ export class Account {
   async devices(user: string): Promise<DevicesResult> {
     await this.d.budget.take('account', user, 1);
     const live = (await this.d.presence.connections([user])).get(user);
-    return { devices: await this.d.devices.list(user, new Set(live?.keys() ?? [])) };
+    const [devices, withKeys] = await Promise.all([
+      this.d.devices.list(user, new Set(live?.keys() ?? [])),
+      this.d.keys.devicesWithKeys(user),
+    ]);
+    return { devices: devices.map((d) => ({ ...d, keys: withKeys.has(d.device) })) };
   }
 
   async revokeDevice(user: string, device: string): Promise<void> {

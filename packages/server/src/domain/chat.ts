@@ -24,6 +24,7 @@ import type { Router } from '../ports/router.js';
 import type { UserSettings } from '../ports/user-store.js';
 import { badRequest, ParleyError } from './errors.js';
 import type { GroupAdmission, JoinOutcome } from './group-admission.js';
+import type { MediaService } from './media.js';
 import { directMembers } from './membership.js';
 import type { ReceiptService } from './receipts.js';
 import { cannotWrite } from './sequencer.js';
@@ -48,6 +49,8 @@ export interface ChatDeps {
   maxReplyBytes: number;
   /** The largest group: what a send to a group whose size is not known yet is charged. */
   maxGroupSize: number;
+  /** Checks and records the media a message lists (absent: sends listing media are refused). */
+  media?: Pick<MediaService, 'attach'>;
 }
 
 /** What a user may see of a conversation: from `floor` on (their joined seq in a group). */
@@ -79,6 +82,11 @@ export class Chat {
   private readonly typingGate = new TypingGate();
   /** Last known member count of groups, to charge a send's fan-out before it is sequenced. */
   private readonly groupSizes = new Map<string, number>();
+  /**
+   * Per sender and conversation, resolved when the latest send that had to wait (for its media
+   * to be checked) has started: later sends of that pair start after it, so they keep their order.
+   */
+  private readonly waitingSends = new Map<string, Promise<void>>();
 
   constructor(private readonly d: ChatDeps) {}
 
@@ -108,9 +116,41 @@ export class Chat {
    * Sends a message; resolves once it is durable. Sending also marks everything before it read.
    * A direct conversation's participants are known from its id, so the message reaches its
    * writer in the same tick as the frame: one connection's pipelined sends keep their order.
-   * Group membership and blocking are checked by the writer when the message gets its seq.
+   * Group membership and blocking are checked by the writer when the message gets its seq. A
+   * send listing media waits for them to be checked (`MediaService.attach`); the sender's later
+   * sends to that conversation wait for it to start, so they still keep their order.
    */
   send(req: SendRequest): Promise<SendOutcome> {
+    const key = `${req.from}\u0000${req.conv}`;
+    const before = this.waitingSends.get(key);
+    const media = req.media ?? [];
+    if (media.length === 0 && before === undefined) return this.sendNow(req);
+    if (media.length > 0 && !this.d.media)
+      return Promise.reject(new ParleyError('bad_request', 'this server does not store media'));
+    let started!: () => void;
+    const turn = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    this.waitingSends.set(key, turn);
+    const start = () => {
+      started();
+      if (this.waitingSends.get(key) === turn) this.waitingSends.delete(key);
+    };
+    const attached = media.length > 0 ? this.d.media!.attach(req.from, req.conv, media) : undefined;
+    return Promise.all([before, attached]).then(
+      () => {
+        start();
+        return this.sendNow(req);
+      },
+      (err: unknown) => {
+        start();
+        throw err;
+      },
+    );
+  }
+
+  /** Sends a message whose media (if any) was checked: budgets, then the conversation's writer. */
+  private sendNow(req: SendRequest): Promise<SendOutcome> {
     const direct = directMembers(req.conv);
     if (direct && !direct.includes(req.from)) return Promise.reject(cannotWrite(req.conv));
     // The budgets answer in order, so pipelined sends still reach the writer in the order sent.

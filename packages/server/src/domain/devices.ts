@@ -4,8 +4,11 @@ import type { DeviceRecord, DeviceStore } from '../ports/device-store.js';
 import type { PushRegistration } from '../ports/push-provider.js';
 import { ParleyError } from './errors.js';
 
-/** How a registry closes the live connection of a revoked device, wherever it is. */
-export type CloseDevice = (user: string, device: string) => Promise<void>;
+/**
+ * What else goes with a revoked device: its live connection (closed wherever it is), its
+ * end-to-end encryption keys and its `to_device` queue.
+ */
+export type ForgetDevice = (user: string, device: string) => Promise<void>;
 
 /** Users whose push devices one process remembers, and for how long (registrations change rarely). */
 const CACHE_USERS = 100_000;
@@ -25,7 +28,7 @@ export class DeviceRegistry {
   constructor(
     private readonly store: DeviceStore,
     private readonly clock: Clock,
-    private readonly closeDevice: CloseDevice,
+    private readonly forgetDevice: ForgetDevice,
     /** A last-seen write failed (logged; the next connect or disconnect writes it again). */
     private readonly onWriteError: (err: unknown) => void = () => {},
   ) {}
@@ -101,7 +104,7 @@ export class DeviceRegistry {
     if (!(await this.store.revoke(user, device, this.clock.now())))
       throw new ParleyError('not_found', 'no such device');
     this.pushCache.delete(user);
-    await this.closeDevice(user, device);
+    await this.forgetDevice(user, device);
   }
 
   async registerPush(user: string, device: string, registration: PushRegistration): Promise<void> {

@@ -19,6 +19,18 @@ export interface WorkLimits {
   presence: RateLimit;
   /** Account requests: device listings and revocations, push registrations, mutes (one each). */
   account: RateLimit;
+  /** Key uploads and counts, `to_device` acknowledgements (one each). */
+  keys: RateLimit;
+  /** Device bundles claimed by the user (one per device handed out). */
+  keysClaim: RateLimit;
+  /** The user's device bundles claimed by others (one per device handed out). */
+  keysClaimed: RateLimit;
+  /** `to_device` messages sent. */
+  toDevice: RateLimit;
+  /** `media_upload` and `media_download` requests. */
+  media: RateLimit;
+  /** Bytes uploaded (declared size of each `media_upload`). */
+  uploadBytes: RateLimit;
 }
 
 export type WorkKind = keyof WorkLimits;

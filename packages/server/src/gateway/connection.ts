@@ -66,6 +66,11 @@ export class Connection {
   waitingBytes = 0;
   /** Since when the unsent backlog has stayed above the slow-reader mark (null: it is not). */
   backlogSince: number | null = null;
+  /** The last `to_device` qid sent on this connection (the device acknowledges on its own). */
+  toDeviceCursor = 0;
+  /** Set while queued `to_device` messages are being read; `toDeviceAgain` asks for one more look. */
+  toDevicePulling = false;
+  toDeviceAgain = false;
 
   /** What was unsent when this connection first wrote in turn `backlogTurn`. */
   private turnStartBacklog = 0;

@@ -1,5 +1,5 @@
 import type { ClientFrame, ConnectFrame } from '@parley/protocol';
-import type { AccountApi, ChatApi } from '../backend/api.js';
+import type { AccountApi, ChatApi, KeysApi, MediaApi } from '../backend/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { ChangeOutcome } from '../ports/conversation-writer.js';
@@ -12,6 +12,8 @@ export interface DispatchContext {
   chat: ChatApi;
   sessions: SessionsApi;
   account: AccountApi;
+  keys: KeysApi;
+  media: MediaApi;
   /** How the backend addresses this connection. */
   ref(conn: Connection): ConnectionRef;
   clock: Clock;
@@ -171,7 +173,26 @@ export async function dispatch(
     case 'unmute':
       await ctx.account.unmute(user, f.conv);
       return okReply(f.id, {});
+    case 'keys_upload': {
+      const { type: _type, id, ...keys } = f;
+      return okReply(id, await ctx.keys.uploadKeys(user, conn.device!, keys));
+    }
+    case 'keys_claim':
+      return okReply(f.id, await ctx.keys.claimKeys(user, f.user));
+    case 'keys_count':
+      return okReply(f.id, await ctx.keys.countKeys(user, conn.device!));
+    case 'to_device':
+      await ctx.keys.sendToDevice(user, conn.device!, f.user, f.device, f.body);
+      return okReply(f.id, {});
+    case 'to_device_ack':
+      await ctx.keys.ackToDevice(user, conn.device!, f.upto);
+      return f.id === undefined ? undefined : okReply(f.id, {});
+    case 'media_upload':
+      return okReply(f.id, await ctx.media.upload(user, f.size, f.content_type));
+    case 'media_download':
+      return okReply(f.id, await ctx.media.download(user, f.media));
     default:
-      throw new ParleyError('bad_request', `"${f.type}" is not supported by this server yet`);
+      // Every op of the protocol is handled above; the validator lets no other type through.
+      throw new ParleyError('bad_request', `"${(f as ClientFrame).type}" is not supported by this server`);
   }
 }

@@ -6,6 +6,7 @@ import {
   isConvId,
 } from '@parley/protocol';
 import type { AccountApi, ChatApi } from '../backend/api.js';
+import type { ServedMediaStore } from '../backend/media.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Logger } from '../ports/logger.js';
@@ -24,6 +25,8 @@ export interface HttpApiOptions {
   ready(): boolean | Promise<boolean>;
   /** False in a cluster process without the gateway role: the client API answers 503. */
   servesClients?: boolean;
+  /** Parley's own media file store (embedded), served under its path; absent with S3. */
+  media?: ServedMediaStore | undefined;
 }
 
 /** What the admin listener serves: the operators' view of one server (or of all its processes). */
@@ -43,9 +46,63 @@ export interface AdminOptions {
  */
 export function createHttpHandler(o: HttpApiOptions): RequestListener {
   const slots = new RequestSlots(o.config, o.metrics);
+  const transfers = new MediaTransfers(o.config.maxHttpRequestsInFlight);
   return (req, res) => {
-    handle(o, slots, req, res).catch((err: unknown) => sendError(o.log, req, res, err));
+    const media = o.media;
+    const served =
+      media && req.url?.startsWith(media.path)
+        ? serveMedia(o, media, transfers, req, res)
+        : handle(o, slots, req, res);
+    served.catch((err: unknown) => sendError(o.log, req, res, err));
   };
+}
+
+/**
+ * Media transfers in progress: each may stream up to `maxMediaBytes` for as long as its URL
+ * allows, so they have no response deadline and do not take the API's slots, but their number
+ * is capped apart (503 beyond).
+ */
+class MediaTransfers {
+  private active = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Runs `transfer` in a slot; `unavailable` when none is free. */
+  async run(res: ServerResponse, transfer: () => Promise<void>): Promise<void> {
+    if (this.active >= this.max) throw new ParleyError('unavailable', 'too many media transfers in progress');
+    this.active++;
+    res.once('close', () => this.active--);
+    await transfer();
+  }
+}
+
+/**
+ * Uploads and downloads through Parley's own media store (embedded): presigned URLs, checked by
+ * the store (signature, expiry, exact size and type), bodies streamed with backpressure. CORS
+ * preflights are answered so that browsers can PUT with a content type.
+ */
+async function serveMedia(
+  o: HttpApiOptions,
+  media: ServedMediaStore,
+  transfers: MediaTransfers,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const origin = req.headers.origin;
+  if (origin !== undefined && o.config.origins.length > 0) {
+    if (!o.config.origins.includes(origin)) throw new ParleyError('forbidden', 'origin not allowed');
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Vary', 'Origin');
+  } else if (origin !== undefined) {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+  }
+  if (req.method === 'OPTIONS') {
+    res.setHeader('Access-Control-Allow-Methods', 'GET, PUT');
+    res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+    res.writeHead(204).end();
+    return;
+  }
+  await transfers.run(res, () => media.handle(req, res));
 }
 
 /** The admin listener's handler: /metrics, /healthz and /readyz, nothing else. */

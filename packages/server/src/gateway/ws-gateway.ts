@@ -7,6 +7,7 @@ import {
   CloseCode,
   type ConnectFrame,
   DEFAULT_LIMITS,
+  encodeEvent,
   type Limits,
   parseClientFrame,
   SUBPROTOCOL_JSON,
@@ -36,7 +37,15 @@ const PRE_CONNECT_OPS = new Set(['connect']);
  * Ops whose replies carry data read from the store (up to the reply byte budget): a connection
  * runs only a few at a time, and starts one only when its socket has room for the reply.
  */
-const READ_OPS = new Set(['sync', 'history', 'conversations', 'receipts', 'group_info', 'presence_sub']);
+const READ_OPS = new Set([
+  'sync',
+  'history',
+  'conversations',
+  'receipts',
+  'group_info',
+  'presence_sub',
+  'keys_claim',
+]);
 
 /**
  * Bytes of frames a connection may have waiting: the socket is paused as soon as one waits, so
@@ -101,6 +110,8 @@ export class Gateway implements GatewayLink {
       chat: o.backend.chat,
       sessions: o.backend.sessions,
       account: o.backend.account,
+      keys: o.backend.keys,
+      media: o.backend.media,
       clock: o.clock,
       connect: (conn, frame) => this.connect(conn, frame),
       ref: (conn) => this.ref(conn),
@@ -148,6 +159,48 @@ export class Gateway implements GatewayLink {
   send(id: string, frame: string): void {
     const conn = this.byId.get(id);
     if (conn) this.write(conn, frame);
+  }
+
+  /** Tells one connection that `to_device` messages wait for its device. */
+  toDeviceWaiting(id: string): void {
+    const conn = this.byId.get(id);
+    if (conn?.authenticated) void this.sendQueuedToDevice(conn);
+  }
+
+  /**
+   * Sends the device's queued `to_device` messages after the last one this connection was sent,
+   * in qid order, a batch at a time; a notice arriving meanwhile makes it look once more. It waits
+   * for room in the socket between batches (resumed by `onDrained`), so a long queue never sits in
+   * the server's memory. Messages stay queued until the device acknowledges them.
+   */
+  private async sendQueuedToDevice(conn: Connection): Promise<void> {
+    if (conn.toDevicePulling) {
+      conn.toDeviceAgain = true;
+      return;
+    }
+    conn.toDevicePulling = true;
+    try {
+      do {
+        conn.toDeviceAgain = false;
+        if (conn.backlog > this.o.config.maxReplyBytes) {
+          conn.toDeviceAgain = true; // looked at again once the socket drains
+          return;
+        }
+        const batch = await this.o.backend.keys.pendingToDevice(
+          conn.user!,
+          conn.device!,
+          conn.toDeviceCursor,
+        );
+        if (conn.closed) return;
+        for (const e of batch.events) this.write(conn, encodeEvent(e));
+        conn.toDeviceCursor = batch.events.at(-1)?.qid ?? conn.toDeviceCursor;
+        if (batch.more) conn.toDeviceAgain = true;
+      } while (conn.toDeviceAgain && !conn.closed);
+    } catch (err) {
+      this.o.log.warn({ err: String(err) }, 'queued to_device messages not sent');
+    } finally {
+      conn.toDevicePulling = false;
+    }
   }
 
   /** Closes one connection (the backend replaces devices and refuses connections this way). */
@@ -293,6 +346,8 @@ export class Gateway implements GatewayLink {
       .then(
         (reply) => {
           if (reply !== undefined) this.write(conn, reply);
+          // Messages that waited for the device follow the connect reply.
+          if (frame.type === 'connect' && conn.authenticated) void this.sendQueuedToDevice(conn);
         },
         (err: unknown) => {
           const e = ParleyError.from(err);
@@ -312,6 +367,7 @@ export class Gateway implements GatewayLink {
   /** @internal The socket flushed everything: its reader kept up, and waiting reads may start. */
   onDrained(conn: Connection): void {
     conn.backlogSince = null;
+    if (conn.toDeviceAgain && !conn.toDevicePulling && conn.authenticated) void this.sendQueuedToDevice(conn);
     if (conn.waiting.length > 0) this.pump(conn);
   }
 

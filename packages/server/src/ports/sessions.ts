@@ -50,13 +50,16 @@ export interface GatewayLink {
   send(conn: string, frame: string): void;
   /** Closes one connection. */
   close(conn: string, code: number, reason: string): void;
+  /** Tells one connection that `to_device` messages wait for its device (it reads them in order). */
+  toDeviceWaiting(conn: string): void;
 }
 
 /** What a session registry asks of a gateway in another process. */
 export type GatewayCommand =
   | { t: 'deliver'; frames: { user: string; frame: string }[] }
   | { t: 'send'; conn: string; frame: string }
-  | { t: 'close'; conn: string; code: number; reason: string };
+  | { t: 'close'; conn: string; code: number; reason: string }
+  | { t: 'to_device'; conn: string };
 
 /**
  * How a session registry reaches gateways held by other processes (cluster mode: the bus). A

@@ -1,8 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
-import { ACCOUNT_METHODS, CHAT_METHODS, SESSION_METHODS } from '../backend/api.js';
+import {
+  ACCOUNT_METHODS,
+  CHAT_METHODS,
+  KEYS_METHODS,
+  MEDIA_METHODS,
+  SESSION_METHODS,
+} from '../backend/api.js';
 import { type Backend, createEmbeddedBackend } from '../backend/embedded.js';
+import { PublicAddress } from '../backend/media.js';
 import type { Config } from '../config/schema.js';
 import { resolveKeys } from '../gateway/auth.js';
 import { createAdminHandler } from '../gateway/http.js';
@@ -13,11 +20,13 @@ import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { IpcChannel } from './ipc.js';
 
-/** The chat, session and account methods workers may call on the backend. */
+/** The backend methods workers may call. */
 const BACKEND_METHODS = new Set<string>([
   ...CHAT_METHODS.map((m) => `chat.${m}`),
   ...SESSION_METHODS.map((m) => `sessions.${m}`),
   ...ACCOUNT_METHODS.map((m) => `account.${m}`),
+  ...KEYS_METHODS.map((m) => `keys.${m}`),
+  ...MEDIA_METHODS.map((m) => `media.${m}`),
 ]);
 
 type MetricsJson = Awaited<ReturnType<Metrics['registry']['getMetricsAsJSON']>>;
@@ -49,7 +58,8 @@ export interface PrimaryServer {
 export async function runPrimary(config: Config, workers: number, log: Logger): Promise<PrimaryServer> {
   resolveKeys(config); // creates the development secret once, before workers read it
   const metrics = new Metrics();
-  const backend = createEmbeddedBackend(config, { log, clock: systemClock, metrics });
+  const address = new PublicAddress(config);
+  const backend = createEmbeddedBackend(config, { log, clock: systemClock, metrics, address });
   await backend.start();
   const handles = new Map<number, WorkerHandle>();
   let stopping = false;
@@ -79,6 +89,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       deliver: (user, frame) => channel.message('d', user, String(frame)),
       send: (conn, frame) => channel.message('s', conn, frame),
       close: (conn, code, reason) => channel.message('c', conn, code, reason),
+      toDeviceWaiting: (conn) => channel.message('t', conn),
     };
     const detach = backend.sessions.attach(`w${worker.id}`, link);
     handles.set(worker.id, { worker, channel, detach });
@@ -117,6 +128,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
         }),
     );
     port = (await Promise.race([Promise.all(listening), listenFailed]))[0]!;
+    address.set(port);
   } catch (err) {
     await abandon();
     throw err;

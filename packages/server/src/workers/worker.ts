@@ -6,8 +6,13 @@ import {
   type BackendApi,
   CHAT_METHODS,
   type ChatApi,
+  KEYS_METHODS,
+  type KeysApi,
+  MEDIA_METHODS,
+  type MediaApi,
   SESSION_METHODS,
 } from '../backend/api.js';
+import { embeddedMediaStore, PublicAddress } from '../backend/media.js';
 import type { Config } from '../config/schema.js';
 import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
@@ -48,6 +53,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
       if (kind === 'd') gateway?.deliver(a[0] as string, a[1] as string);
       else if (kind === 's') gateway?.send(a[0] as string, a[1] as string);
       else if (kind === 'c') gateway?.close(a[0] as string, a[1] as number, a[2] as string);
+      else if (kind === 't') gateway?.toDeviceWaiting(a[0] as string);
       else if (kind === 'drain') {
         draining = true;
         const g = gateway!;
@@ -61,6 +67,8 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     chat: remote<ChatApi>(channel, 'chat', CHAT_METHODS),
     sessions: remote<SessionsApi>(channel, 'sessions', SESSION_METHODS),
     account: remote<AccountApi>(channel, 'account', ACCOUNT_METHODS),
+    keys: remote<KeysApi>(channel, 'keys', KEYS_METHODS),
+    media: remote<MediaApi>(channel, 'media', MEDIA_METHODS),
   };
   const g = new Gateway({
     config,
@@ -83,6 +91,8 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
       metrics,
       log,
       ready: async () => !draining && (await channel.call<boolean>('ready')),
+      // The primary signs media URLs; every worker serves them from the same files and key.
+      media: embeddedMediaStore(config, new PublicAddress(config)),
     }),
     onUpgrade: (req, socket, head) => g.handleUpgrade(req, socket, head),
   });

@@ -39,7 +39,9 @@ test(`100,000 mutated frames (seed ${SEED}): no crash, every frame answered, ser
     group,
     token: (user, device) => s.token(user, { device }),
   });
-  console.log(`fuzz: ${report.sent} frames in ${report.elapsedMs} ms, closes ${JSON.stringify(report.closes)}`);
+  console.log(
+    `fuzz: ${report.sent} frames in ${report.elapsedMs} ms, closes ${JSON.stringify(report.closes)}`,
+  );
   assertClean(report);
   assert.ok((report.outcomes['reply bad_request'] ?? 0) > 30_000, JSON.stringify(report.outcomes));
   assert.ok((report.outcomes['reply ok'] ?? 0) > 1000, JSON.stringify(report.outcomes));

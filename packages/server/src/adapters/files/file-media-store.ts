@@ -33,7 +33,11 @@ interface Meta {
  * method, key, expiry and, for uploads, the content type and exact size, as S3's do. Files are
  * written to a temporary name, fsync'd and renamed, so an object is whole or absent.
  */
+/**
+ * (It is a `ServedMediaStore`, `backend/media.ts`: the client listener serves its `path`.)
+ */
 export class FileMediaStore implements MediaStore {
+  readonly path = MEDIA_PATH;
   private readonly now: () => number;
 
   constructor(private readonly options: FileMediaStoreOptions) {
