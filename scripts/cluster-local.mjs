@@ -72,6 +72,16 @@ for (let i = 1; i <= n; i++) {
         PARLEY_KAFKA: env.PARLEY_TEST_KAFKA,
         PARLEY_TOPIC_PREFIX: values.prefix,
         PARLEY_REDIS_URL: env.PARLEY_TEST_REDIS,
+        // Media in the engine scripts' S3 server (clients PUT and GET it directly).
+        ...(env.PARLEY_TEST_S3
+          ? {
+              PARLEY_S3_ENDPOINT: env.PARLEY_TEST_S3,
+              PARLEY_S3_REGION: env.PARLEY_TEST_S3_REGION,
+              PARLEY_S3_BUCKET: env.PARLEY_TEST_S3_BUCKET,
+              PARLEY_S3_ACCESS_KEY_ID: env.PARLEY_TEST_S3_ACCESS_KEY,
+              PARLEY_S3_SECRET_ACCESS_KEY: env.PARLEY_TEST_S3_SECRET_KEY,
+            }
+          : {}),
       },
     }),
   );

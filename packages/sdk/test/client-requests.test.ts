@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { type AnyServerEvent, ParleyClient, type ParleyError, type PresenceEvent } from '../src/index.js';
+import {
+  type AnyServerEvent,
+  ParleyClient,
+  type ParleyError,
+  type PresenceEvent,
+  type ToDeviceEvent,
+} from '../src/index.js';
 import { type Frame, sleep, waitUntil } from './fake-server.js';
 import { withFakeServer } from './helpers.js';
 
@@ -168,12 +174,14 @@ test('presence subscriptions are renewed after a reconnect; presence changes of 
   assert.deepEqual(typing, ['bob:start']);
 });
 
-test('typing is sent only while connected; directConv uses the connected user id; unknown events pass through', async () => {
+test('typing is sent only while connected; directConv uses the connected user id; to_device and unknown events are emitted', async () => {
   const { client: c } = client();
   assert.equal(c.typing('g:1', 'start'), false);
   assert.throws(() => c.directConv('bob'));
   const other: AnyServerEvent[] = [];
   c.on('event', (e) => other.push(e));
+  const toDevice: ToDeviceEvent[] = [];
+  c.on('to_device', (e) => toDevice.push(e));
   await c.connect();
   assert.equal(c.typing('g:1', 'start'), true);
   await waitUntil(() => fx.server.framesOf('typing').length === 1);
@@ -181,8 +189,15 @@ test('typing is sent only while connected; directConv uses the connected user id
   assert.equal(c.directConv('bob'), 'dm:alice:bob');
   assert.equal(c.directConv('aaron'), 'dm:aaron:alice');
   fx.server.push({ type: 'to_device', qid: 1, from: 'bob', from_device: 'p', body: 'x' });
+  await waitUntil(() => toDevice.length === 1);
+  assert.deepEqual(toDevice[0], { type: 'to_device', qid: 1, from: 'bob', from_device: 'p', body: 'x' });
+  fx.server.push({ type: 'something_new', x: 1 });
   await waitUntil(() => other.length === 1);
-  assert.equal(other[0]?.type, 'to_device');
+  assert.deepEqual(
+    other,
+    [{ type: 'something_new', x: 1 }],
+    'an event this SDK does not know passes through',
+  );
 });
 
 test('the constructor validates its options and needs a WebSocket class in Node 20', () => {

@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { formatDuration, mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
 import { ListenError } from './gateway/listener.js';
+import { WebApp } from './gateway/web.js';
 import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
 import type { Logger } from './ports/logger.js';
@@ -213,6 +214,7 @@ async function serve(config: Config): Promise<number> {
   const server = await createParleyServer(config, { log });
   const address = await server.start();
   if (server.devSecret) printDevBanner(config, address.address, address.port, log);
+  logWebUrl(config, address.address, address.port, log);
   logAdmin(log, server.adminAddress);
   log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
   onSignals(log, config, (drainMs) => server.stop(drainMs));
@@ -240,6 +242,15 @@ function printDevBanner(config: Config, host: string, port: number, log: Logger)
   ].join('\n');
   process.stderr.write(banner);
   log.warn({}, 'development secret in use: configure PARLEY_JWT_SECRET or public keys for production');
+}
+
+/** Says where to open Parley Web, when this server serves it. */
+function logWebUrl(config: Config, host: string, port: number, log: Logger): void {
+  if (!WebApp.create(config, resolveKeys(config))) return;
+  const shown = ['0.0.0.0', '::'].includes(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = config.publicUrl ?? `http://${shown}:${port}/`;
+  process.stderr.write(`\n  Parley Web: open ${url} in a browser\n\n`);
+  log.info({ url }, 'parley web');
 }
 
 /** SIGTERM/SIGINT drain and stop; a second signal exits at once. */
@@ -276,6 +287,7 @@ async function serveWorkers(config: Config, log: Logger): Promise<number> {
   const server = await runPrimary(config, config.workers, log);
   const devSecret = resolveKeys(config).devSecret;
   if (devSecret) printDevBanner(config, config.host, server.port, log);
+  logWebUrl(config, config.host, server.port, log);
   logAdmin(log, server.adminAddress);
   log.info(
     { host: config.host, port: server.port, workers: config.workers, dataDir: config.dataDir },

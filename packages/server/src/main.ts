@@ -16,6 +16,7 @@ import {
   listen,
 } from './gateway/listener.js';
 import { Metrics } from './gateway/metrics.js';
+import { WebApp } from './gateway/web.js';
 import { Gateway } from './gateway/ws-gateway.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
@@ -107,6 +108,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       ready: readiness,
       servesClients,
       media: backend.mediaStore && isServed(backend.mediaStore) ? backend.mediaStore : undefined,
+      web: servesClients ? WebApp.create(config, keys) : undefined,
     }),
     ...(servesClients ? { onUpgrade: (req, socket, head) => gateway.handleUpgrade(req, socket, head) } : {}),
   });

@@ -82,7 +82,20 @@ export async function media(run: Run): Promise<void> {
   });
   const secret = new TextEncoder().encode(run.secret);
   const token = (user: string) => mintToken(secret, `${run.runId}-${user}`, 3600);
+  const before = parley.sampleNow();
+  let peakRss = before?.rssBytes ?? 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, parley.sampleNow()?.rssBytes ?? 0);
+  }, 20);
   await transfers(run, await Client.open(parley.url, await token('uploader'), 'd'));
+  clearInterval(sampler);
+  if (before)
+    run.row(
+      'server RSS before / peak during transfers',
+      `${(before.rssBytes / MIB).toFixed(0)} / ${(peakRss / MIB).toFixed(0)}`,
+      'MiB',
+    );
+  else run.notes.push('server RSS not sampled: pass --server-pids with --url');
   await claims(run, parley.url, token);
 }
 

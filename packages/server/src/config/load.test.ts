@@ -100,6 +100,8 @@ describe('loadConfig', () => {
       apnsSandboxEndpoint: 'https://apns-sandbox.example:8443',
       fcmEndpoint: 'https://fcm.example',
       pushRetries: '3',
+      publicUrl: 'https://chat.example.com',
+      s3Endpoint: 'http://127.0.0.1:19000',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};

@@ -268,6 +268,18 @@ export const configSchema = z.strictObject({
   /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need. */
   s3ForcePathStyle: z.boolean().default(true),
   // --- end of keys and media ------------------------------------------------------------------
+
+  // --- Parley Web -------------------------------------------------------------------------------
+  /** Serve the web client (`@parley/web`, when built) at `/` on the client listener. */
+  web: z.boolean().default(true),
+  /** The web client's files (default: the built `packages/web/dist` beside the server). */
+  webDir: z.string().min(1).optional(),
+  /**
+   * The development sign-in (`POST /v1/dev/token`: anyone may get a token for any user). On by
+   * itself only with the generated development secret; this turns it on with a configured HS256
+   * secret too. Never for a deployment real users reach.
+   */
+  devTokens: z.boolean().default(false),
 });
 
 /** The validated configuration with every default filled in. */
@@ -389,4 +401,7 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   s3AccessKeyId: { env: 'PARLEY_S3_ACCESS_KEY_ID', parse: 'string' },
   s3SecretAccessKey: { env: 'PARLEY_S3_SECRET_ACCESS_KEY', parse: 'string' },
   s3ForcePathStyle: { env: 'PARLEY_S3_FORCE_PATH_STYLE', parse: 'bool' },
+  web: { env: 'PARLEY_WEB', parse: 'bool' },
+  webDir: { env: 'PARLEY_WEB_DIR', parse: 'string' },
+  devTokens: { env: 'PARLEY_DEV_TOKENS', parse: 'bool' },
 };

@@ -12,6 +12,7 @@ import { ParleyError } from '../domain/errors.js';
 import type { Logger } from '../ports/logger.js';
 import type { TokenVerifier } from './auth.js';
 import type { Metrics } from './metrics.js';
+import { DEV_TOKEN_PATH, type WebApp } from './web.js';
 
 export interface HttpApiOptions {
   config: Config;
@@ -27,6 +28,8 @@ export interface HttpApiOptions {
   servesClients?: boolean;
   /** Parley's own media file store (embedded), served under its path; absent with S3. */
   media?: ServedMediaStore | undefined;
+  /** The web client and the development token endpoint, when served. */
+  web?: WebApp | undefined;
 }
 
 /** What the admin listener serves: the operators' view of one server (or of all its processes). */
@@ -160,10 +163,17 @@ async function handle(
     res.writeHead(204).end();
     return;
   }
-  if (req.method !== 'GET') throw new ParleyError('not_found', 'no such endpoint');
   const path = url.pathname;
+  if (path === DEV_TOKEN_PATH && o.web?.devTokens) {
+    slots.enter(res);
+    return o.web.mintDevToken(req, res, o.config);
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new ParleyError('not_found', 'no such endpoint');
   if (await serveHealth(path, o.ready, res)) return;
-  if (!path.startsWith('/v1/')) throw new ParleyError('not_found', 'no such endpoint');
+  if (!path.startsWith('/v1/')) {
+    if (o.web?.serve(req, res, path)) return;
+    throw new ParleyError('not_found', 'no such endpoint');
+  }
   if (o.servesClients === false) throw new ParleyError('unavailable', 'this process has no gateway role');
   if (path === '/v1/push/vapid') {
     const key = await o.account.vapidPublicKey();

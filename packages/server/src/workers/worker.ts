@@ -18,6 +18,7 @@ import { resolveKeys, TokenVerifier } from '../gateway/auth.js';
 import { createHttpHandler } from '../gateway/http.js';
 import { createClientListener, drainThenClose, ListenError, listen } from '../gateway/listener.js';
 import { Metrics } from '../gateway/metrics.js';
+import { WebApp } from '../gateway/web.js';
 import { Gateway } from '../gateway/ws-gateway.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
@@ -40,7 +41,8 @@ function remote<T>(channel: IpcChannel, prefix: string, methods: readonly string
  */
 export async function runWorker(config: Config, log: Logger): Promise<void> {
   const metrics = new Metrics();
-  const verifier = new TokenVerifier(resolveKeys(config), config);
+  const keys = resolveKeys(config);
+  const verifier = new TokenVerifier(keys, config);
   let gateway: Gateway | null = null;
   let client: Server | null = null;
   let draining = false;
@@ -93,6 +95,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
       ready: async () => !draining && (await channel.call<boolean>('ready')),
       // The primary signs media URLs; every worker serves them from the same files and key.
       media: embeddedMediaStore(config, new PublicAddress(config)),
+      web: WebApp.create(config, keys),
     }),
     onUpgrade: (req, socket, head) => g.handleUpgrade(req, socket, head),
   });
