@@ -7,7 +7,7 @@ HERE="$ENGINES_DIR/cassandra"
 RUN="$ENGINES_RUN/cassandra"
 LIBS="$ENGINES_CACHE/cassandra/libs-$(content_key "$HERE/pom.xml")"
 LOG="$RUN/cassandra.log"
-HEAP="${PARLEY_CASSANDRA_HEAP:-1G}"
+HEAP="${PARLEY_CASSANDRA_HEAP:-2G}"
 
 skip_if_running cassandra "$CASSANDRA_PORT"
 

@@ -42,10 +42,12 @@ export async function openEngines(config: Config, log: Logger): Promise<ClusterA
   const kafka = new KafkaLog({ brokers: config.kafka, clientId: `parley-${randomBytes(6).toString('hex')}` });
   const onError = (err: unknown) => log.warn({ err: String(err) }, 'redis: background work failed');
   try {
+    // Deployments sharing a Redis keep apart by the same prefix as their Kafka topics.
+    const prefix = config.topicPrefix;
     const [bus, presence, limiter] = await Promise.all([
-      RedisBus.open(config.redisUrl),
-      RedisPresence.open(config.redisUrl, { onError }),
-      RedisRateLimiter.open(config.redisUrl),
+      RedisBus.open(config.redisUrl, { prefix }),
+      RedisPresence.open(config.redisUrl, { onError, prefix }),
+      RedisRateLimiter.open(config.redisUrl, { prefix }),
     ]);
     const media = s3MediaStore(config);
     return {

@@ -111,7 +111,26 @@ async function startOnEngines(overrides: ConfigInput): Promise<Deployment> {
   for (const s of servers) addresses.push(await s.start());
   // Let the consumer groups settle on both members before the suites send.
   await new Promise((r) => setTimeout(r, 3_000));
-  return deployment(servers, addresses);
+  const d = deployment(servers, addresses);
+  return {
+    ...d,
+    async stop() {
+      await d.stop();
+      // Each deployment's keyspace holds ~25 tables; the suites start dozens of deployments, and
+      // Cassandra keeps every table's metadata and memtables on its heap.
+      await dropKeyspace(engines.cassandra, dc, config.keyspace);
+    },
+  };
+}
+
+async function dropKeyspace(contactPoint: string, dc: string, keyspace: string): Promise<void> {
+  const { Client } = await import('cassandra-driver');
+  const client = new Client({ contactPoints: [contactPoint], localDataCenter: dc });
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], { readTimeout: 60_000 });
+  } finally {
+    await client.shutdown();
+  }
 }
 
 function deployment(servers: ParleyServer[], addresses: AddressInfo[]): Deployment {

@@ -133,7 +133,7 @@ export const configSchema = z.strictObject({
     .default('parley'),
   /** Cluster mode: Kafka bootstrap brokers (`host:port`). */
   kafka: z.array(z.string().min(1)).optional(),
-  /** Cluster mode: the prefix of the stage topics. */
+  /** Cluster mode: the prefix of the stage topics, consumer groups, Redis keys and channels. */
   topicPrefix: z.string().default('parley.'),
   /** Cluster mode: Redis URL (presence, rate limits, the bus between processes). */
   redisUrl: z.string().min(1).optional(),
