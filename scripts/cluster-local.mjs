@@ -27,7 +27,7 @@ const root = new URL('..', import.meta.url).pathname;
 const env = Object.fromEntries(
   readFileSync(join(root, 'engines/.run/env'), 'utf8')
     .split('\n')
-    .filter((l) => /^[A-Z_]+=/.test(l))
+    .filter((l) => /^[A-Z0-9_]+=/.test(l))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
 );
 const cli = join(root, 'packages/server/dist/cli.js');
@@ -64,6 +64,8 @@ for (let i = 1; i <= n; i++) {
       env: {
         ...process.env,
         PARLEY_PORT: String(base + i),
+        // Each process's admin listener (/metrics) on a port of its own: base + 100 + i.
+        PARLEY_ADMIN_PORT: String(base + 100 + i),
         PARLEY_JWT_SECRET: secret,
         PARLEY_LOG_LEVEL: 'warn',
         PARLEY_CASSANDRA: env.PARLEY_TEST_CASSANDRA,
@@ -99,7 +101,7 @@ children.push(
   spawn(env.PARLEY_TEST_HAPROXY ?? 'haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] }),
 );
 console.log(
-  `cluster: ${n} processes on ports ${base + 1}..${base + n}, HAProxy at ws://127.0.0.1:${base}/v1/ws`,
+  `cluster: ${n} processes on ports ${base + 1}..${base + n} (metrics on ${base + 101}..${base + 100 + n}), HAProxy at ws://127.0.0.1:${base}/v1/ws`,
 );
 console.log(`secret: ${secret}`);
 console.log(

@@ -141,21 +141,26 @@ async function transfers(run: Run, c: Client): Promise<void> {
     (total / (upMs / 1000)).toFixed(1),
     'MiB/s',
   );
-  run.row('slowest upload', slowestUp, 'ms');
+  run.row('slowest upload', Math.round(slowestUp), 'ms');
   run.row(`downloads (${o.files} × ${o.fileMib} MiB)`, (total / (downMs / 1000)).toFixed(1), 'MiB/s');
-  run.row('slowest download', slowestDown, 'ms');
+  run.row('slowest download', Math.round(slowestDown), 'ms');
   run.row('downloads that differed from the upload', corrupt);
 }
 
-async function claims(run: Run, url: string, token: (user: string) => Promise<string>): Promise<void> {
-  const o = run.opts;
-  const target = `${run.runId}-target`;
-  for (let d = 0; d < o.keyDevices; d++) {
-    const device = await Client.open(url, await token('target'), `dev${d}`);
+/** Publishes `keys` one-time prekeys on each of `devices` devices of `user`. */
+async function publishKeys(
+  url: string,
+  token: (user: string) => Promise<string>,
+  user: string,
+  devices: number,
+  keys: number,
+): Promise<void> {
+  for (let d = 0; d < devices; d++) {
+    const device = await Client.open(url, await token(user), `dev${d}`);
     // One identity per device: a different one would replace the keys uploaded before it.
     const identity = randomBytes(64).toString('base64');
-    for (let from = 0; from < KEYS_PER_DEVICE; from += KEYS_PER_UPLOAD) {
-      const n = Math.min(KEYS_PER_UPLOAD, KEYS_PER_DEVICE - from);
+    for (let from = 0; from < keys; from += KEYS_PER_UPLOAD) {
+      const n = Math.min(KEYS_PER_UPLOAD, keys - from);
       await device.must({
         type: 'keys_upload',
         identity_key: identity,
@@ -172,16 +177,54 @@ async function claims(run: Run, url: string, token: (user: string) => Promise<st
     }
     device.close();
   }
+}
+
+/**
+ * Two rounds of claims until every one-time prekey is handed out: all claimers on one target
+ * (`--key-devices` devices × 500 keys: the contended case), then spread over 50 targets of one
+ * device and 40 keys each (the usual case: sessions with many different users).
+ */
+async function claims(run: Run, url: string, token: (user: string) => Promise<string>): Promise<void> {
+  const o = run.opts;
   const claimers = await Promise.all(
     Array.from({ length: o.claimers }, async (_, i) => Client.open(url, await token(`claimer${i}`), 'd')),
   );
+  await publishKeys(url, token, 'target', o.keyDevices, KEYS_PER_DEVICE);
+  const one = await claimRound(claimers, [`${run.runId}-target`]);
+  report(
+    run,
+    `one target, ${o.keyDevices} devices × ${KEYS_PER_DEVICE} keys`,
+    one,
+    o.keyDevices * KEYS_PER_DEVICE,
+  );
+  const targets = Array.from({ length: 50 }, (_, i) => `spread${i}`);
+  for (const t of targets) await publishKeys(url, token, t, 1, 40);
+  const spread = await claimRound(
+    claimers,
+    targets.map((t) => `${run.runId}-${t}`),
+  );
+  report(run, '50 targets, 1 device × 40 keys each', spread, 50 * 40);
+  for (const c of claimers) c.close();
+}
+
+interface ClaimRound {
+  seconds: number;
+  latencies: number[];
+  handedOut: Map<string, number>;
+}
+
+/** Claimers claim the targets in turn until each returns no one-time prekey. */
+async function claimRound(claimers: Client[], targets: string[]): Promise<ClaimRound> {
   const handedOut = new Map<string, number>();
   const latencies: number[] = [];
-  let exhausted = false;
+  const exhausted = new Set<string>();
+  let next = 0;
   const started = epochNow();
   await Promise.all(
     claimers.map(async (c) => {
-      while (!exhausted) {
+      while (exhausted.size < targets.length) {
+        const target = targets[next++ % targets.length]!;
+        if (exhausted.has(target)) continue;
         const t = epochNow();
         const r = await c.must({ type: 'keys_claim', user: target });
         latencies.push(epochNow() - t);
@@ -189,24 +232,33 @@ async function claims(run: Run, url: string, token: (user: string) => Promise<st
         for (const d of r.devices as { device: string; one_time_prekey?: { key_id: number } }[]) {
           if (!d.one_time_prekey) continue;
           any = true;
-          const key = `${d.device}/${d.one_time_prekey.key_id}`;
+          const key = `${target}/${d.device}/${d.one_time_prekey.key_id}`;
           handedOut.set(key, (handedOut.get(key) ?? 0) + 1);
         }
-        if (!any) exhausted = true;
+        if (!any) exhausted.add(target);
       }
     }),
   );
-  const seconds = (epochNow() - started) / 1000;
-  for (const c of claimers) c.close();
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  const twice = [...handedOut.values()].filter((n) => n > 1).length;
+  return { seconds: (epochNow() - started) / 1000, latencies, handedOut };
+}
+
+function report(run: Run, label: string, r: ClaimRound, published: number): void {
+  const sorted = [...r.latencies].sort((a, b) => a - b);
+  const q = (p: number) =>
+    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0);
+  const twice = [...r.handedOut.values()].filter((n) => n > 1).length;
   run.row(
-    `key claims (${o.claimers} concurrent claimers, ${o.keyDevices} devices × ${KEYS_PER_DEVICE} keys)`,
-    (latencies.length / seconds).toFixed(0),
+    `key claims, ${run.opts.claimers} concurrent claimers, ${label}`,
+    (sorted.length / r.seconds).toFixed(0),
     'claims/s',
   );
-  run.row('one-time prekeys handed out / published', `${handedOut.size} / ${o.keyDevices * KEYS_PER_DEVICE}`);
-  run.row('one-time prekeys handed out twice', twice);
-  run.row('claim latency p50 / p99 / max', `${q(0.5)} / ${q(0.99)} / ${latencies.at(-1) ?? 0}`, 'ms');
+  run.row(
+    '  one-time prekeys handed out / published / twice',
+    `${r.handedOut.size} / ${published} / ${twice}`,
+  );
+  run.row(
+    '  claim latency p50 / p99 / max',
+    `${q(0.5)} / ${q(0.99)} / ${Math.round(sorted.at(-1) ?? 0)}`,
+    'ms',
+  );
 }
