@@ -50,6 +50,12 @@ const build = spawnSync(
   },
 );
 if (build.status !== 0) process.exit(build.status ?? 1);
+// Parley Web, which the server serves and the browser tests load.
+const web = spawnSync('npm', ['run', 'build', '-w', '@parley/web', '--silent'], {
+  stdio: 'inherit',
+  cwd: root,
+});
+if (web.status !== 0) process.exit(web.status ?? 1);
 
 let files = walk(join(root, 'packages'), []).sort();
 if (fast) files = files.filter((f) => !f.endsWith('.slow.test.ts'));
