@@ -68,10 +68,12 @@ describe('the web client’s files', () => {
     assert.equal(again.status, 304);
   });
 
-  test('client-side routes get the page; missing files and paths outside the root are 404', async () => {
-    const route = await fetch(`${s.url}/chats/dm:alice:bob`);
-    assert.equal(route.status, 200);
-    assert.match(await route.text(), /Parley/);
+  test('only the web root’s files are served: other paths, and paths outside the root, are 404', async () => {
+    for (const path of ['/chats/dm:alice:bob', '/metrics']) {
+      const res = await fetch(`${s.url}${path}`);
+      assert.equal(res.status, 404, path);
+      await res.arrayBuffer();
+    }
     for (const path of [
       '/assets/missing.js',
       '/..%2Fsecret.txt',

@@ -112,12 +112,12 @@ export class WebApp {
   }
 
   /**
-   * Serves a file for GET or HEAD (an unknown path without an extension gets the page: the client
-   * routes itself); false when there is nothing to serve.
+   * Serves a file for GET or HEAD (`/` is the page; the client routes in the URL's hash, so no
+   * other path stands for it); false when there is no such file.
    */
   serve(req: IncomingMessage, res: ServerResponse, path: string): boolean {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const asset = this.asset(path) ?? (extname(path) === '' ? this.asset('/index.html') : null);
+    const asset = this.asset(path);
     if (!asset) return false;
     const headers: Record<string, string | number> = {
       'content-type': asset.type,
