@@ -49,8 +49,10 @@ function readPayload(data: PushMessageData | null): PushPayload {
 async function showPush(p: PushPayload): Promise<void> {
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   // A Parley window in front shows the message itself (another tab is another device, which the
-  // server may push to while this one is open).
-  if (windows.some((w) => w.focused && w.visibilityState === 'visible')) return;
+  // server may push to while this one is open). Open windows hear of every push either way.
+  const inFront = windows.some((w) => w.focused && w.visibilityState === 'visible');
+  for (const w of windows) w.postMessage({ type: 'push', conv: p.conv, shown: !inFront });
+  if (inFront) return;
   const from = typeof p.from === 'string' ? p.from : 'Someone';
   const what = p.kind === 'image' ? 'sent a photo' : p.kind === 'file' ? 'sent a file' : 'sent a message';
   const unread = typeof p.unread === 'number' && p.unread > 0 ? p.unread : undefined;

@@ -748,9 +748,24 @@ describe('Parley Web in Chromium', { skip }, () => {
         ),
       );
 
-    // The page is in front: the worker stays quiet for this push.
+    // The page is in front: the worker stays quiet for this push (it tells open windows of
+    // every push it handled, so the test knows when it was judged).
+    await page.evaluate(() => {
+      const w = window as unknown as { handledPushes: unknown[] };
+      w.handledPushes = [];
+      navigator.serviceWorker.addEventListener('message', (e) => {
+        if ((e.data as { type?: string })?.type === 'push') w.handledPushes.push(e.data);
+      });
+    });
     assert.equal(await page.evaluate(() => document.hasFocus()), true);
     await push('dm:carol:dave', 'carol');
+    await until('the first push handled', async () =>
+      page.evaluate(() => (window as unknown as { handledPushes: unknown[] }).handledPushes.length > 0),
+    );
+    assert.deepEqual(
+      await page.evaluate(() => (window as unknown as { handledPushes: unknown[] }).handledPushes),
+      [{ type: 'push', conv: 'dm:carol:dave', shown: false }],
+    );
 
     // Another page in front: a notification. The worker handles pushes in order, so when this
     // one shows, the first was handled, and it showed nothing. (Playwright emulates focus for
