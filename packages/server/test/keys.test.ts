@@ -2,7 +2,8 @@
 // (each one-time prekey once, then the signed prekey alone, even under concurrent claims spread
 // over the deployment's processes), claims are budgeted per claimer and per target, `to_device`
 // messages queue per device, arrive live or on reconnect in qid order until acknowledged, are
-// bounded per device, and a revoked device's keys and queue are gone.
+// bounded per device, a revoked device's keys and queue are gone, and every request kind has
+// its budget.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Frame, sleep, startServer, TestClient, type TestServer } from './helpers.js';
@@ -237,5 +238,51 @@ describe('to_device budget', () => {
     const other = await s.client('tb-other');
     const r = await other.request({ type: 'to_device', user: 'tb-target', device: 'phone', body: 'hi' });
     assert.equal(r.ok, true, 'another sender is unaffected');
+  });
+});
+
+describe('keys and media request budgets', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({ keysBurst: 5, keysRatePerSecond: 1, mediaBurst: 3, mediaRatePerSecond: 1 });
+  });
+  after(() => s.stop());
+
+  test('keys_count, keys_upload and to_device_ack past the keys budget are rate_limited', async () => {
+    const a = await s.client('kb-a');
+    const codes: string[] = [];
+    for (const frame of [
+      { type: 'keys_count' },
+      bundle(2),
+      { type: 'to_device_ack', upto: 1 },
+      { type: 'keys_count' },
+      { type: 'keys_count' },
+      { type: 'keys_count' },
+      { type: 'keys_count' },
+      { type: 'keys_count' },
+    ]) {
+      const r = await a.request(frame);
+      codes.push(r.ok ? 'ok' : r.error.code);
+    }
+    // The burst of 5, then refusals (one unit refills per second, so a slow run may see one more ok).
+    assert.deepEqual(codes.slice(0, 5), ['ok', 'ok', 'ok', 'ok', 'ok']);
+    assert.ok(codes.slice(5).includes('rate_limited'), codes.join(' '));
+    const other = await s.client('kb-b');
+    assert.equal((await other.request({ type: 'keys_count' })).ok, true, 'another user is unaffected');
+  });
+
+  test('media_upload and media_download past the media budget are rate_limited', async () => {
+    const a = await s.client('kb-media');
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await a.request(
+        i % 2 === 0
+          ? { type: 'media_upload', size: 10, content_type: 'text/plain' }
+          : { type: 'media_download', media: 'm_doesnotexist00000000000000' },
+      );
+      codes.push(r.ok ? 'ok' : r.error.code);
+    }
+    assert.deepEqual(codes.slice(0, 3), ['ok', 'not_found', 'ok'], 'the burst of 3');
+    assert.ok(codes.slice(3).includes('rate_limited'), codes.join(' '));
   });
 });
