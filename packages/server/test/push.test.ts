@@ -187,10 +187,13 @@ describe('push', () => {
     await sleep(BURST_MS * 2);
     const n = received(phone.id);
     assert.ok(n.length < 20, `${n.length} notifications for 20 messages`);
-    // Measured on arrival: the first request also opens the TLS connection, so allow for that.
+    // Measured on arrival, not when the server sent them: the first request may also open a TLS
+    // connection (in cluster mode, from whichever process holds the device's partition), so on a
+    // loaded machine it can arrive a few hundred ms late (CI saw 360 ms between the two). Half a
+    // window apart still shows the burst went out as one notification per window.
     for (let i = 1; i < n.length; i++)
       assert.ok(
-        n[i]!.at - n[i - 1]!.at >= BURST_MS - 200,
+        n[i]!.at - n[i - 1]!.at >= BURST_MS / 2,
         `notifications ${n[i]!.at - n[i - 1]!.at} ms apart`,
       );
     assert.equal(n.at(-1)!.data.seq, last);
