@@ -192,10 +192,7 @@ describe('push', () => {
     // loaded machine it can arrive a few hundred ms late (CI saw 360 ms between the two). Half a
     // window apart still shows the burst went out as one notification per window.
     for (let i = 1; i < n.length; i++)
-      assert.ok(
-        n[i]!.at - n[i - 1]!.at >= BURST_MS / 2,
-        `notifications ${n[i]!.at - n[i - 1]!.at} ms apart`,
-      );
+      assert.ok(n[i]!.at - n[i - 1]!.at >= BURST_MS / 2, `notifications ${n[i]!.at - n[i - 1]!.at} ms apart`);
     assert.equal(n.at(-1)!.data.seq, last);
     assert.equal(n.at(-1)!.data.unread, 20);
   });
