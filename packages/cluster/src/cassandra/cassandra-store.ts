@@ -953,14 +953,18 @@ export class CassandraStore {
   }
 
   private async mergeWatermarks(rows: readonly Watermark[]): Promise<void> {
-    const queries: Query[] = [];
+    // One row's two registers go in one single-partition batch, which Cassandra applies atomically
+    // and in isolation: a reader never sees `read` ahead of `delivered` ("read implies delivered").
+    const rowBatches: Query[][] = [];
     for (const w of rows) {
       // Nothing to raise: the row still exists afterwards (at 0, 0), as in the other stores.
-      if (w.delivered <= 0 && w.read <= 0)
-        queries.push({
-          query: `INSERT INTO ${this.ks}.watermarks (conv, user) VALUES (?, ?)`,
-          params: [w.conv, w.user],
-        });
+      if (w.delivered <= 0 && w.read <= 0) {
+        rowBatches.push([
+          { query: `INSERT INTO ${this.ks}.watermarks (conv, user) VALUES (?, ?)`, params: [w.conv, w.user] },
+        ]);
+        continue;
+      }
+      const queries: Query[] = [];
       for (const field of ['delivered', 'read'] as const) {
         if (w[field] <= 0) continue;
         queries.push({
@@ -968,8 +972,9 @@ export class CassandraStore {
           params: [long(w[field]), long(w[field]), w.conv, w.user],
         });
       }
+      rowBatches.push(queries);
     }
-    await this.concurrently(queries);
+    await this.batches(rowBatches);
   }
 
   // ---- inbox ----------------------------------------------------------------------------------
