@@ -6,7 +6,7 @@
 import type { ClusterMigration, MigrationReport } from '@parley/server/cluster/engine-package';
 import { TOPICS } from '@parley/server/cluster/topics';
 import { Client } from 'cassandra-driver';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { migrateCassandra, type Replication } from './cassandra/schema.js';
 
 /** Creates the keyspace, tables and topics that do not exist yet. */
@@ -37,7 +37,10 @@ export async function migrateCluster(m: ClusterMigration): Promise<MigrationRepo
     const rf = m.kafka.replicationFactor;
     if (missing.length > 0)
       await admin.createTopics({
-        waitForLeaders: true,
+        // Waited for below: kafkajs's own wait gives up at the first UNKNOWN_TOPIC_OR_PARTITION,
+        // which a busy KRaft broker answers for a moment after creating the topic.
+        waitForLeaders: false,
+        timeout: TOPIC_WAIT_MS,
         topics: missing.map((topic) => ({
           topic,
           numPartitions: m.kafka.partitions,
@@ -51,6 +54,7 @@ export async function migrateCluster(m: ClusterMigration): Promise<MigrationRepo
           ],
         })),
       });
+    await waitForLeaders(admin, names);
     return {
       keyspace: m.cassandra.keyspace,
       topicsCreated: missing,
@@ -58,5 +62,28 @@ export async function migrateCluster(m: ClusterMigration): Promise<MigrationRepo
     };
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** How long topic creation may take before the migration fails (a loaded broker is slow). */
+const TOPIC_WAIT_MS = 60_000;
+
+/** Polls the topics' metadata until every partition has a leader (or `TOPIC_WAIT_MS` passes). */
+async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
+  const end = Date.now() + TOPIC_WAIT_MS;
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const ready = meta.topics.every(
+        (t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0),
+      );
+      if (ready && meta.topics.length === topics.length) return;
+    } catch (err) {
+      const type = (err as { type?: string }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+    }
+    if (Date.now() > end)
+      throw new Error(`topics ${topics.join(', ')} have no leaders after ${TOPIC_WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
