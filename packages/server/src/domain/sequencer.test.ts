@@ -1,6 +1,7 @@
 // The conversation writer against a store that fails: a failed append answers its sends with the
 // store's error (never ok), and the next batch continues from the durable head, without gaps.
-// A send the cluster stage already looked up is not looked up again (one dedup read per send).
+// A send the cluster stage already looked up is not looked up again (one dedup read per send), and
+// sends submitted in one pass share one append.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
@@ -16,6 +17,8 @@ function setup(failAppends: number) {
   const committed: StoredMessage[] = [];
   /** The store's cmid lookups (the dedup read). */
   const lookups = { n: 0 };
+  /** Calls of the store's append. */
+  const appends = { n: 0 };
   const messages = {
     ...store.messages,
     findByCmid: (conv: string, from: string, cmid: string) => {
@@ -23,6 +26,7 @@ function setup(failAppends: number) {
       return store.messages.findByCmid(conv, from, cmid);
     },
     append: async (rows: readonly StoredMessage[]) => {
+      appends.n++;
       if (failures > 0) {
         failures--;
         throw new ParleyError('unavailable', 'store unavailable');
@@ -39,7 +43,7 @@ function setup(failAppends: number) {
     (batch) => committed.push(...batch),
     { maxGroupSize: 512 },
   );
-  return { store, sequencer, committed, lookups };
+  return { store, sequencer, committed, lookups, appends };
 }
 
 const send = (cmid: string): SendRequest => ({
@@ -85,13 +89,25 @@ test('a failed append rejects its sends with unavailable and leaves no gap in se
 
 test('sends queued behind a failing append are answered, not lost, and later ones proceed', async () => {
   const { sequencer } = setup(1);
-  const results = await Promise.allSettled(['x1', 'x2', 'x3'].map((c) => sequencer.submit(send(c))));
+  const first = sequencer.submit(send('x1'));
+  await new Promise((r) => setImmediate(r)); // x1's append has started: the others queue behind it
+  const results = await Promise.allSettled([first, ...['x2', 'x3'].map((c) => sequencer.submit(send(c)))]);
   // The first batch (x1) fails; x2 and x3 queued behind it form the next batch, which succeeds.
   assert.equal(results[0]!.status, 'rejected');
   assert.deepEqual(
     results.slice(1).map((r) => (r.status === 'fulfilled' ? r.value.seq : r.status)),
     [1, 2],
   );
+});
+
+test('sends submitted in one pass are sequenced as one batch: one append', async () => {
+  const { sequencer, appends } = setup(0);
+  const outcomes = await Promise.all(['y1', 'y2', 'y3'].map((c) => sequencer.submit(send(c))));
+  assert.deepEqual(
+    outcomes.map((o) => o.seq),
+    [1, 2, 3],
+  );
+  assert.equal(appends.n, 1);
 });
 
 test('a send that `stored` found absent is not looked up again, unless the head was reloaded meanwhile', async () => {

@@ -191,8 +191,15 @@ export class Sequencer implements ConversationWriter {
     return this.logs.size;
   }
 
+  /**
+   * Starts draining `c` after the current synchronous work: a caller submitting several records in
+   * one pass (the cluster's sequencer stage, a socket read of pipelined frames) gets them sequenced
+   * as one batch, one append, instead of the first alone and the rest after it.
+   */
   private kick(c: ConversationLog): void {
-    if (!c.draining) void this.drain(c);
+    if (c.draining) return;
+    c.draining = true;
+    queueMicrotask(() => void this.drain(c));
   }
 
   private conversation(conv: string): ConversationLog {
@@ -245,7 +252,6 @@ export class Sequencer implements ConversationWriter {
   }
 
   private async drain(c: ConversationLog): Promise<void> {
-    c.draining = true;
     try {
       while (c.queue.length > 0) {
         const batch = takeBatch(c);
