@@ -65,8 +65,9 @@ export class FanoutStage implements PartitionHandler {
 
   /** The records as inbox events, messages with their frames read from the store. */
   private async pending(records: readonly FanoutRecord[]): Promise<PendingEntry[]> {
+    // Small messages came inline; the others are read from the store (once per process).
     const frames = await this.frames.load(
-      records.flatMap((r) => (r.entry.type === 'message' ? [r.entry] : [])),
+      records.flatMap((r) => (r.entry.type === 'message' && !r.sender ? [r.entry] : [])),
     );
     return records.map((r) => {
       if (r.entry.type !== 'message')
@@ -76,7 +77,9 @@ export class FanoutStage implements PartitionHandler {
           frameHead: r.head!,
           frameTail: Buffer.from(r.tail!, 'base64'),
         };
-      const { tail, from, kind } = frames.get(refKey(r.entry))!;
+      const { tail, from, kind } = r.sender
+        ? { tail: Buffer.from(r.tail!, 'base64'), ...r.sender }
+        : frames.get(refKey(r.entry))!;
       return {
         user: r.user,
         entry: r.entry,
@@ -167,10 +170,13 @@ const refKey = (m: { conv: string; seq: number }) => `${m.conv}\u0000${m.seq}`;
 
 /**
  * The frames of messages being fanned out, read from the store once per process and kept while
- * they fit in `FRAME_CACHE_BYTES` (the least recently used go first).
+ * they fit in `FRAME_CACHE_BYTES` (the least recently used go first). A read in flight is shared:
+ * a group message's records arrive in many partitions' batches at once, and all but the first
+ * wait for its read instead of reading the same row again.
  */
 class MessageFrames {
   private readonly cache = new Map<string, MessageFrame>();
+  private readonly reading = new Map<string, Promise<MessageFrame>>();
   private bytes = 0;
 
   constructor(private readonly messages: MessageStore) {}
@@ -178,27 +184,51 @@ class MessageFrames {
   /** Each message's frame tail (after `…"inbox":N,`) and sender, by `refKey`. */
   async load(refs: readonly { conv: string; seq: number }[]): Promise<Map<string, MessageFrame>> {
     const out = new Map<string, MessageFrame>();
+    const waits: Promise<void>[] = [];
     const missing = new Map<string, { conv: string; seq: number }>();
     for (const r of refs) {
       const k = refKey(r);
       const hit = this.cache.get(k);
+      const inFlight = hit ? undefined : this.reading.get(k);
       if (hit) {
         out.set(k, hit);
         // Most recently used last: eviction takes the oldest first.
         this.cache.delete(k);
         this.cache.set(k, hit);
-      } else missing.set(k, { conv: r.conv, seq: r.seq });
+      } else if (inFlight) waits.push(inFlight.then((f) => void out.set(k, f)));
+      else if (!missing.has(k)) missing.set(k, { conv: r.conv, seq: r.seq });
     }
-    const found = await this.messages.getMany([...missing.values()]);
-    [...missing.keys()].forEach((k, i) => {
-      const m = found[i];
-      // Fan-out is published only once its message is durable: a miss is the store failing.
-      if (!m) throw new Error(`message ${k.replace('\u0000', '/')} not found in the store; retrying`);
-      const frame = { tail: messageFrameTail(m), from: m.from, kind: m.kind };
-      out.set(k, frame);
-      this.put(k, frame);
-    });
+    if (missing.size > 0) waits.push(this.read(missing, out));
+    await Promise.all(waits);
     return out;
+  }
+
+  /** Reads `missing` in one store call, sharing the read with concurrent loads of the same messages. */
+  private async read(missing: Map<string, { conv: string; seq: number }>, out: Map<string, MessageFrame>) {
+    const found = this.messages.getMany([...missing.values()]).then((rows) =>
+      [...missing.keys()].map((k, i) => {
+        const m = rows[i];
+        // Fan-out is published only once its message is durable: a miss is the store failing.
+        if (!m) throw new Error(`message ${k.replace('\u0000', '/')} not found in the store; retrying`);
+        return { tail: messageFrameTail(m), from: m.from, kind: m.kind };
+      }),
+    );
+    const keys = [...missing.keys()];
+    keys.forEach((k, i) => {
+      const frame = found.then((frames) => frames[i]!);
+      // Every waiter sees a failure through its own promise; this one only marks it handled.
+      frame.catch(() => {});
+      this.reading.set(k, frame);
+    });
+    try {
+      const frames = await found;
+      keys.forEach((k, i) => {
+        out.set(k, frames[i]!);
+        this.put(k, frames[i]!);
+      });
+    } finally {
+      for (const k of keys) this.reading.delete(k);
+    }
   }
 
   private put(key: string, frame: MessageFrame): void {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ParleyError } from '../domain/errors.js';
+import { messageFrameTail } from '../domain/inbox-writer.js';
 import { directMembers } from '../domain/membership.js';
 import { loadGroup } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
@@ -15,7 +16,14 @@ import type { InboxAppender, MessageDelivery, PendingEntry } from '../ports/inbo
 import type { Logger } from '../ports/logger.js';
 import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
 import { Correlator } from '../util/correlator.js';
-import { type IngressRecord, messageRecord, type ReplyMessage, replyError, toFanoutRecord } from './wire.js';
+import {
+  INLINE_FANOUT_BYTES,
+  type IngressRecord,
+  messageRecord,
+  type ReplyMessage,
+  replyError,
+  toFanoutRecord,
+} from './wire.js';
 
 /** How long a write waits for its conversation's owner to answer before failing with `unavailable`. */
 const REPLY_TIMEOUT_MS = 5_000;
@@ -170,8 +178,13 @@ export class RemoteInboxAppender implements InboxAppender {
     const records: LogMessage[] = [];
     for (const { message: m, recipients } of messages) {
       const entry = { type: 'message' as const, conv: m.conv, seq: m.seq, ts: m.ts };
+      const tail = messageFrameTail(m);
+      const inline =
+        tail.length * recipients.length <= INLINE_FANOUT_BYTES
+          ? { tail: tail.toString('base64'), from: m.from, kind: m.kind }
+          : undefined;
       for (const user of recipients)
-        records.push({ key: user, value: Buffer.from(JSON.stringify(messageRecord(user, entry))) });
+        records.push({ key: user, value: Buffer.from(JSON.stringify(messageRecord(user, entry, inline))) });
     }
     this.enqueue(records);
   }

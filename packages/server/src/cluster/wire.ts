@@ -39,13 +39,30 @@ export interface FanoutRecord {
   /** The frame head and tail (base64) of an event other than a message. */
   head?: string;
   tail?: string;
+  /** A small message carried inline (see `INLINE_FANOUT_BYTES`): its sender and kind, with `tail`. */
+  sender?: { from: string; kind: string };
 }
 
 type MessageEntry = Extract<PendingEntry['entry'], { type: 'message' }>;
 
-/** A message's record: by reference (the fan-out stage reads its frame from the store). */
-export function messageRecord(user: string, entry: MessageEntry): FanoutRecord {
-  return { user, entry };
+/**
+ * A message whose frame tail times its recipients stays under this many bytes travels inline:
+ * a 1:1 message's two records then cost the fan-out stage no store read (up to two reads, one per
+ * process owning a recipient), while a group's or a large message's records stay references.
+ */
+export const INLINE_FANOUT_BYTES = 4096;
+
+/**
+ * A message's record: by reference (the fan-out stage reads its frame from the store), or with
+ * its frame `inline` when the caller decided it is small enough.
+ */
+export function messageRecord(
+  user: string,
+  entry: MessageEntry,
+  inline?: { tail: string; from: string; kind: string },
+): FanoutRecord {
+  if (!inline) return { user, entry };
+  return { user, entry, tail: inline.tail, sender: { from: inline.from, kind: inline.kind } };
 }
 
 /** An inbox event's record: a message by reference, any other event with its frame. */
