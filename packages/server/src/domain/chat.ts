@@ -357,9 +357,22 @@ export class Chat {
   /** Applies a receipt from one of the user's devices. */
   async receipt(user: string, conv: string, kind: 'delivered' | 'read', seq: number): Promise<void> {
     await this.access(user, conv);
-    const head = this.d.sequencer.lastSeq(conv) ?? (await this.d.messages.head(conv))?.lastSeq ?? 0;
-    if (seq > head) throw badRequest(`"seq" ${seq} is beyond the conversation's last seq`);
+    if (!(await this.storedUpTo(conv, seq)))
+      throw badRequest(`"seq" ${seq} is beyond the conversation's last seq`);
     await this.d.receipts.submit(conv, { user, kind, seq });
+  }
+
+  /**
+   * Whether `conv` has messages up to `seq`: from the writer's memory when it has the conversation,
+   * else from the recorded head (one read: a message's head is recorded before its fan-out, so any
+   * seq a client was given is covered), and only past that from the store's head, which also finds
+   * messages a writer stored but had not recorded yet.
+   */
+  private async storedUpTo(conv: string, seq: number): Promise<boolean> {
+    const known = this.d.sequencer.lastSeq(conv);
+    if (known !== undefined && seq <= known) return true;
+    if (seq <= ((await this.d.conversations.get(conv))?.lastSeq ?? 0)) return true;
+    return seq <= ((await this.d.messages.head(conv))?.lastSeq ?? 0);
   }
 
   /**

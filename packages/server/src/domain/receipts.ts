@@ -180,12 +180,23 @@ export class ReceiptService {
     };
     for (const m of moves) {
       const readers = new Set<string>();
+      /** Whether every sender of the read range was told (or needs nothing): see below. */
+      let allTold = false;
       if (m.next.read > m.old.read) {
         // Read receipts flow only between users who both have them on.
         const shares = (await this.users.settings(m.user)).readReceipts;
+        allTold = true;
         for (const s of await this.sendersIn(conv, m.old.read, m.next.read)) {
-          if (s === m.user || !shares || !(await this.isMember(conv, s))) continue;
-          if (!(await this.users.settings(s)).readReceipts) continue;
+          if (s === m.user) continue;
+          if (!shares) {
+            allTold = false;
+            continue;
+          }
+          if (!(await this.isMember(conv, s))) continue;
+          if (!(await this.users.settings(s)).readReceipts) {
+            allTold = false;
+            continue;
+          }
           readers.add(s);
           push(s, m.user, 'read', m.next.read);
         }
@@ -193,6 +204,9 @@ export class ReceiptService {
       }
       if (m.next.delivered > m.old.delivered) {
         const coveredByRead = m.next.delivered <= m.next.read;
+        // The delivered range lies within the read range (delivered >= read always), so when
+        // every sender there got a read event, which covers delivered, nobody is left: no read.
+        if (coveredByRead && allTold) continue;
         const senders = await this.sendersIn(conv, m.old.delivered, m.next.delivered);
         for (const s of senders) {
           if (s === m.user || (coveredByRead && readers.has(s)) || !(await this.isMember(conv, s))) continue;
