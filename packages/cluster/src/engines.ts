@@ -57,6 +57,7 @@ export async function openEngines(config: Config, log: Logger): Promise<ClusterA
       presence,
       limiter,
       ...(media ? { media: () => media } : {}),
+      requests: () => ({ cassandra: { ...store.statements }, kafka: { ...kafka.counts } }),
       async close() {
         await kafka.close().catch(() => {});
         await Promise.allSettled([bus.close(), presence.close(), limiter.close()]);

@@ -121,6 +121,9 @@ const MAX_TTL_SECONDS = 20 * 365 * 24 * 3600;
  * record of what was fanned out. Not `InboxPruning`: inbox rows carry a TTL of the retention and
  * expire by themselves (a full-table scan is not a Cassandra operation).
  */
+/** A conditional statement (a lightweight transaction: one Paxos round). */
+const CONDITIONAL = /\bIF\s+(NOT\s+EXISTS|EXISTS|\w+\s*(=|<|>|!=|IN\b))/i;
+
 export class CassandraStore {
   readonly messages: MessageStore;
   readonly inbox: InboxStore;
@@ -132,6 +135,8 @@ export class CassandraStore {
   readonly keys: KeyDirectory;
   readonly deviceQueue: DeviceQueue;
   readonly media: MediaIndex;
+  /** Statements sent so far by kind, requests (a batch is one) and Paxos rounds (see `count`). */
+  readonly statements = { read: 0, write: 0, lwt: 0, paxos: 0, requests: 0 };
   private readonly ks: string;
   private readonly consistency: number;
   private readonly serialConsistency: number;
@@ -1117,6 +1122,21 @@ export class CassandraStore {
 
   // ---- driver helpers -------------------------------------------------------------------------
 
+  /**
+   * Counts what one request sends: its statements by kind, and one Paxos round when any of them
+   * is conditional (a conditional batch is one round, whatever its size).
+   */
+  private count(queries: readonly string[]): void {
+    let conditional = false;
+    for (const q of queries) {
+      const kind = /^\s*SELECT/i.test(q) ? 'read' : CONDITIONAL.test(q) ? 'lwt' : 'write';
+      if (kind === 'lwt') conditional = true;
+      this.statements[kind]++;
+    }
+    this.statements.requests++;
+    if (conditional) this.statements.paxos++;
+  }
+
   private nextMicros(): number {
     this.lastMicros = Math.max(this.lastMicros + 1, this.nowMicros());
     return this.lastMicros;
@@ -1152,6 +1172,7 @@ export class CassandraStore {
 
   /** Every query goes through here or `batch`: a failure of the engine reaches callers as `unavailable`. */
   private async execute(query: string, params: unknown[], options: QueryOptions): Promise<types.ResultSet> {
+    this.count([query]);
     try {
       return await this.client.execute(query, params, options);
     } catch (err) {
@@ -1160,6 +1181,7 @@ export class CassandraStore {
   }
 
   private async batch(queries: readonly Query[], options: QueryOptions): Promise<types.ResultSet> {
+    this.count(queries.map((q) => q.query));
     try {
       return await this.client.batch([...queries], options);
     } catch (err) {

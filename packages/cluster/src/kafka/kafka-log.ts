@@ -70,6 +70,8 @@ export class KafkaLog implements PartitionedLog {
   private readonly probe: BrokerProbe;
   private readonly queue: Queued[] = [];
   private sending: Promise<void> = Promise.resolve();
+  /** Records produced, and requests to the brokers by API (`Produce`, `Fetch`, `OffsetCommit`, …). */
+  readonly counts: Record<string, number> = { records: 0 };
 
   constructor(private readonly options: KafkaLogOptions) {
     this.probe = new BrokerProbe(options.brokers, options.clientId);
@@ -79,6 +81,11 @@ export class KafkaLog implements PartitionedLog {
       logLevel: logLevel.NOTHING,
     });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+    this.producer.on(this.producer.events.REQUEST, (e) => this.countRequest(e.payload.apiName));
+  }
+
+  private countRequest(api: string): void {
+    this.counts[api] = (this.counts[api] ?? 0) + 1;
   }
 
   /**
@@ -137,6 +144,7 @@ export class KafkaLog implements PartitionedLog {
       byTopic.set(topic, t);
       for (const m of messages)
         t.messages.push({ key: m.key, value: m.value, partition: partitionFor(m.key, count) });
+      this.counts.records! += messages.length;
     }
     return [...byTopic.values()];
   }
@@ -153,6 +161,7 @@ export class KafkaLog implements PartitionedLog {
       // A fetch returns as soon as records arrive; this only bounds how often an idle one repeats.
       maxWaitTimeInMs: 500,
     });
+    consumer.on(consumer.events.REQUEST, (e) => this.countRequest(e.payload.apiName));
     const member = new Member(topic, consumer, handler);
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });

@@ -61,9 +61,18 @@ export interface ClusterAdapters {
    * reach it; absent when none is configured (media requests then answer `unavailable`).
    */
   media?: (address: PublicAddress) => MediaStore;
+  /**
+   * Requests this process made to each engine so far, by engine and kind (Cassandra: `read`,
+   * `write`, `lwt` statements and `paxos` rounds; Kafka: records produced and requests by API):
+   * exported as `parley_engine_requests_total`, what the capacity model counts per message.
+   */
+  requests?: () => EngineRequests;
   /** Closes the clients this set opened. */
   close(): Promise<void>;
 }
+
+/** Counts by engine, then by kind. */
+export type EngineRequests = Record<string, Record<string, number>>;
 
 /** Partitions of each topic of an in-process deployment (enough for several processes to share). */
 const IN_PROCESS_PARTITIONS = 8;

@@ -104,6 +104,7 @@ export function createClusterBackend(
     onMessagesStored: (notices) => pushJobs.stored(notices),
   });
   metrics.watchInboxWriter(() => inboxWriter.healthy);
+  if (adapters.requests) metrics.watchEngines(adapters.requests);
   /** The fan-out role: numbers and stores each user's inbox entries, then routes them live. */
   const fanoutStage = () =>
     meteredStage(

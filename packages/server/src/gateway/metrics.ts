@@ -223,6 +223,21 @@ export class Metrics {
     });
   }
 
+  /** Reports the engines' request counts (cluster mode) on every scrape. */
+  watchEngines(requests: () => Record<string, Record<string, number>>): void {
+    new Counter({
+      name: 'parley_engine_requests_total',
+      help: 'Requests to the engines, by engine and kind (Cassandra statements and Paxos rounds, Kafka records and requests by API)',
+      labelNames: ['engine', 'kind'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [engine, kinds] of Object.entries(requests()))
+          for (const [kind, n] of Object.entries(kinds)) this.inc({ engine, kind }, n);
+      },
+    });
+  }
+
   /** Records one store commit. */
   commit(info: { ops: number; rows: number; commitMs: number }): void {
     this.storeBatchOps.observe(info.ops);
