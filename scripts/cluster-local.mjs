@@ -3,6 +3,8 @@
 // N `parley serve` processes (all roles) and HAProxy in front of them, until Ctrl-C.
 //   npm run cluster:local -- [--processes 3] [--port 9200] [--keyspace parley_local] [--prefix parley-local.]
 //                            [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]
+//                            [--roles "gateway;sequencer;fanout"]  (one process per entry; HAProxy
+//                            sends clients to the processes with the gateway role: per-role CPU)
 // Prints the WebSocket URL and the HS256 secret clients (and `npm run bench -- … --url --secret`) use.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     prefix: { type: 'string', default: 'parley-local.' },
     partitions: { type: 'string', default: '12' },
     'node-args': { type: 'string', default: '' },
+    roles: { type: 'string' },
   },
 });
 const root = new URL('..', import.meta.url).pathname;
@@ -31,7 +34,9 @@ const env = Object.fromEntries(
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
 );
 const cli = join(root, 'packages/server/dist/cli.js');
-const n = Number(values.processes);
+// Each process's roles (comma-separated within one entry); absent: every process runs all roles.
+const roles = values.roles?.split(';').map((r) => r.trim());
+const n = roles?.length ?? Number(values.processes);
 const base = Number(values.port);
 const secret = randomBytes(33).toString('base64');
 execFileSync(
@@ -74,6 +79,7 @@ for (let i = 1; i <= n; i++) {
         PARLEY_KAFKA: env.PARLEY_TEST_KAFKA,
         PARLEY_TOPIC_PREFIX: values.prefix,
         PARLEY_REDIS_URL: env.PARLEY_TEST_REDIS,
+        ...(roles ? { PARLEY_ROLES: roles[i - 1] } : {}),
         // Media in the engine scripts' S3 server (clients PUT and GET it directly).
         ...(env.PARLEY_TEST_S3
           ? {
@@ -94,7 +100,9 @@ writeFileSync(
   cfg,
   haproxyConfig(
     base,
-    Array.from({ length: n }, (_, i) => base + i + 1),
+    Array.from({ length: n }, (_, i) => i)
+      .filter((i) => !roles || roles[i].includes('gateway'))
+      .map((i) => base + i + 1),
   ),
 );
 children.push(
