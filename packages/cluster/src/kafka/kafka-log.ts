@@ -44,6 +44,12 @@ export interface KafkaLogOptions {
   sessionTimeoutMs?: number;
   /** Heartbeat period (ms, default 1,000). */
   heartbeatIntervalMs?: number;
+  /**
+   * How long a handled batch's offset may wait to be committed together with others (ms, default
+   * 1,000). One OffsetCommit request then covers every partition handled meanwhile, instead of one
+   * request per batch; a member that crashes hands its next owner at most this much to handle again.
+   */
+  commitIntervalMs?: number;
 }
 
 /**
@@ -57,8 +63,10 @@ export interface KafkaLogOptions {
  * retries (the records may still land later; a retried send is recognised by its cmid).
  *
  * A member hands each fetched batch of a partition to the handler and commits the partition's
- * offset only after the handler resolved: records are handled at least once, and the next owner
- * of the partition starts after the handled ones. kafkajs runs one batch per partition at a time,
+ * offset only after the handler resolved: records are handled at least once. Commits are
+ * coalesced (`commitIntervalMs`) and flushed when the member leaves or a rebalance starts, so the
+ * next owner after a clean hand-over starts after the handled records, and after a crash at most
+ * one interval before them. kafkajs runs one batch per partition at a time,
  * in offset order, and its eager rebalance stops every member's batches before partitions move.
  */
 export class KafkaLog implements PartitionedLog {
@@ -162,7 +170,8 @@ export class KafkaLog implements PartitionedLog {
       maxWaitTimeInMs: 500,
     });
     consumer.on(consumer.events.REQUEST, (e) => this.countRequest(e.payload.apiName));
-    const member = new Member(topic, consumer, handler);
+    const member = new Member(topic, consumer, handler, this.options.commitIntervalMs ?? 1_000);
+    consumer.on(consumer.events.REBALANCING, () => void member.flushCommits());
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     consumer.on(consumer.events.GROUP_JOIN, (e) => member.assign(e.payload.memberAssignment[topic] ?? []));
@@ -220,11 +229,17 @@ class Member {
   private changes: Promise<void> = Promise.resolve();
   /** Batches being handled: ownership changes wait for them, so a handler never sees both at once. */
   private readonly running = new Set<Promise<void>>();
+  /** Offsets handled and not yet committed, by partition: the next commit request takes them all. */
+  private readonly uncommitted = new Map<number, string>();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   constructor(
     private readonly topic: string,
     private readonly consumer: Consumer,
     private readonly handler: PartitionHandler,
+    private readonly commitIntervalMs: number,
   ) {}
 
   /**
@@ -234,6 +249,8 @@ class Member {
    */
   assign(partitions: readonly number[]): void {
     const next = new Set(partitions);
+    // A partition that moved is committed by its next owner from now on.
+    for (const p of this.uncommitted.keys()) if (!next.has(p)) this.uncommitted.delete(p);
     this.changes = this.changes.then(async () => {
       await Promise.all(this.running);
       const gone = [...this.owned];
@@ -256,7 +273,8 @@ class Member {
   }
 
   private async handle({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
-    if (!this.owned.has(batch.partition) || !isRunning() || isStale() || batch.messages.length === 0) return;
+    if (this.stopping || !this.owned.has(batch.partition) || !isRunning() || isStale()) return;
+    if (batch.messages.length === 0) return;
     const records: ConsumedRecord[] = batch.messages.map((m) => ({
       partition: batch.partition,
       offset: BigInt(m.offset),
@@ -268,11 +286,47 @@ class Member {
     // Moves this member's fetch position past the batch; the commit makes it the group's.
     resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
     const next = (BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n).toString();
-    await this.consumer.commitOffsets([{ topic: this.topic, partition: batch.partition, offset: next }]);
+    this.uncommitted.set(batch.partition, next);
+    this.commitTimer ??= setTimeout(() => void this.flushCommits(), this.commitIntervalMs).unref();
   }
 
-  /** Leaves the group (kafkajs finishes the batches in progress first), then revokes everything. */
+  /**
+   * Commits every handled offset in one request (after the one in flight). A failed commit (the
+   * group is rebalancing) keeps the offsets of partitions still owned for the next try; the records
+   * are handled again if ownership moves first, which handlers allow.
+   */
+  flushCommits(): Promise<void> {
+    clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    const offsets = [...this.uncommitted].map(([partition, offset]) => ({
+      topic: this.topic,
+      partition,
+      offset,
+    }));
+    this.uncommitted.clear();
+    if (offsets.length === 0) return this.committing;
+    this.committing = this.committing.then(async () => {
+      try {
+        await this.consumer.commitOffsets(offsets);
+      } catch {
+        for (const o of offsets)
+          if (this.owned.has(o.partition) && !this.uncommitted.has(o.partition))
+            this.uncommitted.set(o.partition, o.offset);
+        if (!this.stopping && this.uncommitted.size > 0)
+          this.commitTimer ??= setTimeout(() => void this.flushCommits(), this.commitIntervalMs).unref();
+      }
+    });
+    return this.committing;
+  }
+
+  /**
+   * Leaves the group: no new batch is handled, the running ones finish and their offsets are
+   * committed, then kafkajs leaves and everything is revoked.
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running);
+    await this.flushCommits();
     await this.consumer.disconnect();
     await this.changes;
     const owned = [...this.owned];
