@@ -298,11 +298,10 @@ class Member {
   flushCommits(): Promise<void> {
     clearTimeout(this.commitTimer);
     this.commitTimer = undefined;
-    const offsets = [...this.uncommitted].map(([partition, offset]) => ({
-      topic: this.topic,
-      partition,
-      offset,
-    }));
+    // A partition that moved meanwhile is its next owner's to commit.
+    const offsets = [...this.uncommitted]
+      .filter(([partition]) => this.owned.has(partition))
+      .map(([partition, offset]) => ({ topic: this.topic, partition, offset }));
     this.uncommitted.clear();
     if (offsets.length === 0) return this.committing;
     this.committing = this.committing.then(async () => {
