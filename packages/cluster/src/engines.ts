@@ -39,7 +39,15 @@ export async function openEngines(config: Config, log: Logger): Promise<ClusterA
       Math.ceil(config.maxTokenLifetimeMs / 1000) + 3600,
     ),
   });
-  const kafka = new KafkaLog({ brokers: config.kafka, clientId: `parley-${randomBytes(6).toString('hex')}` });
+  const kafka = new KafkaLog({
+    brokers: config.kafka,
+    clientId: `parley-${randomBytes(6).toString('hex')}`,
+    onCommitError: (err) =>
+      log.info(
+        { err: String(err) },
+        'kafka: offset commit failed; retried next interval (normal in a rebalance)',
+      ),
+  });
   const onError = (err: unknown) => log.warn({ err: String(err) }, 'redis: background work failed');
   try {
     // Deployments sharing a Redis keep apart by the same prefix as their Kafka topics.

@@ -50,6 +50,8 @@ export interface KafkaLogOptions {
    * request per batch; a member that crashes hands its next owner at most this much to handle again.
    */
   commitIntervalMs?: number;
+  /** Told of an offset commit that failed (retried at the next interval): normal during a rebalance. */
+  onCommitError?: (err: unknown) => void;
 }
 
 /**
@@ -170,7 +172,10 @@ export class KafkaLog implements PartitionedLog {
       maxWaitTimeInMs: 500,
     });
     consumer.on(consumer.events.REQUEST, (e) => this.countRequest(e.payload.apiName));
-    const member = new Member(topic, consumer, handler, this.options.commitIntervalMs ?? 1_000);
+    const member = new Member(topic, consumer, handler, {
+      intervalMs: this.options.commitIntervalMs ?? 1_000,
+      onError: this.options.onCommitError ?? (() => {}),
+    });
     consumer.on(consumer.events.REBALANCING, () => void member.flushCommits());
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -239,7 +244,7 @@ class Member {
     private readonly topic: string,
     private readonly consumer: Consumer,
     private readonly handler: PartitionHandler,
-    private readonly commitIntervalMs: number,
+    private readonly commits: { intervalMs: number; onError: (err: unknown) => void },
   ) {}
 
   /**
@@ -287,7 +292,7 @@ class Member {
     resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
     const next = (BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n).toString();
     this.uncommitted.set(batch.partition, next);
-    this.commitTimer ??= setTimeout(() => void this.flushCommits(), this.commitIntervalMs).unref();
+    this.commitTimer ??= setTimeout(() => void this.flushCommits(), this.commits.intervalMs).unref();
   }
 
   /**
@@ -307,12 +312,13 @@ class Member {
     this.committing = this.committing.then(async () => {
       try {
         await this.consumer.commitOffsets(offsets);
-      } catch {
+      } catch (err) {
+        this.commits.onError(err);
         for (const o of offsets)
           if (this.owned.has(o.partition) && !this.uncommitted.has(o.partition))
             this.uncommitted.set(o.partition, o.offset);
         if (!this.stopping && this.uncommitted.size > 0)
-          this.commitTimer ??= setTimeout(() => void this.flushCommits(), this.commitIntervalMs).unref();
+          this.commitTimer ??= setTimeout(() => void this.flushCommits(), this.commits.intervalMs).unref();
       }
     });
     return this.committing;
