@@ -164,7 +164,7 @@ describe('presence', () => {
     assert.deepEqual(await seenBy(w, 'p4-x', 'online'), [{ user: 'p4-x', status: 'online' }]);
     // Blocked while already subscribed: the events stop.
     await x2.request({ type: 'block', user: 'p4-w' });
-    await seenBy(w, 'p4-x', 'offline');
+    assert.deepEqual(await seenBy(w, 'p4-x', 'offline'), [{ user: 'p4-x', status: 'offline' }]);
     await disconnect(x2);
     await v.nextEvent(presenceOf('p4-x'));
     await barrier(s, w, 'p4-m2');

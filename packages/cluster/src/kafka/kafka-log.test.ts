@@ -1,6 +1,8 @@
 // Runs the PartitionedLog conformance suite against a real Kafka broker (KRaft, started by
 // `npm run engines:up`); each test gets a fresh topic.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
 import { partitionedLogSuite } from '@parley/server/adapters/conformance/partitioned-log.suite';
 import { requireEngine } from '@parley/server/test/engines';
 import { Kafka, logLevel } from 'kafkajs';
@@ -37,4 +39,76 @@ if (brokers !== undefined) {
       },
     };
   });
+}
+
+if (brokers !== undefined) {
+  // Beyond the suite: offsets are committed together, once per interval, while the member stays.
+  test('handled offsets are committed in one request per interval, without the member leaving', async () => {
+    const bootstrapBrokers = brokers.split(',');
+    const admin = new Kafka({
+      clientId: 'parley-test-admin',
+      brokers: bootstrapBrokers,
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    const topic = `parley-test-${randomBytes(4).toString('hex')}`;
+    const group = `parley-test-${randomBytes(4).toString('hex')}`;
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 4, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+    // A fresh topic's partitions may not be served yet for a moment after creation.
+    await until(async () => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+      return meta?.topics[0]?.partitions.every((p) => p.leader >= 0) === true;
+    });
+    const log = new KafkaLog({ brokers: bootstrapBrokers, clientId: 'parley-test', commitIntervalMs: 500 });
+    let handled = 0;
+    let owned = 0;
+    const sub = await log.consume(topic, group, {
+      onAssigned: async (p) => {
+        owned += p.length;
+      },
+      onRevoked: async () => {},
+      onRecords: async (_p, records) => {
+        handled += records.length;
+      },
+    });
+    try {
+      await until(() => owned === 4);
+      const before = log.counts.OffsetCommit ?? 0;
+      // One record at a time, each its own fetched batch, over the four partitions.
+      for (let i = 0; i < 20; i++) {
+        const record = { key: `k${i}`, value: Buffer.from(String(i)) };
+        // The first publish may meet a partition its broker does not serve yet: retried.
+        await until(() =>
+          log.publish(topic, [record]).then(
+            () => true,
+            () => false,
+          ),
+        );
+        await until(() => handled >= i + 1);
+      }
+      await new Promise((r) => setTimeout(r, 1_200));
+      const commits = (log.counts.OffsetCommit ?? 0) - before;
+      assert.ok(commits >= 1 && commits <= 6, `${commits} OffsetCommit requests for 20 batches`);
+      // Committed while still a member: the group's offsets cover every record handled.
+      const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+      const committed = offsets!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+      assert.equal(committed, handled);
+    } finally {
+      await sub.close();
+      await log.close();
+      await admin.deleteTopics({ topics: [topic] });
+      await admin.disconnect();
+    }
+  });
+}
+
+async function until(done: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
