@@ -62,7 +62,12 @@ if (brokers !== undefined) {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
       return meta?.topics[0]?.partitions.every((p) => p.leader >= 0) === true;
     });
-    const log = new KafkaLog({ brokers: bootstrapBrokers, clientId: 'parley-test', commitIntervalMs: 500 });
+    const intervalMs = 1_000;
+    const log = new KafkaLog({
+      brokers: bootstrapBrokers,
+      clientId: 'parley-test',
+      commitIntervalMs: intervalMs,
+    });
     let handled = 0;
     let owned = 0;
     const sub = await log.consume(topic, group, {
@@ -77,6 +82,7 @@ if (brokers !== undefined) {
     try {
       await until(() => owned === 4);
       const before = log.counts.OffsetCommit ?? 0;
+      const started = Date.now();
       // One record at a time, each its own fetched batch, over the four partitions.
       for (let i = 0; i < 20; i++) {
         const record = { key: `k${i}`, value: Buffer.from(String(i)) };
@@ -89,13 +95,23 @@ if (brokers !== undefined) {
         );
         await until(() => handled >= i + 1);
       }
-      await new Promise((r) => setTimeout(r, 1_200));
+      const elapsedMs = Date.now() - started;
+      // Committed while still a member: the group's offsets come to cover every record handled.
+      const committed = async () => {
+        const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+        return offsets!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+      };
+      await until(async () => (await committed()) === handled, 15_000).catch(async () => {
+        assert.fail(`the group's offsets cover ${await committed()} of ${handled} handled records`);
+      });
       const commits = (log.counts.OffsetCommit ?? 0) - before;
-      assert.ok(commits >= 1 && commits <= 6, `${commits} OffsetCommit requests for 20 batches`);
-      // Committed while still a member: the group's offsets cover every record handled.
-      const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-      const committed = offsets!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
-      assert.equal(committed, handled);
+      // At most one per interval in which records were handled (a slow machine takes more
+      // intervals), never one per batch; a rebalance's flush may add one.
+      const most = Math.min(Math.ceil(elapsedMs / intervalMs) + 2, 19);
+      assert.ok(
+        commits >= 1 && commits <= most,
+        `${commits} OffsetCommit requests for 20 batches in ${elapsedMs} ms`,
+      );
     } finally {
       await sub.close();
       await log.close();
