@@ -68,8 +68,12 @@ export async function migrateCluster(m: ClusterMigration): Promise<MigrationRepo
 /** How long topic creation may take before the migration fails (a loaded broker is slow). */
 const TOPIC_WAIT_MS = 60_000;
 
-/** Polls the topics' metadata until every partition has a leader (or `TOPIC_WAIT_MS` passes). */
-async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
+/**
+ * Polls the topics' metadata until every partition has a leader (or `TOPIC_WAIT_MS` passes). Use
+ * it after `createTopics({ waitForLeaders: false })`: kafkajs's own wait fails at the first
+ * UNKNOWN_TOPIC_OR_PARTITION, which a busy KRaft broker answers for a moment after creating a topic.
+ */
+export async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
   const end = Date.now() + TOPIC_WAIT_MS;
   for (;;) {
     try {
