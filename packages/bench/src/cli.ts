@@ -18,6 +18,7 @@ import { hostile } from './scenarios/hostile.js';
 import { media } from './scenarios/media.js';
 import { push } from './scenarios/push.js';
 import { resume } from './scenarios/resume.js';
+import { serverApi } from './scenarios/server-api.js';
 
 const DEFAULT_SERVER_CLI = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
 
@@ -36,6 +37,7 @@ function socketsOf(o: BenchOptions): number {
     case 'hostile':
     case 'push':
     case 'media':
+    case 'server-api':
       // Their load runs in processes of their own; the load processes stay idle.
       return 0;
   }
@@ -59,6 +61,8 @@ async function scenario(run: Run): Promise<void> {
       return push(run);
     case 'media':
       return media(run);
+    case 'server-api':
+      return serverApi(run);
   }
 }
 

@@ -15,6 +15,7 @@ export const SCENARIOS = [
   'hostile',
   'push',
   'media',
+  'server-api',
 ] as const;
 /** One of SCENARIOS. */
 export type Scenario = (typeof SCENARIOS)[number];
@@ -79,6 +80,11 @@ export interface BenchOptions {
   /** media: the claim target's devices (500 one-time prekeys each), and concurrent claimers. */
   keyDevices: number;
   claimers: number;
+  /** server-api: HTTP/2 (or HTTP/1.1) connections calling SendMessage, the protocol, and with --url where the API is and its key. */
+  apiClients: number;
+  apiProtocol: 'grpc' | 'grpc-web' | 'connect';
+  apiUrl?: string;
+  apiKey?: string;
 }
 
 type Spec = { type: 'string' | 'boolean'; default?: string; help: string; multiple?: boolean };
@@ -236,8 +242,12 @@ export const OPTION_SPECS: Record<string, Spec> = {
   window: {
     type: 'string',
     default: '8',
-    help: 'push: unanswered sends per sender when no --rate is given (as fast as that allows)',
+    help: 'push: unanswered sends per sender when no --rate is given (as fast as that allows); server-api: calls in flight per client',
   },
+  'api-clients': { type: 'string', default: '4', help: 'server-api: client connections calling SendMessage' },
+  'api-protocol': { type: 'string', default: 'grpc', help: 'server-api: grpc, grpc-web or connect (JSON)' },
+  'api-url': { type: 'string', help: 'server-api with --url: the server API listener (http://host:port)' },
+  'api-key': { type: 'string', help: 'server-api with --url: an API key with the messages scope' },
   'low-rate': { type: 'string', default: '20', help: 'push: the light-load phase, msgs/s' },
   'low-duration': {
     type: 'string',
@@ -289,6 +299,11 @@ function num(values: Record<string, unknown>, name: string, min = 0, integer = t
 
 function words(s: unknown): string[] {
   return typeof s === 'string' ? s.split(/\s+/).filter(Boolean) : [];
+}
+
+function apiProtocolOf(v: unknown): BenchOptions['apiProtocol'] {
+  if (v === 'grpc' || v === 'grpc-web' || v === 'connect') return v;
+  throw new UsageError('--api-protocol must be grpc, grpc-web or connect');
 }
 
 /** Parses argv (after `node cli.js`); returns null for --help. */
@@ -376,6 +391,10 @@ export function parseOptions(argv: string[], defaultServerCli: string): BenchOpt
     lowRate: num(v, 'low-rate', 0.001, false),
     lowDuration: num(v, 'low-duration', 0, false),
     pushBurstMs: num(v, 'push-burst-ms', 0),
+    apiClients: num(v, 'api-clients', 1),
+    apiProtocol: apiProtocolOf(v['api-protocol']),
+    ...(v['api-url'] === undefined ? {} : { apiUrl: String(v['api-url']) }),
+    ...(v['api-key'] === undefined ? {} : { apiKey: String(v['api-key']) }),
     files: num(v, 'files', 1),
     fileMib: num(v, 'file-mib', 1),
     keyDevices: num(v, 'key-devices', 1),

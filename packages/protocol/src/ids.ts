@@ -56,6 +56,12 @@ export function isDeviceId(x: unknown): x is string {
   return isUserId(x);
 }
 
+/**
+ * The device of messages an app's backend sent through the server API (`from_device`), reserved:
+ * no client connects as it.
+ */
+export const SERVER_API_DEVICE = 'server-api';
+
 /** Whether x is a group conversation id: `g:` + 1..64 of `[A-Za-z0-9_-]`. */
 export function isGroupConv(x: unknown): x is string {
   if (typeof x !== 'string') return false;

@@ -28,6 +28,7 @@ export {
   MEDIA_ID_RE,
   type ParsedConv,
   parseConv,
+  SERVER_API_DEVICE,
   USER_ID_RE,
   utf8Length,
   utf8LengthExceeds,

@@ -321,6 +321,7 @@ const CASES: Case[] = [
   ['connect', 'device', 'laptop 1', B, DEVICE_MSG],
   ['connect', 'device', 'd'.repeat(65), B, DEVICE_MSG],
   ['connect', 'device', 3, B, DEVICE_MSG],
+  ['connect', 'device', 'server-api', B, '"device" "server-api" is reserved for the server API'],
   ['connect', 'client', '', B, '"client" must be a string of 1..128 characters without control characters'],
   [
     'connect',

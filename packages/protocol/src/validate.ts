@@ -60,7 +60,15 @@ import type {
   UpdateGroupFrame,
 } from './frames.js';
 import { MAX_INVITE_CODE_LENGTH, MAX_INVITE_EXPIRES_MS, MAX_INVITE_USES } from './frames.js';
-import { isConvId, isDeviceId, isGroupConv, isMediaId, isUserId, utf8LengthExceeds } from './ids.js';
+import {
+  isConvId,
+  isDeviceId,
+  isGroupConv,
+  isMediaId,
+  isUserId,
+  SERVER_API_DEVICE,
+  utf8LengthExceeds,
+} from './ids.js';
 import {
   DEFAULT_CONVERSATIONS_LIMIT,
   DEFAULT_HISTORY_LIMIT,
@@ -378,6 +386,8 @@ function vConnect(o: Obj, id: string, L: Limits): ConnectFrame | null {
   if (!isStr(token, L.maxTokenLength)) return badField('token', token, chars(L.maxTokenLength));
   const device = o.device;
   if (!isDeviceId(device)) return badField('device', device, 'a device id');
+  if (device === SERVER_API_DEVICE)
+    return bad(`"device" "${SERVER_API_DEVICE}" is reserved for the server API`);
   const frame: ConnectFrame = { type: 'connect', id, token, device };
   const client = o.client;
   if (!absent(client)) {

@@ -15,6 +15,7 @@ import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
 import type { Logger } from './ports/logger.js';
 import { PUSH_DLQ_USAGE, type PushDlqTarget, pushDlqCommand } from './push-dlq.js';
+import { apiCommand } from './server-api/api-cli.js';
 import { runPrimary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 
@@ -26,6 +27,7 @@ commands:
   token --user U [--device D] [--ttl 1h]
                               mint a client token with the configured HS256 secret
                               (or the development secret in the data directory)
+  api <call> [--field value …] call the server API as an app backend does (\`parley api --help\`)
   migrate                     create or upgrade the embedded store's schema, then exit
   push dlq list [--limit N] [--after ID] | show ID | replay ID…|--all | purge ID…|--all
                               dead-lettered push jobs (the embedded store, or Cassandra in
@@ -43,6 +45,8 @@ options:
 Settings and their environment variables: docs/operations.md.`;
 
 async function main(argv: string[]): Promise<number> {
+  // The server API's client has flags of its own (one per field of each call).
+  if (argv[0] === 'api') return apiCommand(argv.slice(1), process.env);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -216,6 +220,7 @@ async function serve(config: Config): Promise<number> {
   if (server.devSecret) printDevBanner(config, address.address, address.port, log);
   logWebUrl(config, address.address, address.port, log);
   logAdmin(log, server.adminAddress);
+  logServerApi(log, server.serverApiAddress);
   log.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'parley listening');
   onSignals(log, config, (drainMs) => server.stop(drainMs));
   return new Promise<number>(() => {});
@@ -225,6 +230,11 @@ async function serve(config: Config): Promise<number> {
 function logAdmin(log: Logger, address: AddressInfo | null): void {
   if (address) log.info({ host: address.address, port: address.port }, 'parley admin listening');
   else log.info({}, 'admin listener disabled (metrics: false or a negative adminPort)');
+}
+
+/** Says where the server API listens, when it does (before `parley listening`). */
+function logServerApi(log: Logger, address: AddressInfo | null): void {
+  if (address) log.info({ host: address.address, port: address.port }, 'parley server API listening');
 }
 
 function printDevBanner(config: Config, host: string, port: number, log: Logger): void {
@@ -289,6 +299,7 @@ async function serveWorkers(config: Config, log: Logger): Promise<number> {
   if (devSecret) printDevBanner(config, config.host, server.port, log);
   logWebUrl(config, config.host, server.port, log);
   logAdmin(log, server.adminAddress);
+  logServerApi(log, server.serverApiAddress);
   log.info(
     { host: config.host, port: server.port, workers: config.workers, dataDir: config.dataDir },
     'parley listening',

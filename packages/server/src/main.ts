@@ -20,6 +20,7 @@ import { WebApp } from './gateway/web.js';
 import { Gateway } from './gateway/ws-gateway.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
+import { createServerApi } from './server-api/server-api.js';
 
 /** Opens the real engines, loading `@parley/cluster` only then: embedded mode never loads their drivers. */
 async function openEngines(config: Config, log: Logger): Promise<ClusterAdapters> {
@@ -40,6 +41,8 @@ export interface ParleyServer {
   stop(drainMs?: number): Promise<void>;
   /** The admin listener's address once started; null when it is disabled. */
   readonly adminAddress: AddressInfo | null;
+  /** The server API listener's address once started; null without `serverApiKeysFile`. */
+  readonly serverApiAddress: AddressInfo | null;
   /** True when the development secret is in use (no key configured). */
   readonly devSecret: boolean;
   readonly config: Config;
@@ -114,6 +117,9 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
   });
   const admin = createAdminListener(config, createAdminHandler({ metrics, log, ready: readiness }));
   let adminAddress: AddressInfo | null = null;
+  // The server API runs where clients are served: it calls the backend as a gateway does.
+  const serverApi = servesClients ? createServerApi(config, backend.api, keys, log) : null;
+  let serverApiAddress: AddressInfo | null = null;
 
   return {
     config,
@@ -121,17 +127,22 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
     get adminAddress() {
       return adminAddress;
     },
+    get serverApiAddress() {
+      return serverApiAddress;
+    },
     async start() {
       await backend.start();
       try {
         // The admin listener first: a process whose client port is open is taken as serving.
         if (admin) adminAddress = await listen(admin, config.adminHost, config.adminPort, 'admin');
+        if (serverApi) serverApiAddress = await serverApi.listen();
         const listening = await listen(client, config.host, config.port, 'client');
         address.set(listening.port);
         ready = true;
         return listening;
       } catch (err) {
         closeListener(admin);
+        serverApi?.close();
         gateway.closeAll(CloseCode.ServiceRestart, 'server restart');
         await backend.stop();
         metrics.stop();
@@ -142,6 +153,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
       if (stopping) return;
       stopping = true;
       await drainThenClose([client, admin], (windowMs) => gateway.drain(windowMs), drainMs);
+      serverApi?.close();
       await backend.stop();
       metrics.stop();
     },

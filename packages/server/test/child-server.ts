@@ -21,6 +21,8 @@ export interface ChildServer {
   httpUrl: string;
   /** The admin listener (/metrics, /healthz, /readyz); null when the server disabled it. */
   adminUrl: string | null;
+  /** The server API listener; null without a keys file. */
+  serverApiUrl: string | null;
   /** Everything the process printed (JSON log lines on stdout, banners on stderr). */
   output(): string;
   /** Resolves with the exit code (or signal name) when the process ends. */
@@ -72,10 +74,12 @@ export async function spawnServer(
     });
   });
   const admin = /"port":(\d+)[^\n]*"msg":"parley admin listening"/.exec(out);
+  const serverApi = /"port":(\d+)[^\n]*"msg":"parley server API listening"/.exec(out);
   return {
     proc,
     port,
     adminUrl: admin ? `http://127.0.0.1:${admin[1]}` : null,
+    serverApiUrl: serverApi ? `http://127.0.0.1:${serverApi[1]}` : null,
     url: `ws://127.0.0.1:${port}/v1/ws`,
     httpUrl: `http://127.0.0.1:${port}`,
     output: () => out,

@@ -35,6 +35,8 @@ export interface Deployment {
   urls: string[];
   httpUrl: string;
   adminUrl: string | null;
+  /** The server API listener (of the first process); null without a keys file. */
+  serverApiUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -140,6 +142,7 @@ function deployment(servers: ParleyServer[], addresses: AddressInfo[]): Deployme
     urls: addresses.map((a) => `ws://127.0.0.1:${a.port}/v1/ws`),
     httpUrl: `http://127.0.0.1:${addresses[0]!.port}`,
     adminUrl: first.adminAddress ? `http://127.0.0.1:${first.adminAddress.port}` : null,
+    serverApiUrl: first.serverApiAddress ? `http://127.0.0.1:${first.serverApiAddress.port}` : null,
     async stop() {
       for (const s of servers) await s.stop(0);
     },
@@ -156,11 +159,13 @@ async function startWorkers(overrides: ConfigInput): Promise<Deployment> {
   }
   env.PARLEY_PORT = '0';
   env.PARLEY_ADMIN_PORT = '0';
+  env.PARLEY_SERVER_API_PORT = '0';
   const child = await spawnServer(env);
   const server: ParleyServer = {
     config: loadConfig({ overrides }),
     devSecret: false,
     adminAddress: null,
+    serverApiAddress: null,
     start: async () => ({ address: '127.0.0.1', family: 'IPv4', port: child.port }),
     stop: async () => {
       child.kill('SIGTERM');
@@ -172,6 +177,7 @@ async function startWorkers(overrides: ConfigInput): Promise<Deployment> {
     urls: [child.url],
     httpUrl: child.httpUrl,
     adminUrl: child.adminUrl,
+    serverApiUrl: child.serverApiUrl,
     stop: () => server.stop(0),
   };
 }

@@ -21,6 +21,8 @@ export interface TestServer {
   httpUrl: string;
   /** The admin listener (/metrics, /healthz, /readyz); on a free port unless overridden. */
   adminUrl: string | null;
+  /** The server API listener; null unless `serverApiKeysFile` is set. */
+  serverApiUrl: string | null;
   dataDir: string;
   token(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
   /** Connects a client as `user`/`device` and completes `connect`. */
@@ -40,6 +42,7 @@ export async function startServer(overrides: ConfigInput = {}, dataDir?: string)
   const d = await startDeployment(testMode(), {
     port: 0,
     adminPort: 0,
+    serverApiPort: 0,
     dataDir: dir,
     jwtSecret: TEST_SECRET,
     drainMs: 0,
@@ -57,6 +60,7 @@ export async function startServer(overrides: ConfigInput = {}, dataDir?: string)
     url: d.urls[0]!,
     httpUrl: d.httpUrl,
     adminUrl: d.adminUrl,
+    serverApiUrl: d.serverApiUrl,
     dataDir: dir,
     token,
     async client(user, device = 'd1') {

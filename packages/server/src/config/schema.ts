@@ -179,6 +179,22 @@ export const configSchema = z.strictObject({
   /** How long a provider keeps a notification for an unreachable device, in seconds. */
   pushTtlSeconds: z.number().int().min(0).default(86_400),
 
+  // --- The server API for app backends (server-api/) ------------------------------------------
+  /** Address of the server API listener (gRPC, gRPC-Web, Connect); keep it off the public network. */
+  serverApiHost: z.string().min(1).default('127.0.0.1'),
+  /** Port of the server API listener (0 picks a free one); it listens only with `serverApiKeysFile`. */
+  serverApiPort: z.number().int().min(0).max(65535).default(8090),
+  /**
+   * The API keys file (JSON: `{"keys": [{"name", "key" or "sha256", "scopes"}]}`), read again when
+   * it changes, so keys rotate without a restart. Unset: no server API.
+   */
+  serverApiKeysFile: z.string().min(1).optional(),
+  /** Calls per second one API key may make, after a burst of `serverApiBurst`. */
+  serverApiRate: positiveInt.default(1000),
+  serverApiBurst: positiveInt.default(2000),
+  /** Calls the server API runs at once, over all keys; more are refused (resource_exhausted). */
+  serverApiMaxInFlight: positiveInt.default(512),
+
   // --- The edge: socket and HTTP limits, the admin listener, token lifetime -------------------
   // (one block: what a client can make the listener hold, and where operators read metrics)
   /** Address of the admin listener (/metrics, /healthz, /readyz); keep it off the public network. */
@@ -362,6 +378,12 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   redisUrl: { env: 'PARLEY_REDIS_URL', parse: 'string' },
   roles: { env: 'PARLEY_ROLES', parse: 'list' },
   // The edge block.
+  serverApiHost: { env: 'PARLEY_SERVER_API_HOST', parse: 'string' },
+  serverApiPort: { env: 'PARLEY_SERVER_API_PORT', parse: 'int' },
+  serverApiKeysFile: { env: 'PARLEY_SERVER_API_KEYS_FILE', parse: 'string' },
+  serverApiRate: { env: 'PARLEY_SERVER_API_RATE', parse: 'int' },
+  serverApiBurst: { env: 'PARLEY_SERVER_API_BURST', parse: 'int' },
+  serverApiMaxInFlight: { env: 'PARLEY_SERVER_API_MAX_IN_FLIGHT', parse: 'int' },
   adminHost: { env: 'PARLEY_ADMIN_HOST', parse: 'string' },
   adminPort: { env: 'PARLEY_ADMIN_PORT', parse: 'int' },
   maxSockets: { env: 'PARLEY_MAX_SOCKETS', parse: 'int' },

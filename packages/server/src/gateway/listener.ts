@@ -6,7 +6,7 @@
  * @module
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import type { Config } from '../config/schema.js';
@@ -173,10 +173,15 @@ const LISTEN_FAILURES: Record<string, string> = {
 };
 
 /** Which listener, for messages that name the setting to change. */
-export type ListenerKind = 'client' | 'admin';
+export type ListenerKind = 'client' | 'admin' | 'server API';
 
 /** Listens on `host:port`; resolves with the bound address, rejects with a `ListenError`. */
-export function listen(server: Server, host: string, port: number, kind: ListenerKind): Promise<AddressInfo> {
+export function listen(
+  server: NetServer,
+  host: string,
+  port: number,
+  kind: ListenerKind,
+): Promise<AddressInfo> {
   return new Promise<AddressInfo>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, host, port, kind));
     server.once('error', onError);
@@ -193,8 +198,8 @@ function listenError(
   port: number,
   kind: ListenerKind,
 ): ListenError {
-  const prefix = kind === 'admin' ? 'PARLEY_ADMIN_' : 'PARLEY_';
-  const what = kind === 'admin' ? 'admin listener: ' : '';
+  const prefix = { client: 'PARLEY_', admin: 'PARLEY_ADMIN_', 'server API': 'PARLEY_SERVER_API_' }[kind];
+  const what = kind === 'client' ? '' : `${kind} listener: `;
   const code = err.code ?? 'unknown error';
   const reason = LISTEN_FAILURES[code] ?? err.message;
   const hint =

@@ -6,7 +6,6 @@ import {
   type ClientFrame,
   CloseCode,
   type ConnectFrame,
-  DEFAULT_LIMITS,
   encodeEvent,
   type Limits,
   parseClientFrame,
@@ -14,6 +13,7 @@ import {
 } from '@parley/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { BackendApi } from '../backend/api.js';
+import { protocolLimits } from '../config/protocol-limits.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
@@ -92,13 +92,7 @@ export class Gateway implements GatewayLink {
 
   constructor(private readonly o: GatewayOptions) {
     const { config } = o;
-    this.limits = {
-      ...DEFAULT_LIMITS,
-      maxFrameBytes: config.maxFrameBytes,
-      maxBodyBytes: config.maxBodyBytes,
-      maxGroupSize: config.maxGroupSize,
-      maxPresenceUsers: config.maxPresenceSubscriptions,
-    };
+    this.limits = protocolLimits(config);
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,

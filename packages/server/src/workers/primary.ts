@@ -18,6 +18,7 @@ import { Metrics } from '../gateway/metrics.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
+import { createServerApi } from '../server-api/server-api.js';
 import { IpcChannel } from './ipc.js';
 
 /** The backend methods workers may call. */
@@ -42,6 +43,8 @@ export interface PrimaryServer {
   port: number;
   /** The admin listener's address (served by the primary); null when it is disabled. */
   adminAddress: AddressInfo | null;
+  /** The server API's address (served by the primary, on the backend); null without a keys file. */
+  serverApiAddress: AddressInfo | null;
   /** Drains every worker, then closes the admin listener and the backend. */
   stop(): Promise<void>;
 }
@@ -56,7 +59,7 @@ export interface PrimaryServer {
  * also serves the admin listener, with every process's metrics aggregated.
  */
 export async function runPrimary(config: Config, workers: number, log: Logger): Promise<PrimaryServer> {
-  resolveKeys(config); // creates the development secret once, before workers read it
+  const keys = resolveKeys(config); // creates the development secret once, before workers read it
   const metrics = new Metrics();
   const address = new PublicAddress(config);
   const backend = createEmbeddedBackend(config, { log, clock: systemClock, metrics, address });
@@ -76,6 +79,8 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       ready: () => !stopping && backend.healthy(),
     }),
   );
+
+  const serverApi = createServerApi(config, backend.api, keys, log);
 
   const fork = (): Worker => {
     const worker = cluster.fork();
@@ -110,14 +115,17 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
     stopping = true;
     for (const h of handles.values()) h.worker.process.kill('SIGKILL');
     closeListener(admin);
+    serverApi?.close();
     await backend.stop();
     metrics.stop();
   };
 
   let port: number;
   let adminAddress: AddressInfo | null = null;
+  let serverApiAddress: AddressInfo | null = null;
   try {
     if (admin) adminAddress = await listen(admin, config.adminHost, config.adminPort, 'admin');
+    if (serverApi) serverApiAddress = await serverApi.listen();
     const listening = Array.from(
       { length: workers },
       () =>
@@ -137,6 +145,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
   return {
     port,
     adminAddress,
+    serverApiAddress,
     async stop() {
       if (stopping) return;
       stopping = true;
@@ -150,6 +159,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, config.drainMs + 10_000))]);
       for (const h of handles.values()) h.worker.process.kill('SIGKILL');
       closeListener(admin);
+      serverApi?.close();
       await backend.stop();
       metrics.stop();
     },
