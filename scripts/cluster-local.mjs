@@ -5,6 +5,9 @@
 //                            [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]
 //                            [--roles "gateway;sequencer;fanout"]  (one process per entry; HAProxy
 //                            sends clients to the processes with the gateway role: per-role CPU)
+//                            [--tls]  (HAProxy also terminates TLS 1.3 on port+200, with a
+//                            self-signed certificate made by openssl: TLS at the edge, plain
+//                            HTTP behind it; docs/operations.md, "TLS")
 // Prints the WebSocket URL and the HS256 secret clients (and `npm run bench -- … --url --secret`) use.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     partitions: { type: 'string', default: '12' },
     'node-args': { type: 'string', default: '' },
     roles: { type: 'string' },
+    tls: { type: 'boolean', default: false },
   },
 });
 const root = new URL('..', import.meta.url).pathname;
@@ -96,6 +100,7 @@ for (let i = 1; i <= n; i++) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'parley-cluster-'));
 const cfg = join(dir, 'haproxy.cfg');
+const tls = values.tls ? { port: base + 200, pemFile: selfSignedPem(dir) } : undefined;
 writeFileSync(
   cfg,
   haproxyConfig(
@@ -103,6 +108,7 @@ writeFileSync(
     Array.from({ length: n }, (_, i) => i)
       .filter((i) => !roles || roles[i].includes('gateway'))
       .map((i) => base + i + 1),
+    tls,
   ),
 );
 children.push(
@@ -111,6 +117,10 @@ children.push(
 console.log(
   `cluster: ${n} processes on ports ${base + 1}..${base + n} (metrics on ${base + 101}..${base + 100 + n}), HAProxy at ws://127.0.0.1:${base}/v1/ws`,
 );
+if (tls)
+  console.log(
+    `TLS (terminated by HAProxy): wss://localhost:${tls.port}/v1/ws, self-signed certificate in ${tls.pemFile}`,
+  );
 console.log(`secret: ${secret}`);
 console.log(
   `pids: ${children
@@ -118,6 +128,38 @@ console.log(
     .map((c) => c.pid)
     .join(',')}`,
 );
+/** A self-signed certificate for localhost and its key, in one PEM file as HAProxy reads it. */
+function selfSignedPem(into) {
+  const cert = join(into, 'parley.crt');
+  const key = join(into, 'parley.key');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '30',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const pem = join(into, 'parley.pem');
+  writeFileSync(pem, `${readFileSync(cert, 'utf8')}\n${readFileSync(key, 'utf8')}`);
+  return pem;
+}
+
 const stop = () => {
   for (const c of children) c.kill('SIGTERM');
   process.exit(0);

@@ -25,6 +25,8 @@ export interface ServerClientOptions {
   protocol?: ServerApiProtocol;
   /** Milliseconds before a call is abandoned (`deadline_exceeded`); default 10 s. */
   timeoutMs?: number;
+  /** CA certificates (PEM) to trust for an `https://` baseUrl, besides the system's. */
+  ca?: string | Buffer;
 }
 
 export type ServerClient = Client<typeof ServerApiService>;
@@ -39,7 +41,12 @@ function transportFor(o: ServerClientOptions): Transport {
     req.header.set('authorization', `Bearer ${o.apiKey}`);
     return next(req);
   };
-  const common = { baseUrl: o.baseUrl, interceptors: [bearer], defaultTimeoutMs: o.timeoutMs ?? 10_000 };
+  const common = {
+    baseUrl: o.baseUrl,
+    interceptors: [bearer],
+    defaultTimeoutMs: o.timeoutMs ?? 10_000,
+    ...(o.ca === undefined ? {} : { nodeOptions: { ca: o.ca } }),
+  };
   switch (o.protocol ?? 'grpc') {
     case 'grpc':
       return createGrpcTransport(common);

@@ -101,6 +101,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
   const client = createClientListener({
     config,
     metrics,
+    log,
     onRequest: createHttpHandler({
       config,
       chat: backend.api.chat,

@@ -13,7 +13,18 @@ import { join } from 'node:path';
 export interface RunningHaproxy {
   port: number;
   url: string;
+  /** The TLS frontend's WebSocket URL, when it has one. */
+  tlsUrl: string | null;
   stop(): Promise<void>;
+}
+
+/**
+ * A TLS frontend: HAProxy terminates TLS 1.3 (HTTP/2 or HTTP/1.1 by ALPN) on `port` with the
+ * certificate chain and key in `pemFile`, adds HSTS, and passes plain HTTP and WebSocket to Parley.
+ */
+export interface HaproxyTls {
+  port: number;
+  pemFile: string;
 }
 
 /** A free TCP port on loopback. */
@@ -25,8 +36,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The configuration for `backends` (loopback ports), listening on `port`. */
-export function haproxyConfig(port: number, backends: readonly number[]): string {
+/** The configuration for `backends` (loopback ports), listening on `port` (and with TLS on `tls.port`). */
+export function haproxyConfig(port: number, backends: readonly number[], tls?: HaproxyTls): string {
   return [
     'global',
     '  maxconn 4000',
@@ -40,6 +51,14 @@ export function haproxyConfig(port: number, backends: readonly number[]): string
     `frontend parley`,
     `  bind 127.0.0.1:${port}`,
     '  default_backend parley',
+    ...(tls
+      ? [
+          'frontend parley_tls',
+          `  bind 127.0.0.1:${tls.port} ssl crt ${tls.pemFile} alpn h2,http/1.1 ssl-min-ver TLSv1.3`,
+          '  http-response set-header Strict-Transport-Security "max-age=31536000"',
+          '  default_backend parley',
+        ]
+      : []),
     'backend parley',
     '  balance roundrobin',
     '  option httpchk GET /readyz',
@@ -51,11 +70,19 @@ export function haproxyConfig(port: number, backends: readonly number[]): string
 }
 
 /** Starts HAProxy (the binary from `PARLEY_TEST_HAPROXY` or `haproxy`) in front of `backends`. */
-export async function startHaproxy(backends: readonly number[]): Promise<RunningHaproxy> {
+export async function startHaproxy(
+  backends: readonly number[],
+  tlsPem?: { cert: string; key: string },
+): Promise<RunningHaproxy> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-haproxy-'));
   const port = await freePort();
   const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, haproxyConfig(port, backends));
+  let tls: HaproxyTls | undefined;
+  if (tlsPem) {
+    tls = { port: await freePort(), pemFile: join(dir, 'parley.pem') };
+    writeFileSync(tls.pemFile, `${tlsPem.cert}\n${tlsPem.key}`);
+  }
+  writeFileSync(cfg, haproxyConfig(port, backends, tls));
   const proc: ChildProcess = spawn(process.env.PARLEY_TEST_HAPROXY ?? 'haproxy', ['-db', '-f', cfg], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -79,6 +106,7 @@ export async function startHaproxy(backends: readonly number[]): Promise<Running
   return {
     port,
     url: `ws://127.0.0.1:${port}/v1/ws`,
+    tlsUrl: tls ? `wss://127.0.0.1:${tls.port}/v1/ws` : null,
     async stop() {
       proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));

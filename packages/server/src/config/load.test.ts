@@ -102,6 +102,7 @@ describe('loadConfig', () => {
       pushRetries: '3',
       publicUrl: 'https://chat.example.com',
       s3Endpoint: 'http://127.0.0.1:19000',
+      tlsMinVersion: 'TLSv1.2',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};

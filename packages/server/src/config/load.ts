@@ -81,5 +81,9 @@ export function loadConfig(
     throw new ConfigError(
       'invalid configuration: workers > 1 is for the embedded store; in cluster mode (cassandra set) run one process per core instead, each a full member of the cluster',
     );
+  if ((result.data.tlsCertFile === undefined) !== (result.data.tlsKeyFile === undefined))
+    throw new ConfigError(
+      'invalid configuration: tlsCertFile and tlsKeyFile go together (set both, or neither)',
+    );
   return result.data;
 }

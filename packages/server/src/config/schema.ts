@@ -179,6 +179,19 @@ export const configSchema = z.strictObject({
   /** How long a provider keeps a notification for an unreachable device, in seconds. */
   pushTtlSeconds: z.number().int().min(0).default(86_400),
 
+  // --- TLS on Parley's own listeners (gateway/tls.ts) -----------------------------------------
+  /**
+   * Certificate chain and private key (PEM files) for the client and server API listeners: with
+   * both set they speak TLS only, and a change to either file is picked up without a restart.
+   * Unset: plain TCP (terminate TLS at a proxy in front instead; docs/operations.md).
+   */
+  tlsCertFile: z.string().min(1).optional(),
+  tlsKeyFile: z.string().min(1).optional(),
+  /** The lowest TLS version accepted: 1.3, or 1.2 for old clients. */
+  tlsMinVersion: z.enum(['TLSv1.3', 'TLSv1.2']).default('TLSv1.3'),
+  /** `Strict-Transport-Security` max-age on the TLS listeners' HTTP responses (0: not sent). */
+  hstsMaxAgeSeconds: z.number().int().min(0).default(31_536_000),
+
   // --- The server API for app backends (server-api/) ------------------------------------------
   /** Address of the server API listener (gRPC, gRPC-Web, Connect); keep it off the public network. */
   serverApiHost: z.string().min(1).default('127.0.0.1'),
@@ -378,6 +391,10 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   redisUrl: { env: 'PARLEY_REDIS_URL', parse: 'string' },
   roles: { env: 'PARLEY_ROLES', parse: 'list' },
   // The edge block.
+  tlsCertFile: { env: 'PARLEY_TLS_CERT_FILE', parse: 'string' },
+  tlsKeyFile: { env: 'PARLEY_TLS_KEY_FILE', parse: 'string' },
+  tlsMinVersion: { env: 'PARLEY_TLS_MIN_VERSION', parse: 'string' },
+  hstsMaxAgeSeconds: { env: 'PARLEY_HSTS_MAX_AGE_SECONDS', parse: 'int' },
   serverApiHost: { env: 'PARLEY_SERVER_API_HOST', parse: 'string' },
   serverApiPort: { env: 'PARLEY_SERVER_API_PORT', parse: 'int' },
   serverApiKeysFile: { env: 'PARLEY_SERVER_API_KEYS_FILE', parse: 'string' },

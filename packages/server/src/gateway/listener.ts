@@ -5,12 +5,22 @@
  * (/metrics, /healthz, /readyz on a separate, by default loopback-only, address).
  * @module
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerOptions,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SecureContextOptions } from 'node:tls';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import type { Config } from '../config/schema.js';
+import type { Logger } from '../ports/logger.js';
 import type { Metrics } from './metrics.js';
+import { reloadCertificates, tlsOptions, withHsts } from './tls.js';
 
 /**
  * How often Node looks for sockets past `headersTimeout`/`requestTimeout`. Its default (30 s)
@@ -27,6 +37,8 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export interface ClientListenerOptions {
   config: Config;
   metrics: Metrics;
+  /** Where a certificate reload is reported (with TLS on). */
+  log: Logger;
   /** Serves plain HTTP requests: the API, /healthz, /readyz. */
   onRequest: RequestListener;
   /** Takes /v1/ws upgrades; absent in a process without the gateway role (upgrades answer 503). */
@@ -40,7 +52,10 @@ export interface ClientListenerOptions {
  * within `httpResponseTimeoutMs`. Upgrades other than /v1/ws answer 404.
  */
 export function createClientListener(o: ClientListenerOptions): Server {
-  const server = httpServer(o.config, o.onRequest);
+  const tls = tlsOptions(o.config);
+  const server = tls
+    ? httpsServer(o.config, tls, o.log, withHsts(o.config, o.onRequest))
+    : httpServer(o.config, o.onRequest);
   const guard = new SocketGuard(o.config);
   server.on('connection', (socket: Socket) => {
     const address = addressKey(socket.remoteAddress ?? '');
@@ -72,18 +87,41 @@ export function createAdminListener(config: Config, onRequest: RequestListener):
   return httpServer(config, onRequest);
 }
 
-/** An HTTP server with the edge's timeouts, for both listeners. */
-function httpServer(config: Config, onRequest: RequestListener): Server {
-  const server = createServer(
-    {
-      connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
-      headersTimeout: config.headersTimeoutMs,
-      // Node requires requestTimeout ≥ headersTimeout.
-      requestTimeout: Math.max(config.headersTimeoutMs, config.httpResponseTimeoutMs),
-      keepAliveTimeout: config.keepAliveTimeoutMs,
-    },
+/** The edge's HTTP timeouts (both listeners, plain or TLS). */
+function httpOptions(config: Config): ServerOptions {
+  return {
+    connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+    headersTimeout: config.headersTimeoutMs,
+    // Node requires requestTimeout ≥ headersTimeout.
+    requestTimeout: Math.max(config.headersTimeoutMs, config.httpResponseTimeoutMs),
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+  };
+}
+
+/**
+ * The client listener over TLS: the same timeouts, the configured certificate (reloaded when its
+ * files change, until the server closes) and lowest version. A socket that has not finished its
+ * handshake within `headersTimeoutMs` is closed.
+ */
+function httpsServer(
+  config: Config,
+  tls: SecureContextOptions,
+  log: Logger,
+  onRequest: RequestListener,
+): Server {
+  const server = createHttpsServer(
+    { ...httpOptions(config), ...tls, handshakeTimeout: config.headersTimeoutMs },
     onRequest,
   );
+  const stop = reloadCertificates(config, server, log);
+  server.once('close', stop);
+  server.timeout = config.headersTimeoutMs;
+  return server;
+}
+
+/** An HTTP server with the edge's timeouts, for both listeners. */
+function httpServer(config: Config, onRequest: RequestListener): Server {
+  const server = createServer(httpOptions(config), onRequest);
   // Node's headersTimeout starts at a request's first byte: a socket that never sends one would
   // stay forever. The inactivity timeout closes it (and any HTTP socket silent that long); the
   // WebSocket library clears it on the sockets it takes over.

@@ -1,12 +1,14 @@
 import { createServer as createHttp1Server } from 'node:http';
-import { createServer as createHttp2Server } from 'node:http2';
+import { createServer as createHttp2Server, createSecureServer } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import { Code, ConnectError, type Interceptor, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ServerApiService } from '@parley/server-client';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
+import { reloadCertificates, tlsOptions, withHsts } from '../gateway/tls.js';
 import type { Logger } from '../ports/logger.js';
 import type { ApiKeys, ApiScope } from './api-keys.js';
 import { type ServerApiDeps, serverApiHandlers } from './service.js';
@@ -66,8 +68,8 @@ export interface ServerApiListener {
 
 /**
  * The server API listener: Connect's handlers for `ServerApiService` behind one port that speaks
- * HTTP/1.1 and cleartext HTTP/2 (told apart by the HTTP/2 preface), so gRPC, gRPC-Web and Connect
- * clients all reach it. Every call is authenticated, scoped, rate limited per key and logged.
+ * HTTP/1.1 and HTTP/2 (told apart by ALPN with TLS, by the HTTP/2 preface without), so gRPC,
+ * gRPC-Web and Connect clients all reach it. Every call is authenticated, scoped, rate limited per key and logged.
  */
 export function createServerApiListener(o: ServerApiOptions): ServerApiListener {
   const handler = connectNodeAdapter({
@@ -77,6 +79,30 @@ export function createServerApiListener(o: ServerApiOptions): ServerApiListener 
     // JSON with the client protocol's field names (`as_user`); both spellings are read.
     jsonOptions: { useProtoFieldName: true },
   });
+  const tls = tlsOptions(o.config);
+  return tls ? secureListener(o, tls, handler) : cleartextListener(o, handler);
+}
+
+type Handler = ReturnType<typeof connectNodeAdapter>;
+
+/** With TLS: HTTP/2 or HTTP/1.1 as the client's ALPN asks, TLS 1.3 unless 1.2 is allowed. */
+function secureListener(o: ServerApiOptions, tls: SecureContextOptions, handler: Handler): ServerApiListener {
+  const server = createSecureServer(
+    {
+      ...tls,
+      allowHTTP1: true,
+      settings: { maxConcurrentStreams: 100 },
+      handshakeTimeout: o.config.headersTimeoutMs,
+    },
+    withHsts(o.config, handler),
+  );
+  server.setTimeout(Math.max(o.config.keepAliveTimeoutMs, 30_000));
+  const stopReloading = reloadCertificates(o.config, server, o.log);
+  return tracked(server, stopReloading);
+}
+
+/** Without TLS: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port. */
+function cleartextListener(o: ServerApiOptions, handler: Handler): ServerApiListener {
   const http1 = createHttp1Server(
     {
       headersTimeout: o.config.headersTimeoutMs,
@@ -88,16 +114,22 @@ export function createServerApiListener(o: ServerApiOptions): ServerApiListener 
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 100 } }, handler);
   // An HTTP/2 connection silent this long is closed (no 'timeout' listener: Node destroys it).
   http2.setTimeout(Math.max(o.config.keepAliveTimeoutMs, 30_000));
+  const server = createNetServer((socket) => route(socket, http1, http2, o.config.headersTimeoutMs));
+  return tracked(server, () => {});
+}
+
+/** Caps the listener's sockets and closes them all on `close`. */
+function tracked(server: Server, onClose: () => void): ServerApiListener {
   const sockets = new Set<Socket>();
-  const server = createNetServer((socket) => {
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    route(socket, http1, http2, o.config.headersTimeoutMs);
   });
   server.maxConnections = MAX_SOCKETS;
   return {
     server,
     close() {
+      onClose();
       server.close();
       for (const s of sockets) s.destroy();
     },

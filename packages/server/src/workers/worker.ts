@@ -85,6 +85,7 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   client = createClientListener({
     config,
     metrics,
+    log,
     onRequest: createHttpHandler({
       config,
       chat: backend.chat,

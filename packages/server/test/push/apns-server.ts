@@ -23,7 +23,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { PushOutcome } from '../../src/adapters/conformance/push-provider.suite.js';
-import type { TestTls } from './tls.js';
+import type { TestTls } from '../tls-certs.js';
 
 /** A request the server verified. */
 export interface ApnsRequest {

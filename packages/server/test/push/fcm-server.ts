@@ -23,7 +23,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { PushOutcome } from '../../src/adapters/conformance/push-provider.suite.js';
-import type { TestTls } from './tls.js';
+import type { TestTls } from '../tls-certs.js';
 
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 

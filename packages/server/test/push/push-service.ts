@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import webpush from 'web-push';
-import { testTls } from './tls.js';
+import { testTls } from '../tls-certs.js';
 import { WebPushTestServer } from './web-push-server.js';
 
 export interface LocalPushService {

@@ -8,7 +8,7 @@ import webpush from 'web-push';
 import type { PushProviderHarness } from '../../src/adapters/conformance/push-provider.suite.js';
 import type { WebPushOptions } from '../../src/adapters/push/web-push.js';
 import type { PushData, PushProvider, PushRegistration } from '../../src/ports/push-provider.js';
-import { testTls } from './tls.js';
+import { testTls } from '../tls-certs.js';
 import { WebPushTestServer } from './web-push-server.js';
 
 export const MAX_CONCURRENT = 3;

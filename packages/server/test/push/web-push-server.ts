@@ -20,8 +20,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { PushOutcome } from '../../src/adapters/conformance/push-provider.suite.js';
+import type { TestTls } from '../tls-certs.js';
 import { decryptAes128gcm, type SubscriptionKeys, subscriptionKeys } from './ece.js';
-import type { TestTls } from './tls.js';
 
 /** A request the server verified (and decrypted). */
 export interface WebPushRequest {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ApnsTestServer } from '../../../test/push/apns-server.js';
-import { testTls } from '../../../test/push/tls.js';
+import { testTls } from '../../../test/tls-certs.js';
 import { pushProviderSuite } from '../conformance/push-provider.suite.js';
 import { ApnsProvider } from './apns.js';
 

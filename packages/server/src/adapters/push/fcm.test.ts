@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { FcmTestServer } from '../../../test/push/fcm-server.js';
-import { testTls } from '../../../test/push/tls.js';
+import { testTls } from '../../../test/tls-certs.js';
 import { pushProviderSuite } from '../conformance/push-provider.suite.js';
 import { FcmProvider, type ServiceAccount } from './fcm.js';
 

@@ -1,7 +1,8 @@
 /**
  * A throwaway certificate authority and a server certificate for 127.0.0.1/localhost, made with
- * the machine's `openssl` once per test process, so the push test servers speak real TLS and the
- * adapters under test trust them through their `ca` option only (nothing is added to the system).
+ * the machine's `openssl` (once per test process, or anew for a renewal), so test servers — the
+ * push providers', and Parley's own listeners — speak real TLS, and clients trust them through
+ * their `ca` option only (nothing is added to the system).
  * @module
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +21,12 @@ let made: TestTls | undefined;
 
 /** The process's test CA and server certificate, made on first use. */
 export function testTls(): TestTls {
-  if (made !== undefined) return made;
+  made ??= makeTestTls();
+  return made;
+}
+
+/** A new CA and server certificate (a renewal, for tests that swap certificates). */
+export function makeTestTls(): TestTls {
   const dir = mkdtempSync(join(tmpdir(), 'parley-push-tls-'));
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   try {
@@ -64,12 +70,11 @@ export function testTls(): TestTls {
       '-extfile',
       'ext.cnf',
     );
-    made = {
+    return {
       ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
       key: readFileSync(join(dir, 'server.key'), 'utf8'),
       cert: readFileSync(join(dir, 'server.crt'), 'utf8'),
     };
-    return made;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
