@@ -10,7 +10,7 @@
 // multi-process clusters). The fast files run two at a time; the slow ones run after them, one at
 // a time, because they load the machine and some stop shared engines (Kafka) on purpose.
 // Any other argument filters files by substring, e.g. `npm test -- gateway`. The behaviour suites
-// (messaging, groups, receipts, presence and typing, authorization, budgets, server API, TLS) then run again with
+// (messaging, groups, receipts, presence and typing, authorization, budgets, server API, TLS, before-send hook) then run again with
 // PARLEY_TEST_MODE=workers and cluster-memory.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -95,6 +95,7 @@ const BEHAVIOUR_SUITES = [
   'e2ee',
   'server-api',
   'tls',
+  'before-send',
 ].map((name) => join(root, 'packages/server/test', `${name}.test.ts`));
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
 const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every(

@@ -1,3 +1,4 @@
+import { BeforeSendHook } from '../adapters/http/before-send-hook.js';
 import type { ClusterStore } from '../cluster/adapters.js';
 import type { Config } from '../config/schema.js';
 import { workLimits } from '../config/work-limits.js';
@@ -111,6 +112,20 @@ export function buildChat(
     maxReplyBytes: d.config.maxReplyBytes,
     maxGroupSize: d.config.maxGroupSize,
     media: x.media,
+    ...(d.config.beforeSendUrl === undefined ? {} : { filter: beforeSendHook(d) }),
+  });
+}
+
+/** The operator's before-send hook, as configured. */
+function beforeSendHook(d: FrontDeps): BeforeSendHook {
+  const c = d.config;
+  return new BeforeSendHook({
+    url: c.beforeSendUrl!,
+    secret: c.beforeSendSecret,
+    timeoutMs: c.beforeSendTimeoutMs,
+    failOpen: c.beforeSendPolicy === 'open',
+    maxInFlight: c.beforeSendMaxInFlight,
+    log: d.log.child({ stage: 'before-send' }),
   });
 }
 

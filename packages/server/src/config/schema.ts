@@ -179,6 +179,18 @@ export const configSchema = z.strictObject({
   /** How long a provider keeps a notification for an unreachable device, in seconds. */
   pushTtlSeconds: z.number().int().min(0).default(86_400),
 
+  // --- The before-send hook (adapters/http/before-send-hook.ts) -----------------------------
+  /** The operator's moderation endpoint: every client message is POSTed to it before it is stored. Unset: none. */
+  beforeSendUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Signs the hook's requests (`Parley-Signature: t=…,v1=<HMAC-SHA256>`); set it in production. */
+  beforeSendSecret: z.string().min(16).optional(),
+  /** How long the hook may take to answer. */
+  beforeSendTimeoutMs: positiveInt.default(500),
+  /** When the hook fails (timeout, error, bad answer): `open` stores the message, `closed` refuses it (unavailable). */
+  beforeSendPolicy: z.enum(['open', 'closed']).default('open'),
+  /** Hook calls in flight per process; past it a call fails at once (by the policy). */
+  beforeSendMaxInFlight: positiveInt.default(256),
+
   // --- TLS on Parley's own listeners (gateway/tls.ts) -----------------------------------------
   /**
    * Certificate chain and private key (PEM files) for the client and server API listeners: with
@@ -391,6 +403,11 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   redisUrl: { env: 'PARLEY_REDIS_URL', parse: 'string' },
   roles: { env: 'PARLEY_ROLES', parse: 'list' },
   // The edge block.
+  beforeSendUrl: { env: 'PARLEY_BEFORE_SEND_URL', parse: 'string' },
+  beforeSendSecret: { env: 'PARLEY_BEFORE_SEND_SECRET', parse: 'string' },
+  beforeSendTimeoutMs: { env: 'PARLEY_BEFORE_SEND_TIMEOUT_MS', parse: 'int' },
+  beforeSendPolicy: { env: 'PARLEY_BEFORE_SEND_POLICY', parse: 'string' },
+  beforeSendMaxInFlight: { env: 'PARLEY_BEFORE_SEND_MAX_IN_FLIGHT', parse: 'int' },
   tlsCertFile: { env: 'PARLEY_TLS_CERT_FILE', parse: 'string' },
   tlsKeyFile: { env: 'PARLEY_TLS_KEY_FILE', parse: 'string' },
   tlsMinVersion: { env: 'PARLEY_TLS_MIN_VERSION', parse: 'string' },

@@ -21,6 +21,7 @@ import type {
 import type { InboxEntry, InboxStore } from '../ports/inbox-store.js';
 import type { MessageStore, PageQuery } from '../ports/message-store.js';
 import type { Router } from '../ports/router.js';
+import type { SendFilter } from '../ports/send-filter.js';
 import type { UserSettings } from '../ports/user-store.js';
 import { badRequest, ParleyError } from './errors.js';
 import type { GroupAdmission, JoinOutcome } from './group-admission.js';
@@ -51,6 +52,8 @@ export interface ChatDeps {
   maxGroupSize: number;
   /** Checks and records the media a message lists (absent: sends listing media are refused). */
   media?: Pick<MediaService, 'attach'>;
+  /** The operator's before-send check (absent: none). */
+  filter?: SendFilter;
 }
 
 /** What a user may see of a conversation: from `floor` on (their joined seq in a group). */
@@ -117,14 +120,16 @@ export class Chat {
    * A direct conversation's participants are known from its id, so the message reaches its
    * writer in the same tick as the frame: one connection's pipelined sends keep their order.
    * Group membership and blocking are checked by the writer when the message gets its seq. A
-   * send listing media waits for them to be checked (`MediaService.attach`); the sender's later
-   * sends to that conversation wait for it to start, so they still keep their order.
+   * send listing media waits for them to be checked (`MediaService.attach`), and with a filter
+   * every send waits for its verdict; the sender's later sends to that conversation wait for it
+   * to start, so they still keep their order.
    */
   send(req: SendRequest): Promise<SendOutcome> {
     const key = `${req.from}\u0000${req.conv}`;
     const before = this.waitingSends.get(key);
     const media = req.media ?? [];
-    if (media.length === 0 && before === undefined) return this.sendNow(req);
+    const filter = this.d.filter;
+    if (media.length === 0 && before === undefined && filter === undefined) return this.sendNow(req, false);
     if (media.length > 0 && !this.d.media)
       return Promise.reject(new ParleyError('bad_request', 'this server does not store media'));
     let started!: () => void;
@@ -137,10 +142,12 @@ export class Chat {
       if (this.waitingSends.get(key) === turn) this.waitingSends.delete(key);
     };
     const attached = media.length > 0 ? this.d.media!.attach(req.from, req.conv, media) : undefined;
-    return Promise.all([before, attached]).then(
+    // The send budget before the filter: nobody makes the operator's hook work past their budget.
+    const checked = filter ? this.limited(req.from).then(() => this.filtered(filter, req)) : undefined;
+    return Promise.all([before, attached, checked]).then(
       () => {
         start();
-        return this.sendNow(req);
+        return this.sendNow(req, filter !== undefined);
       },
       (err: unknown) => {
         start();
@@ -149,13 +156,25 @@ export class Chat {
     );
   }
 
-  /** Sends a message whose media (if any) was checked: budgets, then the conversation's writer. */
-  private sendNow(req: SendRequest): Promise<SendOutcome> {
+  /** The filter's verdict on a message: refused (`forbidden`, with its reason) or `unavailable`. */
+  private async filtered(filter: SendFilter, req: SendRequest): Promise<void> {
+    const v = await filter.check(req);
+    if (v.allow) return;
+    if ('unavailable' in v)
+      throw new ParleyError('unavailable', 'the message filter is unavailable; retry', 1000);
+    throw new ParleyError('forbidden', `message refused: ${v.reason}`);
+  }
+
+  /**
+   * Sends a message whose media (if any) was checked: budgets (the send budget unless it was
+   * taken before the filter), then the conversation's writer.
+   */
+  private sendNow(req: SendRequest, sendCharged: boolean): Promise<SendOutcome> {
     const direct = directMembers(req.conv);
     if (direct && !direct.includes(req.from)) return Promise.reject(cannotWrite(req.conv));
     // The budgets answer in order, so pipelined sends still reach the writer in the order sent.
     let charged = 0;
-    return this.limited(req.from)
+    return (sendCharged ? Promise.resolve() : this.limited(req.from))
       .then(() =>
         this.chargeFanout(req.from, req.conv, direct).catch((err: unknown) => {
           this.d.budget.refund('send', req.from, 1);
