@@ -119,7 +119,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
   const admin = createAdminListener(config, createAdminHandler({ metrics, log, ready: readiness }));
   let adminAddress: AddressInfo | null = null;
   // The server API runs where clients are served: it calls the backend as a gateway does.
-  const serverApi = servesClients ? createServerApi(config, backend.api, keys, log) : null;
+  const serverApi = servesClients ? createServerApi(config, backend, keys, log) : null;
   let serverApiAddress: AddressInfo | null = null;
 
   return {

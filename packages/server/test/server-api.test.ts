@@ -216,6 +216,32 @@ describe('server API', () => {
     assert.equal(noKey.status, 401);
   });
 
+  test('GetPresence sees anyone; DisconnectUser closes every connection of a user (4401)', async () => {
+    const api = client('grpc');
+    const phone = await s.client('api-p-bob', 'phone');
+    const laptop = await s.client('api-p-bob', 'laptop');
+    const seen = await api.getPresence({ users: ['api-p-bob', 'api-p-nobody'] });
+    assert.deepEqual(
+      seen.presence.map((p) => [p.user, p.online, p.lastSeen]),
+      [
+        ['api-p-bob', true, undefined],
+        ['api-p-nobody', false, undefined],
+      ],
+    );
+    const closed = [phone.closed(), laptop.closed()];
+    assert.equal((await api.disconnectUser({ user: 'api-p-bob' })).connections, 2);
+    assert.deepEqual(await Promise.all(closed), [4401, 4401]);
+    await eventually(async () => {
+      const [bob] = (await api.getPresence({ users: ['api-p-bob'] })).presence;
+      assert.equal(bob!.online, false);
+      assert.ok(bob!.lastSeen !== undefined && bob!.lastSeen > 0n, 'last seen once offline');
+    });
+    const reader = client('connect', READ_KEY);
+    await reader.getPresence({ users: ['api-p-bob'] });
+    await refused(reader.disconnectUser({ user: 'api-p-bob' }), Code.PermissionDenied);
+    await refused(api.getPresence({ users: ['bad user'] }), Code.InvalidArgument, 'bad_request');
+  });
+
   test('`parley api` calls it from the command line', async () => {
     const env = {
       PATH: process.env.PATH ?? '',

@@ -2,6 +2,7 @@ import type { Account } from '../domain/account.js';
 import type { Chat } from '../domain/chat.js';
 import type { KeyService } from '../domain/keys.js';
 import type { MediaService } from '../domain/media.js';
+import type { OperatorPresence } from '../domain/presence.js';
 import type { SessionsApi } from '../ports/sessions.js';
 
 /**
@@ -75,6 +76,16 @@ export type KeysApi = Pick<KeyService, (typeof KEYS_METHODS)[number]>;
 export const MEDIA_METHODS = ['upload', 'download'] as const satisfies readonly (keyof MediaService)[];
 
 export type MediaApi = Pick<MediaService, (typeof MEDIA_METHODS)[number]>;
+
+/**
+ * What the operator (the server API) may do beyond a user's own operations: see anyone's presence
+ * and close a user's connections everywhere. Gateways never call it.
+ */
+export interface OperatorApi {
+  presenceOf(users: readonly string[]): Promise<OperatorPresence[]>;
+  /** Resolves with how many connections were closed. */
+  disconnectUser(user: string): Promise<number>;
+}
 
 /** Everything a gateway needs from the backend. */
 export interface BackendApi {

@@ -15,7 +15,7 @@ import type { Logger } from '../ports/logger.js';
 import type { MediaStore } from '../ports/media-store.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
-import type { BackendApi } from './api.js';
+import type { BackendApi, OperatorApi } from './api.js';
 import { embeddedMediaStore, type PublicAddress, sweepMedia } from './media.js';
 import { pushScheduler } from './push.js';
 import { buildAccountAndPush, buildChat, buildKeysAndMedia, buildSessions } from './wiring.js';
@@ -26,6 +26,8 @@ export const DB_FILE = 'parley.db';
 /** The message path behind the gateways: store, single writers, fan-out, inboxes, sessions. */
 export interface Backend {
   api: BackendApi;
+  /** The operator's operations, for the server API. */
+  operator: OperatorApi;
   /** Gateways attach here to receive live frames; the function returned detaches one. */
   sessions: { attach(gateway: string, link: GatewayLink): () => void };
   /** The id the gateway of this process uses (unique in a cluster). */
@@ -132,6 +134,7 @@ export function createEmbeddedBackend(
 
   return {
     api: { chat, sessions, account, keys, media },
+    operator: sessions,
     mediaStore,
     sessions,
     gatewayId: 'local',

@@ -1,7 +1,7 @@
 import { CloseCode } from '@parley/protocol';
 import type { DeviceRegistry } from '../domain/devices.js';
 import { ParleyError } from '../domain/errors.js';
-import type { PresenceService } from '../domain/presence.js';
+import type { OperatorPresence, PresenceService } from '../domain/presence.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { PresencePort } from '../ports/presence.js';
@@ -122,6 +122,29 @@ export class SessionRegistry implements SessionsApi, Router {
     if (key === undefined) return;
     const [gateway, conn] = splitKey(key);
     this.command(gateway, { t: 'close', conn, code: CloseCode.TokenInvalid, reason: 'device revoked' });
+  }
+
+  /**
+   * Closes every live connection of a user, wherever it is (4401: the client needs a new token to
+   * come back, so an app that stops issuing them keeps the user out). Resolves with how many.
+   */
+  async disconnectUser(user: string): Promise<number> {
+    const live = await this.connectionsOf(user);
+    for (const key of live.values()) {
+      const [gateway, conn] = splitKey(key);
+      this.command(gateway, {
+        t: 'close',
+        conn,
+        code: CloseCode.TokenInvalid,
+        reason: 'disconnected by the server',
+      });
+    }
+    return live.size;
+  }
+
+  /** The presence of `users` as the operator sees it (see `PresenceService.current`). */
+  presenceOf(users: readonly string[]): Promise<OperatorPresence[]> {
+    return this.presence.current(users);
   }
 
   /**

@@ -153,6 +153,7 @@ export function createClusterBackend(
   return {
     gatewayId: processId,
     api: { chat, sessions, account, keys, media },
+    operator: sessions,
     sessions,
     ...(mediaStore ? { mediaStore } : {}),
     async start() {

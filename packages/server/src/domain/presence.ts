@@ -8,6 +8,13 @@ import { ParleyError } from './errors.js';
 import type { UserDirectory } from './users.js';
 import type { WorkBudget } from './work-budget.js';
 
+/** A user's presence as the operator sees it. */
+export interface OperatorPresence {
+  user: string;
+  online: boolean;
+  lastSeen?: number;
+}
+
 /** A connection that watches other users' presence. */
 export interface PresenceSubscriber {
   /** The watching user. */
@@ -97,6 +104,20 @@ export class PresenceService {
     const offline = users.filter((u) => !online.has(u));
     const seen = await this.lastSeenOf(offline);
     return Promise.all(users.map((u) => this.view(sub.user ?? '', u, online.has(u), seen.get(u))));
+  }
+
+  /**
+   * The presence of `users` as the operator sees it (the server API): online, or offline with
+   * the last time seen whatever the user's `last_seen` setting, and without subscribing.
+   */
+  async current(users: readonly string[]): Promise<OperatorPresence[]> {
+    const online = await this.port.online(users);
+    const seen = await this.lastSeenOf(users.filter((u) => !online.has(u)));
+    return users.map((user) => {
+      if (online.has(user)) return { user, online: true };
+      const lastSeen = seen.get(user);
+      return lastSeen === undefined ? { user, online: false } : { user, online: false, lastSeen };
+    });
   }
 
   /** Ends some of a connection's subscriptions. */

@@ -30,6 +30,8 @@ const CALL_SCOPES: Record<keyof ServiceImpl<typeof ServerApiService>, ApiScope> 
   unblock: 'users',
   listDevices: 'users',
   revokeDevice: 'users',
+  disconnectUser: 'users',
+  getPresence: 'read',
   mintToken: 'tokens',
 };
 

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { BackendApi } from '../backend/api.js';
+import type { BackendApi, OperatorApi } from '../backend/api.js';
 import { protocolLimits } from '../config/protocol-limits.js';
 import type { Config } from '../config/schema.js';
 import { type KeySetup, mintToken } from '../gateway/auth.js';
@@ -23,7 +23,7 @@ export interface ServerApi {
  */
 export function createServerApi(
   config: Config,
-  api: BackendApi,
+  backend: { api: BackendApi; operator: OperatorApi },
   keys: KeySetup,
   log: Logger,
 ): ServerApi | null {
@@ -35,7 +35,8 @@ export function createServerApi(
     log: log.child({ listener: 'server-api' }),
     keys: new ApiKeys(config.serverApiKeysFile, log),
     deps: {
-      api,
+      api: backend.api,
+      operator: backend.operator,
       limits: protocolLimits(config),
       tokenTtlSeconds: Math.min(DEFAULT_TOKEN_TTL_S, maxTokenTtlSeconds),
       maxTokenTtlSeconds,

@@ -11,7 +11,7 @@ import {
   type ServerApiService,
   Visibility,
 } from '@parley/server-client';
-import type { BackendApi } from '../backend/api.js';
+import type { BackendApi, OperatorApi } from '../backend/api.js';
 import { ParleyError } from '../domain/errors.js';
 import type { ChangeOutcome } from '../ports/conversation-writer.js';
 import type { UserSettings } from '../ports/user-store.js';
@@ -19,6 +19,8 @@ import type { UserSettings } from '../ports/user-store.js';
 /** What the calls need: the backend a gateway calls, and token minting when the server can sign. */
 export interface ServerApiDeps {
   api: BackendApi;
+  /** Presence of anyone, and closing a user's connections. */
+  operator: OperatorApi;
   limits: Limits;
   /** Signs a client token; absent when the server only verifies tokens (public keys, JWKS). */
   mint?: (user: string, device: string, ttlSeconds: number) => Promise<string>;
@@ -242,6 +244,20 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
       const user = userField('user', r.user);
       await account.revokeDevice(user, frame(L, 'revoke_device', { device: r.device }).device);
       return {};
+    },
+    async disconnectUser(r) {
+      return { connections: await d.operator.disconnectUser(userField('user', r.user)) };
+    },
+    async getPresence(r) {
+      const users = frame(L, 'presence_sub', { users: r.users }).users;
+      const presence = await d.operator.presenceOf(users);
+      return {
+        presence: presence.map((p) => ({
+          user: p.user,
+          online: p.online,
+          ...(p.lastSeen === undefined ? {} : { lastSeen: BigInt(p.lastSeen) }),
+        })),
+      };
     },
     async mintToken(r) {
       const user = userField('user', r.user);

@@ -80,7 +80,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
     }),
   );
 
-  const serverApi = createServerApi(config, backend.api, keys, log);
+  const serverApi = createServerApi(config, backend, keys, log);
 
   const fork = (): Worker => {
     const worker = cluster.fork();
