@@ -6,6 +6,7 @@
  */
 
 import type {
+  AppEvent,
   InboxEvent,
   MessageObject,
   PresenceEvent,
@@ -24,7 +25,7 @@ export function encodeFrame(frame: object): string {
 }
 
 /** Encodes an event that is not an inbox event (presence, typing, `to_device`). */
-export function encodeEvent(event: PresenceEvent | TypingEvent | ToDeviceEvent): string {
+export function encodeEvent(event: PresenceEvent | TypingEvent | ToDeviceEvent | AppEvent): string {
   return JSON.stringify(event);
 }
 

@@ -537,6 +537,17 @@ export interface ToDeviceEvent {
   body: string;
 }
 
+/**
+ * An event the app's own backend published to this user's live devices (the server API's
+ * PublishEvent): never stored, not delivered to devices that are offline. `name` and `data` are
+ * the app's own (data is often JSON).
+ */
+export interface AppEvent {
+  type: 'app_event';
+  name: string;
+  data: string;
+}
+
 /** The `error` of a failed reply. `retry_after_ms` comes with `rate_limited`. */
 export interface ReplyErrorBody {
   code: ErrorCode;
@@ -567,7 +578,8 @@ export type ServerFrame =
   | PresenceEvent
   | TypingEvent
   | ReconnectEvent
-  | ToDeviceEvent;
+  | ToDeviceEvent
+  | AppEvent;
 
 /** The `type` of a server event (any server frame but a reply). */
 export type ServerEventType = Exclude<ServerFrame['type'], 'reply'>;

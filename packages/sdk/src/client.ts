@@ -13,6 +13,7 @@
  */
 
 import {
+  type AppEvent,
   type ConnectResult,
   directConv,
   type MessageEvent,
@@ -386,6 +387,7 @@ export class ParleyClient extends RequestMethods {
     if (frame.type === 'presence') this.#presence.note(frame);
     else if (frame.type === 'typing') this.emit('typing', frame as unknown as TypingEvent);
     else if (frame.type === 'to_device') this.emit('to_device', frame as unknown as ToDeviceEvent);
+    else if (frame.type === 'app_event') this.emit('app_event', frame as unknown as AppEvent);
     else if (typeof frame.inbox === 'number') {
       if (link.authed) this.#resume.offer(link, frame as AnyInboxEvent);
     } else this.emit('event', frame as AnyServerEvent);

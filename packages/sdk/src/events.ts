@@ -7,6 +7,7 @@
  */
 
 import type {
+  AppEvent,
   ConnectResult,
   MessageEvent,
   PresenceEvent,
@@ -111,6 +112,8 @@ export interface ParleyClientEvents {
    * connect from the device's queue, in `qid` order, until acknowledged with `ackToDevice`.
    */
   to_device: ToDeviceEvent;
+  /** An event the app's backend published to this user's live devices (never stored). */
+  app_event: AppEvent;
   /** A server event with no dedicated client event. */
   event: AnyServerEvent;
 }

@@ -242,6 +242,29 @@ describe('server API', () => {
     await refused(api.getPresence({ users: ['bad user'] }), Code.InvalidArgument, 'bad_request');
   });
 
+  test('PublishEvent reaches every live device of the user, once, and is never stored', async () => {
+    const api = client('connect');
+    const phone = await s.client('api-e-bob', 'phone');
+    const laptop = await s.client('api-e-bob', 'laptop');
+    const other = await s.client('api-e-carol');
+    const event = { name: 'order.shipped', data: '{"order":7}' };
+    assert.equal((await api.publishEvent({ user: 'api-e-bob', ...event })).devices, 2);
+    for (const c of [phone, laptop]) {
+      const got = await c.nextEvent((f) => f.type === 'app_event');
+      assert.deepEqual(got, { type: 'app_event', ...event });
+    }
+    assert.equal(other.events.filter((f) => f.type === 'app_event').length, 0);
+    assert.equal((await api.publishEvent({ user: 'api-e-nobody', ...event })).devices, 0);
+    const sync = await phone.request({ type: 'sync', after: 0 });
+    assert.equal(sync.events.filter((f: Frame) => f.type === 'app_event').length, 0, 'not stored');
+    await refused(api.publishEvent({ user: 'api-e-bob', name: 'bad name', data: '' }), Code.InvalidArgument);
+    await refused(
+      api.publishEvent({ user: 'api-e-bob', name: 'big', data: 'x'.repeat(70_000) }),
+      Code.InvalidArgument,
+      'too_large',
+    );
+  });
+
   test('`parley api` calls it from the command line', async () => {
     const env = {
       PATH: process.env.PATH ?? '',

@@ -1,3 +1,4 @@
+import type { AppEvent } from '@parley/protocol';
 import type { Account } from '../domain/account.js';
 import type { Chat } from '../domain/chat.js';
 import type { KeyService } from '../domain/keys.js';
@@ -85,6 +86,8 @@ export interface OperatorApi {
   presenceOf(users: readonly string[]): Promise<OperatorPresence[]>;
   /** Resolves with how many connections were closed. */
   disconnectUser(user: string): Promise<number>;
+  /** Sends an event to the user's live devices; resolves with how many were live. */
+  publishEvent(user: string, event: AppEvent): Promise<number>;
 }
 
 /** Everything a gateway needs from the backend. */

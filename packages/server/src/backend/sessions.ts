@@ -1,4 +1,4 @@
-import { CloseCode } from '@parley/protocol';
+import { type AppEvent, CloseCode, encodeEvent } from '@parley/protocol';
 import type { DeviceRegistry } from '../domain/devices.js';
 import { ParleyError } from '../domain/errors.js';
 import type { OperatorPresence, PresenceService } from '../domain/presence.js';
@@ -139,6 +139,16 @@ export class SessionRegistry implements SessionsApi, Router {
         reason: 'disconnected by the server',
       });
     }
+    return live.size;
+  }
+
+  /**
+   * Sends an app's event to the user's live devices, wherever they are; nothing is stored, and
+   * offline devices never see it. Resolves with how many devices were live.
+   */
+  async publishEvent(user: string, event: AppEvent): Promise<number> {
+    const live = await this.connectionsOf(user);
+    if (live.size > 0) this.deliver(user, encodeEvent(event));
     return live.size;
   }
 

@@ -31,6 +31,7 @@ const CALL_SCOPES: Record<keyof ServiceImpl<typeof ServerApiService>, ApiScope> 
   listDevices: 'users',
   revokeDevice: 'users',
   disconnectUser: 'users',
+  publishEvent: 'users',
   getPresence: 'read',
   mintToken: 'tokens',
 };

@@ -3,7 +3,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { ClientFrame, ConversationSummary, Limits, MessageObject } from '@parley/protocol';
 // Messages sent through the API carry SERVER_API_DEVICE as `from_device` (no client connects as
 // it), so every device of the user, none of which sent them, receives them.
-import { isUserId, SERVER_API_DEVICE, validateClientFrame } from '@parley/protocol';
+import { isUserId, SERVER_API_DEVICE, utf8LengthExceeds, validateClientFrame } from '@parley/protocol';
 import {
   type ConversationSchema,
   type MessageSchema,
@@ -52,6 +52,9 @@ function userField(name: string, value: string): string {
   if (!isUserId(value)) throw new ParleyError('bad_request', `"${name}" must be a user id`);
   return value;
 }
+
+/** What an app event's name may be. */
+const APP_EVENT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** An int64 field as the number the domain uses; the validators check its range. */
 const num = (v: bigint | undefined): number | undefined => (v === undefined ? undefined : Number(v));
@@ -247,6 +250,16 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
     },
     async disconnectUser(r) {
       return { connections: await d.operator.disconnectUser(userField('user', r.user)) };
+    },
+    async publishEvent(r) {
+      const user = userField('user', r.user);
+      if (!APP_EVENT_NAME.test(r.name))
+        throw new ParleyError('bad_request', '"name" must be 1..64 of [A-Za-z0-9_.:-]');
+      if (utf8LengthExceeds(r.data, L.maxBodyBytes))
+        throw new ParleyError('too_large', `"data" must be at most ${L.maxBodyBytes} bytes`);
+      return {
+        devices: await d.operator.publishEvent(user, { type: 'app_event', name: r.name, data: r.data }),
+      };
     },
     async getPresence(r) {
       const users = frame(L, 'presence_sub', { users: r.users }).users;
