@@ -11,6 +11,7 @@
  */
 
 export type {
+  AppEvent,
   ConnectResult,
   ConversationSummary,
   ConversationsResult,

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import {
   type AnyServerEvent,
+  type AppEvent,
   ParleyClient,
   type ParleyError,
   type PresenceEvent,
@@ -174,7 +175,7 @@ test('presence subscriptions are renewed after a reconnect; presence changes of 
   assert.deepEqual(typing, ['bob:start']);
 });
 
-test('typing is sent only while connected; directConv uses the connected user id; to_device and unknown events are emitted', async () => {
+test('typing is sent only while connected; directConv uses the connected user id; to_device, app_event and unknown events are emitted', async () => {
   const { client: c } = client();
   assert.equal(c.typing('g:1', 'start'), false);
   assert.throws(() => c.directConv('bob'));
@@ -182,6 +183,8 @@ test('typing is sent only while connected; directConv uses the connected user id
   c.on('event', (e) => other.push(e));
   const toDevice: ToDeviceEvent[] = [];
   c.on('to_device', (e) => toDevice.push(e));
+  const appEvents: AppEvent[] = [];
+  c.on('app_event', (e) => appEvents.push(e));
   await c.connect();
   assert.equal(c.typing('g:1', 'start'), true);
   await waitUntil(() => fx.server.framesOf('typing').length === 1);
@@ -191,6 +194,9 @@ test('typing is sent only while connected; directConv uses the connected user id
   fx.server.push({ type: 'to_device', qid: 1, from: 'bob', from_device: 'p', body: 'x' });
   await waitUntil(() => toDevice.length === 1);
   assert.deepEqual(toDevice[0], { type: 'to_device', qid: 1, from: 'bob', from_device: 'p', body: 'x' });
+  fx.server.push({ type: 'app_event', name: 'order.shipped', data: '{"order":7}' });
+  await waitUntil(() => appEvents.length === 1);
+  assert.deepEqual(appEvents[0], { type: 'app_event', name: 'order.shipped', data: '{"order":7}' });
   fx.server.push({ type: 'something_new', x: 1 });
   await waitUntil(() => other.length === 1);
   assert.deepEqual(
