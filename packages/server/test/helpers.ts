@@ -185,6 +185,20 @@ export class TestClient {
 /** Waits `ms` milliseconds (for short settling pauses only; prefer waiting for an event). */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Retries `fn` every 200 ms until it resolves, for up to `ms` (then its last error is thrown). */
+export async function eventually(fn: () => Promise<unknown>, ms = 8_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await fn();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
+
 /** Collects `n` events matching `pred` from a client, in arrival order. */
 export async function collectEvents(
   c: TestClient,

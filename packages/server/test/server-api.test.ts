@@ -20,7 +20,15 @@ import {
   Visibility,
 } from '@parley/server-client';
 import { SOURCE_CLI } from './child-server.js';
-import { type Frame, sleep, startServer, TestClient, type TestServer, tempDir } from './helpers.js';
+import {
+  eventually,
+  type Frame,
+  sleep,
+  startServer,
+  TestClient,
+  type TestServer,
+  tempDir,
+} from './helpers.js';
 
 const run = promisify(execFile);
 const FULL_KEY = `full-${randomBytes(16).toString('base64url')}`;
@@ -456,17 +464,3 @@ describe('server API off', () => {
     }
   });
 });
-
-/** Retries `fn` until it resolves (the keys file is re-read once a second). */
-async function eventually(fn: () => Promise<unknown>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      await fn();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(200);
-    }
-  }
-}

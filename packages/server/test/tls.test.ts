@@ -12,7 +12,7 @@ import { connect, type PeerCertificate } from 'node:tls';
 import { createServerClient } from '@parley/server-client';
 import { loadConfig } from '../src/config/load.js';
 import { startHaproxy } from './haproxy.js';
-import { sleep, startServer, TestClient, type TestServer, tempDir } from './helpers.js';
+import { eventually, sleep, startServer, TestClient, type TestServer, tempDir } from './helpers.js';
 import { makeTestTls, type TestTls } from './tls-certs.js';
 
 const API_KEY = `tls-${randomBytes(16).toString('base64url')}`;
@@ -209,17 +209,3 @@ describe('TLS 1.2 allowed for old clients', () => {
     );
   });
 });
-
-/** Retries `fn` until it resolves (certificate files are looked at once a second). */
-async function eventually(fn: () => Promise<unknown>, ms = 8_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      await fn();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(200);
-    }
-  }
-}
