@@ -15,7 +15,6 @@ import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
 import type { Logger } from './ports/logger.js';
 import { PUSH_DLQ_USAGE, type PushDlqTarget, pushDlqCommand } from './push-dlq.js';
-import { apiCommand } from './server-api/api-cli.js';
 import { runPrimary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 
@@ -46,7 +45,8 @@ Settings and their environment variables: docs/operations.md.`;
 
 async function main(argv: string[]): Promise<number> {
   // The server API's client has flags of its own (one per field of each call).
-  if (argv[0] === 'api') return apiCommand(argv.slice(1), process.env);
+  if (argv[0] === 'api')
+    return (await import('./server-api/api-cli.js')).apiCommand(argv.slice(1), process.env);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

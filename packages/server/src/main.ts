@@ -20,7 +20,7 @@ import { WebApp } from './gateway/web.js';
 import { Gateway } from './gateway/ws-gateway.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
-import { createServerApi } from './server-api/server-api.js';
+import { loadServerApi } from './server-api/load.js';
 
 /** Opens the real engines, loading `@parley/cluster` only then: embedded mode never loads their drivers. */
 async function openEngines(config: Config, log: Logger): Promise<ClusterAdapters> {
@@ -119,7 +119,7 @@ export async function createParleyServer(config: Config, deps: ServerDeps): Prom
   const admin = createAdminListener(config, createAdminHandler({ metrics, log, ready: readiness }));
   let adminAddress: AddressInfo | null = null;
   // The server API runs where clients are served: it calls the backend as a gateway does.
-  const serverApi = servesClients ? createServerApi(config, backend, keys, log) : null;
+  const serverApi = servesClients ? await loadServerApi(config, backend, keys, log) : null;
   let serverApiAddress: AddressInfo | null = null;
 
   return {

@@ -2,7 +2,8 @@
 // @parley/cluster nor the drivers it owns: every module the process resolves is recorded by a
 // resolve hook (resolutions/record.mjs) while the server starts, serves a message and stops.
 // The dependency-cruiser rule `server-loads-no-cluster-drivers` checks the imports; this checks
-// the process, the dynamic import included.
+// the process, the dynamic import included. Nor does a server without the server API load
+// Connect and protobuf (`server-api/load.ts` imports them only with a keys file).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,8 +17,10 @@ const BUILT_CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const RECORDER = fileURLToPath(new URL('./resolutions/record.mjs', import.meta.url));
 /** A resolution (specifier or URL) that only cluster mode may make. */
 const CLUSTER_ONLY = /cassandra-driver|kafkajs|ioredis|@aws-sdk\/|@parley\/cluster|\/packages\/cluster\//;
+/** A resolution only the server API (on with a keys file) makes. */
+const SERVER_API_ONLY = /@connectrpc\/|@bufbuild\/|@parley\/server-client|\/packages\/server-client\//;
 
-test('an embedded server resolves neither @parley/cluster nor cassandra-driver, kafkajs, ioredis, @aws-sdk', async () => {
+test('an embedded server resolves neither @parley/cluster nor cassandra-driver, kafkajs, ioredis, @aws-sdk; without the server API, not Connect either', async () => {
   assert.ok(existsSync(BUILT_CLI), `${BUILT_CLI} is missing: npm run build`);
   const data = tempDir();
   const record = tempDir('parley-resolutions-');
@@ -70,6 +73,11 @@ test('an embedded server resolves neither @parley/cluster nor cassandra-driver, 
       lines.filter((l) => CLUSTER_ONLY.test(l)),
       [],
       'an embedded server loaded cluster-only modules',
+    );
+    assert.deepEqual(
+      lines.filter((l) => SERVER_API_ONLY.test(l)),
+      [],
+      'a server without the server API loaded its modules',
     );
   } finally {
     data.remove();

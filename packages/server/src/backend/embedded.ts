@@ -13,6 +13,7 @@ import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { MediaStore } from '../ports/media-store.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { GatewayLink } from '../ports/sessions.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi, OperatorApi } from './api.js';
@@ -28,6 +29,8 @@ export interface Backend {
   api: BackendApi;
   /** The operator's operations, for the server API. */
   operator: OperatorApi;
+  /** The deployment's token buckets (the server API's per-key budget is one). */
+  limiter: RateLimiter;
   /** Gateways attach here to receive live frames; the function returned detaches one. */
   sessions: { attach(gateway: string, link: GatewayLink): () => void };
   /** The id the gateway of this process uses (unique in a cluster). */
@@ -135,6 +138,7 @@ export function createEmbeddedBackend(
   return {
     api: { chat, sessions, account, keys, media },
     operator: sessions,
+    limiter: front.limiter,
     mediaStore,
     sessions,
     gatewayId: 'local',

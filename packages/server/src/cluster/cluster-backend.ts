@@ -154,6 +154,7 @@ export function createClusterBackend(
     gatewayId: processId,
     api: { chat, sessions, account, keys, media },
     operator: sessions,
+    limiter,
     sessions,
     ...(mediaStore ? { mediaStore } : {}),
     async start() {

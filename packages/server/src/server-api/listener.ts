@@ -5,11 +5,11 @@ import type { SecureContextOptions } from 'node:tls';
 import { Code, ConnectError, type Interceptor, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ServerApiService } from '@parley/server-client';
-import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
 import { reloadCertificates, tlsOptions, withHsts } from '../gateway/tls.js';
 import type { Logger } from '../ports/logger.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { ApiKeys, ApiScope } from './api-keys.js';
 import { type ServerApiDeps, serverApiHandlers } from './service.js';
 
@@ -59,6 +59,8 @@ export interface ServerApiOptions {
   config: Config;
   log: Logger;
   keys: ApiKeys;
+  /** The deployment's token buckets: a key's budget holds over every process (Redis in cluster mode). */
+  limiter: RateLimiter;
   deps: ServerApiDeps;
 }
 
@@ -167,7 +169,6 @@ function route(socket: Socket, http1: Server, http2: Server, timeoutMs: number):
 
 /** Authentication, scope, the per-key budget, the in-flight cap, errors as statuses, and the log line. */
 function guard(o: ServerApiOptions): Interceptor {
-  const buckets = new MemoryRateLimiter();
   const limit = { ratePerSecond: o.config.serverApiRate, burst: o.config.serverApiBurst };
   let inFlight = 0;
   return (next) => async (req) => {
@@ -187,7 +188,10 @@ function guard(o: ServerApiOptions): Interceptor {
       log.warn({ scope }, 'server API call refused: missing scope');
       throw new ConnectError(`the key "${caller.name}" lacks the scope "${scope}"`, Code.PermissionDenied);
     }
-    const waitMs = buckets.takeNow(caller.name, 1, limit);
+    const waitMs = await o.limiter.take(`api-key:${caller.name}`, 1, limit).catch((err: unknown) => {
+      log.warn({ err: String(err) }, 'server API call refused: rate limiter unavailable');
+      throw asConnectError(new ParleyError('unavailable', 'rate limiter unavailable; retry', 1000));
+    });
     if (waitMs > 0)
       throw asConnectError(new ParleyError('rate_limited', 'API key call budget spent', waitMs));
     if (inFlight >= o.config.serverApiMaxInFlight)

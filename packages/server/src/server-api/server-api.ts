@@ -5,11 +5,19 @@ import type { Config } from '../config/schema.js';
 import { type KeySetup, mintToken } from '../gateway/auth.js';
 import { listen } from '../gateway/listener.js';
 import type { Logger } from '../ports/logger.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
 import { ApiKeys } from './api-keys.js';
 import { createServerApiListener } from './listener.js';
 
 /** Tokens minted without a lifetime live this long (as `parley token`'s default), in seconds. */
 const DEFAULT_TOKEN_TTL_S = 3600;
+
+/** What the server API calls: the gateways' backend API, the operator's, and the budgets. */
+export interface ServerApiBackend {
+  api: BackendApi;
+  operator: OperatorApi;
+  limiter: RateLimiter;
+}
 
 /** The server API of one process, ready to listen. */
 export interface ServerApi {
@@ -23,7 +31,7 @@ export interface ServerApi {
  */
 export function createServerApi(
   config: Config,
-  backend: { api: BackendApi; operator: OperatorApi },
+  backend: ServerApiBackend,
   keys: KeySetup,
   log: Logger,
 ): ServerApi | null {
@@ -34,6 +42,7 @@ export function createServerApi(
     config,
     log: log.child({ listener: 'server-api' }),
     keys: new ApiKeys(config.serverApiKeysFile, log),
+    limiter: backend.limiter,
     deps: {
       api: backend.api,
       operator: backend.operator,

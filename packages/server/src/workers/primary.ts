@@ -18,7 +18,7 @@ import { Metrics } from '../gateway/metrics.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';
-import { createServerApi } from '../server-api/server-api.js';
+import { loadServerApi } from '../server-api/load.js';
 import { IpcChannel } from './ipc.js';
 
 /** The backend methods workers may call. */
@@ -80,7 +80,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
     }),
   );
 
-  const serverApi = createServerApi(config, backend, keys, log);
+  const serverApi = await loadServerApi(config, backend, keys, log);
 
   const fork = (): Worker => {
     const worker = cluster.fork();
