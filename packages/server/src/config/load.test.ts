@@ -103,6 +103,8 @@ describe('loadConfig', () => {
       publicUrl: 'https://chat.example.com',
       s3Endpoint: 'http://127.0.0.1:19000',
       tlsMinVersion: 'TLSv1.2',
+      beforeSendUrl: 'https://moderation.example/check',
+      beforeSendPolicy: 'closed',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};
