@@ -6,32 +6,44 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { partitionedLogSuite } from '@parley/server/adapters/conformance/partitioned-log.suite';
 import { requireEngine } from '@parley/server/test/engines';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { waitForLeaders } from '../migrate.js';
 import { KafkaLog } from './kafka-log.js';
 
 const brokers = requireEngine('kafka', 'KafkaLog against a real Kafka broker');
 
+/** An admin client of the test broker. */
+async function connectAdmin(bootstrapBrokers: string[]): Promise<Admin> {
+  const admin = new Kafka({
+    clientId: 'parley-test-admin',
+    brokers: bootstrapBrokers,
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  return admin;
+}
+
+/** A fresh topic, served by the time it resolves (kafkajs's own wait is not used: see migrate.ts). */
+async function freshTopic(admin: Admin, partitions: number): Promise<string> {
+  const name = `parley-test-${randomBytes(4).toString('hex')}`;
+  await admin.createTopics({
+    topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }],
+    waitForLeaders: false,
+  });
+  await waitForLeaders(admin, [name]);
+  return name;
+}
+
 if (brokers !== undefined) {
   partitionedLogSuite('KafkaLog', async () => {
     const bootstrapBrokers = brokers.split(',');
-    const admin = new Kafka({
-      clientId: 'parley-test-admin',
-      brokers: bootstrapBrokers,
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
+    const admin = await connectAdmin(bootstrapBrokers);
     const log = new KafkaLog({ brokers: bootstrapBrokers, clientId: 'parley-test', sessionTimeoutMs: 6_000 });
     const topics: string[] = [];
     return {
       log,
       topic: async (partitions) => {
-        const name = `parley-test-${randomBytes(4).toString('hex')}`;
-        await admin.createTopics({
-          topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }],
-          waitForLeaders: false,
-        });
-        await waitForLeaders(admin, [name]);
+        const name = await freshTopic(admin, partitions);
         topics.push(name);
         return name;
       },
@@ -48,19 +60,9 @@ if (brokers !== undefined) {
   // Beyond the suite: offsets are committed together, once per interval, while the member stays.
   test('handled offsets are committed in one request per interval, without the member leaving', async () => {
     const bootstrapBrokers = brokers.split(',');
-    const admin = new Kafka({
-      clientId: 'parley-test-admin',
-      brokers: bootstrapBrokers,
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
-    const topic = `parley-test-${randomBytes(4).toString('hex')}`;
+    const admin = await connectAdmin(bootstrapBrokers);
+    const topic = await freshTopic(admin, 4);
     const group = `parley-test-${randomBytes(4).toString('hex')}`;
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 4, replicationFactor: 1 }],
-      waitForLeaders: false,
-    });
-    await waitForLeaders(admin, [topic]);
     const intervalMs = 1_000;
     const log = new KafkaLog({
       brokers: bootstrapBrokers,

@@ -26,7 +26,7 @@ export interface ServerApi {
 }
 
 /**
- * The server API over a backend, or null when no keys file is configured (no key, no API). It
+ * The server API over a backend, with the configured keys file (`loadServerApi` calls it only then). It
  * mints tokens with the server's own secret when it has one.
  */
 export function createServerApi(
@@ -34,14 +34,13 @@ export function createServerApi(
   backend: ServerApiBackend,
   keys: KeySetup,
   log: Logger,
-): ServerApi | null {
-  if (config.serverApiKeysFile === undefined) return null;
+): ServerApi {
   const secret = keys.secret;
   const maxTokenTtlSeconds = Math.floor(config.maxTokenLifetimeMs / 1000);
   const listener = createServerApiListener({
     config,
     log: log.child({ listener: 'server-api' }),
-    keys: new ApiKeys(config.serverApiKeysFile, log),
+    keys: new ApiKeys(config.serverApiKeysFile!, log),
     limiter: backend.limiter,
     deps: {
       api: backend.api,
