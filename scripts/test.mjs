@@ -96,6 +96,7 @@ const BEHAVIOUR_SUITES = [
   'server-api',
   'tls',
   'before-send',
+  'webhooks',
 ].map((name) => join(root, 'packages/server/test', `${name}.test.ts`));
 const behaviour = files.filter((f) => BEHAVIOUR_SUITES.includes(f));
 const onEngines = ['PARLEY_TEST_CASSANDRA', 'PARLEY_TEST_KAFKA', 'PARLEY_TEST_REDIS'].every(

@@ -5,16 +5,23 @@ import { parseArgs } from 'node:util';
 import { openAndMigrate, SqliteStore } from './adapters/sqlite/sqlite-store.js';
 import { DB_FILE } from './backend/embedded.js';
 import { loadClusterEngines } from './cluster/engine-package.js';
-import { LogPushQueue } from './cluster/log-push-queue.js';
+import { logPushQueue, logWebhookQueue } from './cluster/log-job-queue.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import {
+  type DlqTarget,
+  dlqCommand,
+  PUSH_DLQ_USAGE,
+  pushDlq,
+  WEBHOOKS_DLQ_USAGE,
+  webhooksDlq,
+} from './dlq.js';
 import { formatDuration, mintToken, parseTtl, resolveKeys } from './gateway/auth.js';
 import { ListenError } from './gateway/listener.js';
 import { WebApp } from './gateway/web.js';
 import { createLogger } from './logger.js';
 import { createParleyServer } from './main.js';
 import type { Logger } from './ports/logger.js';
-import { PUSH_DLQ_USAGE, type PushDlqTarget, pushDlqCommand } from './push-dlq.js';
 import { runPrimary } from './workers/primary.js';
 import { runWorker } from './workers/worker.js';
 
@@ -31,6 +38,8 @@ commands:
   push dlq list [--limit N] [--after ID] | show ID | replay ID…|--all | purge ID…|--all
                               dead-lettered push jobs (the embedded store, or Cassandra in
                               cluster mode): list, inspect, queue again, or delete
+  webhooks dlq list … | show ID | replay ID…|--all | purge ID…|--all
+                              dead-lettered webhook deliveries, the same way
   migrate-cluster --cassandra HOST:PORT[,…] --kafka HOST:PORT[,…] [--cassandra-dc DC]
                   [--keyspace parley] [--replication-factor 3] [--partitions 64]
                   [--topic-prefix parley.] [--retention-days 7]
@@ -88,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
       return token(config, values);
     case 'push':
-      return pushCommand(config, positionals.slice(1), values);
+    case 'webhooks':
+      return dlqCommandOf(command, config, positionals.slice(1), values);
     case 'migrate': {
       const path = join(config.dataDir, DB_FILE);
       const { db, applied } = openAndMigrate(path);
@@ -104,20 +114,21 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** `parley push dlq …` on the store the configuration names (see push-dlq.ts). */
-async function pushCommand(
+/** `parley push dlq …` and `parley webhooks dlq …` on the store the configuration names (see dlq.ts). */
+async function dlqCommandOf(
+  kind: 'push' | 'webhooks',
   config: Config,
   args: string[],
   values: { all?: boolean | undefined; limit?: string | undefined; after?: string | undefined },
 ): Promise<number> {
   if (args[0] !== 'dlq') {
-    console.error(PUSH_DLQ_USAGE);
+    console.error(kind === 'push' ? PUSH_DLQ_USAGE : WEBHOOKS_DLQ_USAGE);
     return 2;
   }
-  const target = await openPushTarget(config);
+  const opened = await openDlqTarget(kind, config);
   try {
-    return await pushDlqCommand(
-      target,
+    return await dlqCommand(
+      opened.target,
       {
         action: args[1],
         ids: args.slice(2),
@@ -128,22 +139,30 @@ async function pushCommand(
       (text) => console.log(text),
     );
   } finally {
-    await target.close();
+    await opened.close();
   }
 }
 
-/** The dead letters and push queue of the configured deployment, opened for one command. */
-async function openPushTarget(config: Config): Promise<PushDlqTarget & { close(): Promise<void> }> {
+/** The dead letters and queue of the configured deployment, opened for one command. */
+async function openDlqTarget(
+  kind: 'push' | 'webhooks',
+  config: Config,
+): Promise<{ target: DlqTarget<{ id: string }>; close(): Promise<void> }> {
   if (config.cassandra === undefined) {
     const store = new SqliteStore(join(config.dataDir, DB_FILE));
-    return { deadLetters: store.deadLetters, queue: store.pushQueue, close: () => store.close() };
+    const target =
+      kind === 'push'
+        ? pushDlq(store.deadLetters, store.pushQueue)
+        : webhooksDlq(store.webhookDeadLetters, store.webhookQueue);
+    return { target: target as DlqTarget<{ id: string }>, close: () => store.close() };
   }
   const adapters = await (await loadClusterEngines()).openEngines(config, createLogger('warn'));
-  return {
-    deadLetters: adapters.store.deadLetters,
-    queue: new LogPushQueue(adapters.log, config.topicPrefix),
-    close: () => adapters.close(),
-  };
+  const { store, log } = adapters;
+  const target =
+    kind === 'push'
+      ? pushDlq(store.deadLetters, logPushQueue(log, config.topicPrefix))
+      : webhooksDlq(store.webhookDeadLetters, logWebhookQueue(log, config.topicPrefix));
+  return { target: target as DlqTarget<{ id: string }>, close: () => adapters.close() };
 }
 
 async function migrateClusterCommand(values: Record<string, string | boolean | undefined>): Promise<number> {

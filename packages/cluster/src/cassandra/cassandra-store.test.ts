@@ -14,12 +14,16 @@ import { inviteStoreSuite } from '@parley/server/adapters/conformance/invite-sto
 import { keyDirectorySuite } from '@parley/server/adapters/conformance/key-directory.suite';
 import { mediaIndexSuite } from '@parley/server/adapters/conformance/media-index.suite';
 import { messageStoreSuite } from '@parley/server/adapters/conformance/message-store.suite';
-import { pushDeadLettersSuite } from '@parley/server/adapters/conformance/push-dead-letters.suite';
+import {
+  pushDeadLettersSuite,
+  webhookDeadLettersSuite,
+} from '@parley/server/adapters/conformance/push-dead-letters.suite';
 import { userStoreSuite } from '@parley/server/adapters/conformance/user-store.suite';
 import { InboxConflictError } from '@parley/server/ports/inbox-store';
 import type { StoredMessage } from '@parley/server/ports/message-store';
 import type { DeadLetter } from '@parley/server/ports/push-queue';
 import { MUTED_FOREVER } from '@parley/server/ports/user-store';
+import type { WebhookDeadLetter } from '@parley/server/ports/webhooks';
 import { requireEngine } from '@parley/server/test/engines';
 import { Client } from 'cassandra-driver';
 import { CassandraStore, type CassandraStoreOptions, SeqConflictError } from './cassandra-store.js';
@@ -78,6 +82,10 @@ if (address !== undefined) {
   pushDeadLettersSuite('CassandraStore', async () => {
     const s = await open();
     return { store: s.deadLetters, close: () => s.close() };
+  });
+  webhookDeadLettersSuite('CassandraStore', async () => {
+    const s = await open();
+    return { store: s.webhookDeadLetters, close: () => s.close() };
   });
   /** A store and a second one over its own client on the same keyspace (another process, as it were). */
   const openTwo = async () => {
@@ -293,6 +301,27 @@ if (address !== undefined) {
       assert.ok(ttl !== null && ttl > 30 * DAY_S - 120 && ttl <= 30 * DAY_S, `letter TTL ${ttl}`);
     });
 
+    test('webhook dead letters live in tables of their own, apart from push ones, and keep 30 days', async () => {
+      const at = Date.now() - 6 * 24 * HOUR;
+      const [pushId, webhookId] = [ulidAt(at), ulidAt(at + 1)];
+      await store.deadLetters.add([deadLetter(pushId, `u-${run}-apart`)]);
+      const letter = webhookDeadLetter(webhookId, `g:${run}-apart`);
+      await store.webhookDeadLetters.add([letter]);
+      assert.equal(await store.deadLetters.get(webhookId), null);
+      assert.equal(await store.webhookDeadLetters.get(pushId), null);
+      const before = ulidAt(at - 1, '0'.repeat(16));
+      const webhookIds = (await store.webhookDeadLetters.list(100, before)).map((l) => l.id);
+      assert.ok(webhookIds.includes(webhookId), 'the webhook letter is not listed');
+      assert.ok(!webhookIds.includes(pushId), 'a push letter is listed among the webhook letters');
+      assert.equal(await store.deadLetters.remove([webhookId]), 0);
+      assert.deepEqual(await store.webhookDeadLetters.get(webhookId), letter);
+      const ttl = await rawTtl(
+        'SELECT TTL(letter) AS ttl FROM webhook_dead_letters WHERE bucket = ? AND id = ?',
+        [Math.floor(at / HOUR), webhookId],
+      );
+      assert.ok(ttl !== null && ttl > 30 * DAY_S - 120 && ttl <= 30 * DAY_S, `letter TTL ${ttl}`);
+    });
+
     test('to_device messages keep 30 days (TTL); the queue head never expires', async () => {
       const user = `u-${run}-tdq`;
       assert.equal(
@@ -448,6 +477,20 @@ function deadLetter(id: string, user: string): DeadLetter {
     platform: 'fcm',
     reason: 'UNREGISTERED',
     attempts: 1,
+    ts: 2_000,
+  };
+}
+
+function webhookDeadLetter(id: string, conv: string): WebhookDeadLetter {
+  return {
+    id,
+    delivery: {
+      endpoint: 'https://hooks.example.com/parley',
+      key: conv,
+      event: { id: `${conv}:1`, type: 'message.stored', ts: 1_000, data: { conv, seq: 1 } },
+    },
+    reason: 'the endpoint answered 503',
+    attempts: 8,
     ts: 2_000,
   };
 }

@@ -21,6 +21,7 @@ import {
   type UserConversation,
 } from '@parley/server/ports/inbox-store';
 import type { Invite, InviteStore } from '@parley/server/ports/invite-store';
+import type { DeadLetterStore } from '@parley/server/ports/job-queue';
 import type { KeyDirectory } from '@parley/server/ports/key-directory';
 import type { MediaIndex } from '@parley/server/ports/media-index';
 import type {
@@ -30,20 +31,28 @@ import type {
   StoredMessage,
 } from '@parley/server/ports/message-store';
 import { type PushRegistration, registrationJson } from '@parley/server/ports/push-provider';
-import type { DeadLetter, PushDeadLetters } from '@parley/server/ports/push-queue';
+import type { PushDeadLetters } from '@parley/server/ports/push-queue';
 import {
   DEFAULT_SETTINGS,
   MUTED_FOREVER,
   type UserSettings,
   type UserStore,
 } from '@parley/server/ports/user-store';
+import type { WebhookDeadLetters } from '@parley/server/ports/webhooks';
 import { groupBy } from '@parley/server/util/group-by';
 import { type Client, type QueryOptions, types } from 'cassandra-driver';
 import { CassandraDeviceQueue } from './cassandra-device-queue.js';
 import { CassandraKeyDirectory } from './cassandra-keys.js';
 import { CassandraMediaIndex } from './cassandra-media-index.js';
 import { type Cql, chunk, long, mapLimit, num, type Query, settled } from './cql.js';
-import { BUCKET_SIZE, bucketOf, DEAD_LETTER_BUCKET_MS, deadLetterBucketOf, keyspaceName } from './schema.js';
+import {
+  BUCKET_SIZE,
+  bucketOf,
+  DEAD_LETTER_BUCKET_MS,
+  type DeadLetterKind,
+  deadLetterBucketOf,
+  keyspaceName,
+} from './schema.js';
 
 /** Options of the Cassandra store. */
 export interface CassandraStoreOptions {
@@ -62,7 +71,7 @@ export interface CassandraStoreOptions {
    * (default 7 days, like the embedded stores).
    */
   revocationTtlSeconds?: number;
-  /** Dead-lettered push jobs are kept this long (TTL), in seconds (default 30 days). */
+  /** Dead letters (push jobs and webhook deliveries) are kept this long (TTL), in seconds (default 30 days). */
   deadLetterTtlSeconds?: number;
   /** `to_device` messages are kept this long (TTL), in seconds (default 30 days, the retention). */
   deviceQueueTtlSeconds?: number;
@@ -99,6 +108,14 @@ const READ_CONCURRENCY = 64;
 /** Values per `IN (…)` of one query (mutes of a user's conversations, dead letters of an hour). */
 const IN_CHUNK = 100;
 
+/** The two tables of one kind of dead letter, qualified by the keyspace (see `schema.ts`). */
+interface DeadLetterTables {
+  letters: string;
+  buckets: string;
+}
+
+type Letter = { id: string };
+
 /** The longest TTL Cassandra accepts (20 years), in seconds; a longer mute is stored without one. */
 const MAX_TTL_SECONDS = 20 * 365 * 24 * 3600;
 
@@ -132,6 +149,7 @@ export class CassandraStore {
   readonly invites: InviteStore;
   readonly devices: DeviceStore;
   readonly deadLetters: PushDeadLetters;
+  readonly webhookDeadLetters: WebhookDeadLetters;
   readonly keys: KeyDirectory;
   readonly deviceQueue: DeviceQueue;
   readonly media: MediaIndex;
@@ -362,20 +380,8 @@ export class CassandraStore {
         return r && r.revoked_ts !== null ? num(r.revoked_ts) : undefined;
       },
     };
-    this.deadLetters = {
-      add: (letters) => this.addDeadLetters(letters),
-      list: (limit, after) => this.listDeadLetters(limit, after),
-      get: async (id) => {
-        const bucket = deadLetterBucketOf(id);
-        if (bucket === undefined) return null;
-        const r = await this.one(
-          `SELECT letter FROM ${this.ks}.push_dead_letters WHERE bucket = ? AND id = ?`,
-          [bucket, id],
-        );
-        return r && r.letter !== null ? (JSON.parse(r.letter as string) as DeadLetter) : null;
-      },
-      remove: (ids) => this.removeDeadLetters(ids),
-    };
+    this.deadLetters = this.deadLetterStore('push');
+    this.webhookDeadLetters = this.deadLetterStore('webhook');
   }
 
   // ---- mutes ----------------------------------------------------------------------------------
@@ -502,12 +508,26 @@ export class CassandraStore {
 
   // ---- dead letters ---------------------------------------------------------------------------
 
+  /** The dead letters of one kind: every kind is stored alike, in tables of its own. */
+  private deadLetterStore<L extends Letter>(kind: DeadLetterKind): DeadLetterStore<L> {
+    const tables = {
+      letters: `${this.ks}.${kind}_dead_letters`,
+      buckets: `${this.ks}.${kind}_dead_letter_buckets`,
+    };
+    return {
+      add: (letters) => this.addDeadLetters(tables, letters),
+      list: (limit, after) => this.listDeadLetters<L>(tables, limit, after),
+      get: (id) => this.getDeadLetter<L>(tables, id),
+      remove: (ids) => this.removeDeadLetters(tables, ids),
+    };
+  }
+
   /**
    * Stores letters (JSON) in the partition of their id's hour, each with the dead-letter TTL.
    * The hour's index row is written first (with a TTL an hour longer), so a stored letter is always
    * reachable by `list`. Adding a letter again overwrites it (same id: one letter).
    */
-  private async addDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
+  private async addDeadLetters(tables: DeadLetterTables, letters: readonly Letter[]): Promise<void> {
     const placed = letters.map((l) => {
       const bucket = deadLetterBucketOf(l.id);
       if (bucket === undefined) throw new Error(`dead letter id is not a ULID: ${l.id}`);
@@ -515,13 +535,13 @@ export class CassandraStore {
     });
     await this.concurrently(
       [...new Set(placed.map((p) => p.bucket))].map((bucket) => ({
-        query: `INSERT INTO ${this.ks}.push_dead_letter_buckets (k, bucket) VALUES (0, ?) USING TTL ?`,
+        query: `INSERT INTO ${tables.buckets} (k, bucket) VALUES (0, ?) USING TTL ?`,
         params: [bucket, this.deadLetterTtl + DEAD_LETTER_BUCKET_MS / 1000],
       })),
     );
     await this.concurrently(
       placed.map(({ bucket, l }) => ({
-        query: `INSERT INTO ${this.ks}.push_dead_letters (bucket, id, letter) VALUES (?, ?, ?) USING TTL ?`,
+        query: `INSERT INTO ${tables.letters} (bucket, id, letter) VALUES (?, ?, ?) USING TTL ?`,
         params: [bucket, l.id, JSON.stringify(l), this.deadLetterTtl],
       })),
     );
@@ -534,38 +554,54 @@ export class CassandraStore {
    * found. An `after` that is no ULID (a prefix is fine) starts at the oldest hour; the result is
    * right all the same, only slower.
    */
-  private async listDeadLetters(limit: number, after?: string): Promise<DeadLetter[]> {
+  private async listDeadLetters<L extends Letter>(
+    tables: DeadLetterTables,
+    limit: number,
+    after?: string,
+  ): Promise<L[]> {
     if (limit <= 0) return [];
     const from = after === undefined ? undefined : deadLetterBucketOf(after.slice(0, 10).padEnd(10, '0'));
     const buckets = (
       await this.all(
-        `SELECT bucket FROM ${this.ks}.push_dead_letter_buckets WHERE k = 0${from === undefined ? '' : ' AND bucket >= ?'}`,
+        `SELECT bucket FROM ${tables.buckets} WHERE k = 0${from === undefined ? '' : ' AND bucket >= ?'}`,
         from === undefined ? [] : [from],
       )
     ).map((r) => num(r.bucket));
-    const out: DeadLetter[] = [];
+    const out: L[] = [];
     for (const bucket of buckets) {
       if (out.length >= limit) break;
       const rows =
         after === undefined
-          ? await this.all(`SELECT letter FROM ${this.ks}.push_dead_letters WHERE bucket = ? LIMIT ?`, [
+          ? await this.all(`SELECT letter FROM ${tables.letters} WHERE bucket = ? LIMIT ?`, [
               bucket,
               limit - out.length,
             ])
-          : await this.all(
-              `SELECT letter FROM ${this.ks}.push_dead_letters WHERE bucket = ? AND id > ? LIMIT ?`,
-              [bucket, after, limit - out.length],
-            );
-      for (const r of rows) if (r.letter !== null) out.push(JSON.parse(r.letter as string) as DeadLetter);
+          : await this.all(`SELECT letter FROM ${tables.letters} WHERE bucket = ? AND id > ? LIMIT ?`, [
+              bucket,
+              after,
+              limit - out.length,
+            ]);
+      for (const r of rows) if (r.letter !== null) out.push(JSON.parse(r.letter as string) as L);
     }
     return out;
+  }
+
+  /** One letter, from the partition of its id's hour; an id that is no ULID names none. */
+  private async getDeadLetter<L extends Letter>(tables: DeadLetterTables, id: string): Promise<L | null> {
+    const bucket = deadLetterBucketOf(id);
+    if (bucket === undefined) return null;
+    const r = await this.one(`SELECT letter FROM ${tables.letters} WHERE bucket = ? AND id = ?`, [
+      bucket,
+      id,
+    ]);
+    return r && r.letter !== null ? (JSON.parse(r.letter as string) as L) : null;
   }
 
   /**
    * Reads which of the ids are stored (per hour, a few IN queries), then deletes those: the count
    * is of letters that were there. Two operators purging the same letter at once may both count it.
    */
-  private async removeDeadLetters(ids: readonly string[]): Promise<number> {
+  private async removeDeadLetters(tables: DeadLetterTables, ids: readonly string[]): Promise<number> {
     const byBucket = new Map<number, string[]>();
     for (const id of new Set(ids)) {
       const bucket = deadLetterBucketOf(id);
@@ -580,16 +616,13 @@ export class CassandraStore {
     const found = (
       await mapLimit(lookups, READ_CONCURRENCY, async ({ bucket, c }) =>
         (
-          await this.all(`SELECT id FROM ${this.ks}.push_dead_letters WHERE bucket = ? AND id IN ?`, [
-            bucket,
-            c,
-          ])
+          await this.all(`SELECT id FROM ${tables.letters} WHERE bucket = ? AND id IN ?`, [bucket, c])
         ).map((r) => ({ bucket, id: r.id as string })),
       )
     ).flat();
     await this.concurrently(
       found.map(({ bucket, id }) => ({
-        query: `DELETE FROM ${this.ks}.push_dead_letters WHERE bucket = ? AND id = ?`,
+        query: `DELETE FROM ${tables.letters} WHERE bucket = ? AND id = ?`,
         params: [bucket, id],
       })),
     );

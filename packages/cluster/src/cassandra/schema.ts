@@ -20,7 +20,14 @@ export const BUCKET_SIZE = 1000;
 /** The bucket of a seq or inbox number. */
 export const bucketOf = (n: number): number => Math.floor(n / BUCKET_SIZE);
 
-/** The span of one partition of `push_dead_letters`: an hour of letters (by their id's time). */
+/**
+ * The kinds of dead letters: push jobs and webhook deliveries. Each kind has its two tables, of the
+ * same shape: `<kind>_dead_letters` and `<kind>_dead_letter_buckets`.
+ */
+const DEAD_LETTER_KINDS = ['push', 'webhook'] as const;
+export type DeadLetterKind = (typeof DEAD_LETTER_KINDS)[number];
+
+/** The span of one partition of `<kind>_dead_letters`: an hour of letters (by their id's time). */
 export const DEAD_LETTER_BUCKET_MS = 3_600_000;
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -40,7 +47,7 @@ export function ulidTime(id: string): number | undefined {
   return t;
 }
 
-/** The `push_dead_letters` partition of a letter id (a ULID), or undefined for another id. */
+/** The `<kind>_dead_letters` partition of a letter id (a ULID), or undefined for another id. */
 export function deadLetterBucketOf(id: string): number | undefined {
   const t = ulidTime(id);
   return t === undefined ? undefined : Math.floor(t / DEAD_LETTER_BUCKET_MS);
@@ -116,19 +123,22 @@ const TABLES = [
   `CREATE TABLE IF NOT EXISTS device_revocations (
      user text, device text, revoked_ts bigint,
      PRIMARY KEY ((user), device))`,
-  // Dead-lettered push jobs (JSON), partitioned by the hour of their ULID id's time, so a partition
-  // holds one hour of the deployment's letters and the ids sort the same within and across
-  // partitions. Rows carry a TTL (30 days by default). Tombstones of purged letters are kept one
-  // day, not ten: a replica that missed a purge for longer than that (hints last 3 hours) can only
-  // bring back a letter an operator will see, and purge, again.
-  `CREATE TABLE IF NOT EXISTS push_dead_letters (
-     bucket int, id text, letter text,
-     PRIMARY KEY ((bucket), id))
-   WITH gc_grace_seconds = 86400`,
-  // The hours that have dead letters (one small partition, k = 0, at most ~720 rows): where a
-  // listing from the oldest letter starts. A row is rewritten with each letter of its hour and
-  // outlives them by an hour (TTL), so listing never walks the many expired hours.
-  `CREATE TABLE IF NOT EXISTS push_dead_letter_buckets (k int, bucket int, PRIMARY KEY ((k), bucket))`,
+  ...DEAD_LETTER_KINDS.flatMap((kind) => [
+    // Dead letters of one kind (`push_dead_letters`: push jobs; `webhook_dead_letters`: webhook
+    // deliveries), as JSON, partitioned by the hour of their ULID id's time, so a partition holds
+    // one hour of the deployment's letters and the ids sort the same within and across
+    // partitions. Rows carry a TTL (30 days by default). Tombstones of purged letters are kept one
+    // day, not ten: a replica that missed a purge for longer than that (hints last 3 hours) can
+    // only bring back a letter an operator will see, and purge, again.
+    `CREATE TABLE IF NOT EXISTS ${kind}_dead_letters (
+       bucket int, id text, letter text,
+       PRIMARY KEY ((bucket), id))
+     WITH gc_grace_seconds = 86400`,
+    // The hours that have dead letters of the kind (one small partition, k = 0, at most ~720
+    // rows): where a listing from the oldest letter starts. A row is rewritten with each letter of
+    // its hour and outlives them by an hour (TTL), so listing never walks the many expired hours.
+    `CREATE TABLE IF NOT EXISTS ${kind}_dead_letter_buckets (k int, bucket int, PRIMARY KEY ((k), bucket))`,
+  ]),
   // End-to-end encryption keys of a user's devices (one small partition per user). `gen` names the
   // partition of `one_time_prekeys` the device's current identity uses: a new identity key gets a
   // new gen, so the old identity's prekeys are out of reach at once, and deleting their partition

@@ -19,6 +19,7 @@ import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { BackendApi, OperatorApi } from './api.js';
 import { embeddedMediaStore, type PublicAddress, sweepMedia } from './media.js';
 import { pushScheduler } from './push.js';
+import { buildWebhooks } from './webhooks.js';
 import { buildAccountAndPush, buildChat, buildKeysAndMedia, buildSessions } from './wiring.js';
 
 /** The file of the embedded store inside the data directory. */
@@ -62,6 +63,15 @@ export function createEmbeddedBackend(
   });
   const users = new UserDirectory(store.users);
   const recent = new RecentSenders();
+  const webhooks = buildWebhooks({
+    config,
+    queue: store.webhookQueue,
+    deadLetters: store.webhookDeadLetters,
+    messages: store.messages,
+    clock,
+    log,
+    metrics,
+  });
   const front = {
     config,
     store,
@@ -71,6 +81,7 @@ export function createEmbeddedBackend(
     clock,
     log,
     metrics,
+    events: webhooks?.publisher,
   };
   // The router: every gateway of this backend is attached here (in process, or workers over IPC).
   const { budget, presence, sessions, devices } = buildSessions(front);
@@ -82,7 +93,10 @@ export function createEmbeddedBackend(
     metrics,
   });
   const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
-    onMessagesStored: (notices) => pushJobs.stored(notices),
+    onMessagesStored: (notices) => {
+      pushJobs.stored(notices);
+      return webhooks?.publisher.messagesStored(notices);
+    },
   });
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(
@@ -145,6 +159,7 @@ export function createEmbeddedBackend(
     async start() {
       await fanout.recover(store.fanoutRecovery);
       await push.start();
+      await webhooks?.dispatcher.start();
     },
     async stop() {
       clearInterval(prune);
@@ -159,7 +174,9 @@ export function createEmbeddedBackend(
       await inboxWriter.idle();
       inboxWriter.close();
       await pushJobs.settled();
+      await webhooks?.publisher.settled();
       await push.stop();
+      await webhooks?.dispatcher.stop();
       await store.close();
     },
     healthy: () => store.healthy && inboxWriter.healthy,

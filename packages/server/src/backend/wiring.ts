@@ -12,6 +12,7 @@ import { PresenceService } from '../domain/presence.js';
 import type { PushDispatcher } from '../domain/push-dispatcher.js';
 import type { ReceiptService } from '../domain/receipts.js';
 import type { UserDirectory } from '../domain/users.js';
+import type { UserEvents } from '../domain/webhook-publisher.js';
 import { WorkBudget } from '../domain/work-budget.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { Clock } from '../ports/clock.js';
@@ -35,6 +36,8 @@ export interface FrontDeps {
   clock: Clock;
   log: Logger;
   metrics: Metrics;
+  /** Hears presence and device changes (the webhook publisher, when webhooks are on). */
+  events?: UserEvents | undefined;
 }
 
 /**
@@ -53,6 +56,7 @@ export function buildSessions(d: FrontDeps, transport?: SessionTransport) {
     d.log.child({ stage: 'presence' }),
     d.config.maxPresenceSubscriptions,
     budget,
+    d.events,
   );
   // Revoking a device closes its connection through the registry built just below, and deletes
   // its keys and queued `to_device` messages.
@@ -67,6 +71,7 @@ export function buildSessions(d: FrontDeps, transport?: SessionTransport) {
       ]);
     },
     (err) => d.log.warn({ err: String(err) }, 'device last seen not saved'),
+    d.events,
   );
   const sessions: SessionRegistry = new SessionRegistry(
     presence,

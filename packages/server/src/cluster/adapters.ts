@@ -24,6 +24,7 @@ import type { PresencePort } from '../ports/presence.js';
 import type { PushDeadLetters } from '../ports/push-queue.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { UserStore } from '../ports/user-store.js';
+import type { WebhookDeadLetters } from '../ports/webhooks.js';
 import { TOPICS } from './topics.js';
 
 /** The stores a cluster process works on (shared by every process of the deployment). */
@@ -35,6 +36,7 @@ export interface ClusterStore {
   invites: InviteStore;
   devices: DeviceStore;
   deadLetters: PushDeadLetters;
+  webhookDeadLetters: WebhookDeadLetters;
   keys: KeyDirectory;
   deviceQueue: DeviceQueue;
   media: MediaIndex;

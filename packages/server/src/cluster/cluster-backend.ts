@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Backend } from '../backend/embedded.js';
 import { type PublicAddress, sweepMedia } from '../backend/media.js';
 import { pushScheduler } from '../backend/push.js';
+import { buildWebhooks } from '../backend/webhooks.js';
 import { buildAccountAndPush, buildChat, buildKeysAndMedia, buildSessions } from '../backend/wiring.js';
 import type { Config } from '../config/schema.js';
 import { Fanout } from '../domain/fanout.js';
@@ -18,7 +19,7 @@ import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { ClusterAdapters } from './adapters.js';
 import { BusSessionTransport } from './bus-transport.js';
 import { FanoutStage } from './fanout-stage.js';
-import { LogPushQueue } from './log-push-queue.js';
+import { logPushQueue, logWebhookQueue } from './log-job-queue.js';
 import { meteredStage } from './metered-stage.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
 import { SequencerStage } from './sequencer-stage.js';
@@ -70,9 +71,28 @@ export function createClusterBackend(
   const replies = new Replies(`reply:${processId}`);
   const writer = new RemoteConversationWriter(kafka, ingress, replies, store.conversations);
   const outbox = new RemoteInboxAppender(kafka, fanoutTopic, log.child({ stage: 'receipts-publish' }));
-  const front = { config, store, users, limiter, presencePort: adapters.presence, clock, log, metrics };
+  const webhooks = buildWebhooks({
+    config,
+    queue: logWebhookQueue(kafka, config.topicPrefix),
+    deadLetters: store.webhookDeadLetters,
+    messages: store.messages,
+    clock,
+    log,
+    metrics,
+  });
+  const front = {
+    config,
+    store,
+    users,
+    limiter,
+    presencePort: adapters.presence,
+    clock,
+    log,
+    metrics,
+    events: webhooks?.publisher,
+  };
   const { budget, presence, sessions, devices } = buildSessions(front, new BusSessionTransport(bus));
-  const pushQueue = new LogPushQueue(kafka, config.topicPrefix);
+  const pushQueue = logPushQueue(kafka, config.topicPrefix);
   const receipts = new ReceiptService(
     store.conversations,
     store.messages,
@@ -101,7 +121,10 @@ export function createClusterBackend(
   // The fan-out role's inbox writer; its health is the process's readiness and a gauge.
   const pushJobs = pushScheduler({ devices, presence: adapters.presence, queue: pushQueue, log, metrics });
   const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
-    onMessagesStored: (notices) => pushJobs.stored(notices),
+    onMessagesStored: (notices) => {
+      pushJobs.stored(notices);
+      return webhooks?.publisher.messagesStored(notices);
+    },
   });
   metrics.watchInboxWriter(() => inboxWriter.healthy);
   if (adapters.requests) metrics.watchEngines(adapters.requests);
@@ -166,6 +189,7 @@ export function createClusterBackend(
       if (config.roles.includes('sequencer'))
         subscriptions.push(await kafka.consume(ingress, groupOf(config, 'sequencer'), sequencerStage()));
       if (config.roles.includes('push')) await push.start();
+      if (config.roles.includes('webhooks')) await webhooks?.dispatcher.start();
       if (config.roles.includes('maintenance')) sweep = sweepMedia(media, config, log);
       started = true;
       log.info(
@@ -186,7 +210,9 @@ export function createClusterBackend(
       if (sweep) clearInterval(sweep);
       for (const s of subscriptions.splice(0)) await s.close().catch(() => {});
       await pushJobs.settled();
+      await webhooks?.publisher.settled();
       if (config.roles.includes('push')) await push.stop().catch(() => {});
+      if (config.roles.includes('webhooks')) await webhooks?.dispatcher.stop().catch(() => {});
       await receipts.settled();
       // Receipts handed in before the stop get a few seconds to reach the log.
       await Promise.race([outbox.idle().catch(() => {}), new Promise((r) => setTimeout(r, 5_000).unref())]);

@@ -6,4 +6,6 @@ export const TOPICS = {
   fanout: 'fanout',
   /** Push notifications to send, keyed by user. */
   push: 'push',
+  /** Webhook deliveries, keyed by endpoint and conversation (or user): one sender per key. */
+  webhooks: 'webhooks',
 } as const;

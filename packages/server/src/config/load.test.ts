@@ -105,6 +105,8 @@ describe('loadConfig', () => {
       tlsMinVersion: 'TLSv1.2',
       beforeSendUrl: 'https://moderation.example/check',
       beforeSendPolicy: 'closed',
+      webhookEvents: 'message.stored, user.online,',
+      webhookRetries: '3',
     };
     const env: Record<string, string> = {};
     const want: Record<string, unknown> = {};
@@ -129,7 +131,9 @@ describe('loadConfig', () => {
           break;
         case 'list':
           env[spec.env] = raw ?? ' https://a.example, https://b.example,, ';
-          want[key] = raw ? ['sequencer', 'fanout'] : ['https://a.example', 'https://b.example'];
+          want[key] = env[spec.env]!.split(',')
+            .map((v) => v.trim())
+            .filter((v) => v.length > 0);
           break;
       }
     }

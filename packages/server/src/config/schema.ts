@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WEBHOOK_EVENT_TYPES } from '../ports/webhooks.js';
 
 const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const positiveInt = z.number().int().positive();
@@ -139,8 +140,8 @@ export const configSchema = z.strictObject({
   redisUrl: z.string().min(1).optional(),
   /** Cluster mode: which stages this process runs (default all). */
   roles: z
-    .array(z.enum(['gateway', 'sequencer', 'fanout', 'push', 'maintenance']))
-    .default(['gateway', 'sequencer', 'fanout', 'push', 'maintenance']),
+    .array(z.enum(['gateway', 'sequencer', 'fanout', 'push', 'webhooks', 'maintenance']))
+    .default(['gateway', 'sequencer', 'fanout', 'push', 'webhooks', 'maintenance']),
 
   // --- Push: providers and delivery (docs/operations.md, "Push") -----------------------------
   /** VAPID `sub`: how push services reach whoever runs this server (`mailto:` or `https:` URL). */
@@ -190,6 +191,22 @@ export const configSchema = z.strictObject({
   beforeSendPolicy: z.enum(['open', 'closed']).default('open'),
   /** Hook calls in flight per process; past it a call fails at once (by the policy). */
   beforeSendMaxInFlight: positiveInt.default(256),
+
+  // --- Webhooks (docs/server-api.md, "Webhooks") -----------------------------------------------
+  /** Endpoints (http or https URLs) that receive every event of `webhookEvents`. None: webhooks off. */
+  webhookUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
+  /** Signs every webhook (`Parley-Signature: t=…,v1=<HMAC-SHA256>`); required with `webhookUrls`. */
+  webhookSecret: z.string().min(16).optional(),
+  /** The events sent (default all). */
+  webhookEvents: z.array(z.enum(WEBHOOK_EVENT_TYPES)).default([...WEBHOOK_EVENT_TYPES]),
+  /** Put message bodies in `message.stored` events (off: metadata only; bodies may be end-to-end encrypted). */
+  webhookIncludeBodies: z.boolean().default(false),
+  /** How long an endpoint may take to answer one event. */
+  webhookTimeoutMs: positiveInt.default(5000),
+  /** Retries of a failed delivery (with backoff) before it is dead-lettered. */
+  webhookRetries: z.number().int().min(0).max(20).default(6),
+  /** The longest wait between two attempts (backoff is capped here; so is a `Retry-After`). */
+  webhookRetryMaxMs: positiveInt.default(30_000),
 
   // --- TLS on Parley's own listeners (gateway/tls.ts) -----------------------------------------
   /**
@@ -408,6 +425,13 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   beforeSendTimeoutMs: { env: 'PARLEY_BEFORE_SEND_TIMEOUT_MS', parse: 'int' },
   beforeSendPolicy: { env: 'PARLEY_BEFORE_SEND_POLICY', parse: 'string' },
   beforeSendMaxInFlight: { env: 'PARLEY_BEFORE_SEND_MAX_IN_FLIGHT', parse: 'int' },
+  webhookUrls: { env: 'PARLEY_WEBHOOK_URLS', parse: 'list' },
+  webhookSecret: { env: 'PARLEY_WEBHOOK_SECRET', parse: 'string' },
+  webhookEvents: { env: 'PARLEY_WEBHOOK_EVENTS', parse: 'list' },
+  webhookIncludeBodies: { env: 'PARLEY_WEBHOOK_INCLUDE_BODIES', parse: 'bool' },
+  webhookTimeoutMs: { env: 'PARLEY_WEBHOOK_TIMEOUT_MS', parse: 'int' },
+  webhookRetries: { env: 'PARLEY_WEBHOOK_RETRIES', parse: 'int' },
+  webhookRetryMaxMs: { env: 'PARLEY_WEBHOOK_RETRY_MAX_MS', parse: 'int' },
   tlsCertFile: { env: 'PARLEY_TLS_CERT_FILE', parse: 'string' },
   tlsKeyFile: { env: 'PARLEY_TLS_KEY_FILE', parse: 'string' },
   tlsMinVersion: { env: 'PARLEY_TLS_MIN_VERSION', parse: 'string' },

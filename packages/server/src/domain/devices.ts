@@ -3,6 +3,7 @@ import type { Clock } from '../ports/clock.js';
 import type { DeviceRecord, DeviceStore } from '../ports/device-store.js';
 import type { PushRegistration } from '../ports/push-provider.js';
 import { ParleyError } from './errors.js';
+import type { UserEvents } from './webhook-publisher.js';
 
 /**
  * What else goes with a revoked device: its live connection (closed wherever it is), its
@@ -31,6 +32,8 @@ export class DeviceRegistry {
     private readonly forgetDevice: ForgetDevice,
     /** A last-seen write failed (logged; the next connect or disconnect writes it again). */
     private readonly onWriteError: (err: unknown) => void = () => {},
+    /** Hears registrations and revocations (webhooks). */
+    private readonly events?: UserEvents,
   ) {}
 
   /**
@@ -101,15 +104,17 @@ export class DeviceRegistry {
 
   /** Revokes one of the user's devices; `not_found` when the user has no such device. */
   async revoke(user: string, device: string): Promise<void> {
-    if (!(await this.store.revoke(user, device, this.clock.now())))
-      throw new ParleyError('not_found', 'no such device');
+    const ts = this.clock.now();
+    if (!(await this.store.revoke(user, device, ts))) throw new ParleyError('not_found', 'no such device');
     this.pushCache.delete(user);
+    this.events?.deviceChanged(user, device, 'revoked', ts);
     await this.forgetDevice(user, device);
   }
 
   async registerPush(user: string, device: string, registration: PushRegistration): Promise<void> {
     await this.store.setPush(user, device, registration);
     this.pushCache.delete(user);
+    this.events?.deviceChanged(user, device, 'registered', this.clock.now());
   }
 
   async unregisterPush(user: string, device: string): Promise<void> {

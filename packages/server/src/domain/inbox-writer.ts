@@ -70,8 +70,13 @@ export interface InboxWriterOptions {
   unhealthyAfterMs?: number;
   /** Called on every change of `healthy` (the readiness check and the metric follow it). */
   onHealth?: (healthy: boolean) => void;
-  /** Called with each batch's messages once their entries are stored (what push looks at). */
-  onMessagesStored?: (notices: readonly StoredMessageNotice[]) => void;
+  /**
+   * Called with each batch's messages once their entries are stored (what push and webhooks look
+   * at). A promise it returns holds the batch's completion (`idle`) until it settles, so a caller
+   * that commits its input after `idle` (cluster mode's fan-out stage) commits only once that
+   * work is done; delivery to sockets does not wait for it.
+   */
+  onMessagesStored?: (notices: readonly StoredMessageNotice[]) => Promise<void> | undefined;
 }
 
 /**
@@ -113,7 +118,9 @@ export class InboxWriter implements InboxAppender {
   private readonly retryMs: readonly number[];
   private readonly unhealthyAfterMs: number;
   private readonly onHealth: ((healthy: boolean) => void) | undefined;
-  private readonly onMessagesStored: ((notices: readonly StoredMessageNotice[]) => void) | undefined;
+  private readonly onMessagesStored: InboxWriterOptions['onMessagesStored'];
+  /** The last batch completion waiting for `onMessagesStored`'s promise (completions stay in order). */
+  private completing: Promise<void> | null = null;
   private isHealthy = true;
   /** Set by `close`: nothing more is taken, and a failing append stops retrying. */
   private closed = false;
@@ -260,6 +267,7 @@ export class InboxWriter implements InboxAppender {
           ts: m.ts,
           users: recipients,
           inboxes,
+          body: m.body,
         });
       b.size += recipients.length;
       this.queuedEntries += recipients.length;
@@ -342,7 +350,8 @@ export class InboxWriter implements InboxAppender {
 
   /** Marks batches up to `id` done and wakes whoever waited for them. */
   private done(id: number): void {
-    this.doneUpTo = id;
+    // A completion held by `onMessagesStored` may land after a conflict moved `doneUpTo` past it.
+    this.doneUpTo = Math.max(this.doneUpTo, id);
     if (this.heads.size > this.maxHeads) this.evictHeads();
     const still: IdleWaiter[] = [];
     for (const w of this.idleWaiters) {
@@ -413,8 +422,23 @@ export class InboxWriter implements InboxAppender {
     this.flying = null;
     this.queuedEntries -= b.size;
     for (const f of b.frames) this.router.deliver(f.user, f.frame);
-    if (b.notices.length > 0) this.onMessagesStored?.(b.notices);
-    this.done(b.id);
+    this.complete(b);
     void this.flush();
+  }
+
+  /** Marks a stored batch done, once what `onMessagesStored` started for it (and for earlier ones) settled. */
+  private complete(b: Batch): void {
+    const started = b.notices.length > 0 ? this.onMessagesStored?.(b.notices) : undefined;
+    if (!started && !this.completing) {
+      this.done(b.id);
+      return;
+    }
+    // A failure is the callback's to report: the batch is stored, so it is done either way.
+    const finish = () => {
+      if (this.completing === completion) this.completing = null;
+      this.done(b.id);
+    };
+    const completion: Promise<void> = Promise.all([this.completing, started]).then(finish, finish);
+    this.completing = completion;
   }
 }

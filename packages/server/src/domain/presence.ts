@@ -6,6 +6,7 @@ import type { PresenceView } from '../ports/sessions.js';
 import type { UserStore } from '../ports/user-store.js';
 import { ParleyError } from './errors.js';
 import type { UserDirectory } from './users.js';
+import type { UserEvents } from './webhook-publisher.js';
 import type { WorkBudget } from './work-budget.js';
 
 /** A user's presence as the operator sees it. */
@@ -48,6 +49,8 @@ export class PresenceService {
     private readonly maxSubscriptions = 1000,
     /** Charges new subscriptions to the watcher's presence budget (none: unlimited). */
     private readonly budget?: WorkBudget,
+    /** Hears the transitions this process caused (webhooks); each happens on one process only. */
+    private readonly events?: UserEvents,
   ) {
     port.onChange((c) => {
       this.announcing = this.announcing
@@ -58,12 +61,16 @@ export class PresenceService {
 
   /** A device's connection became live. */
   async connected(user: string, device: string, connection: string): Promise<void> {
-    await this.port.connected(user, device, connection, this.clock.now());
+    const ts = this.clock.now();
+    if (await this.port.connected(user, device, connection, ts))
+      this.events?.presenceChanged(user, 'online', ts);
   }
 
   /** A device's connection ended. */
   async disconnected(user: string, device: string, connection: string): Promise<void> {
-    await this.port.disconnected(user, device, connection, this.clock.now());
+    const ts = this.clock.now();
+    if (await this.port.disconnected(user, device, connection, ts))
+      this.events?.presenceChanged(user, 'offline', ts);
   }
 
   /**

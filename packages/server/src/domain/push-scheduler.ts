@@ -14,6 +14,8 @@ export interface StoredMessageNotice {
   /** Recipient `users[i]` got it as inbox number `inboxes[i]`. */
   users: readonly string[];
   inboxes: readonly number[];
+  /** The body, where the writer had it at hand (embedded mode); webhooks read it otherwise. */
+  body?: string | undefined;
 }
 
 /** Recipients waiting to be looked at; past it new ones are skipped (and counted), not queued in memory. */

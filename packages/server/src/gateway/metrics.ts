@@ -1,6 +1,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PushObserver } from '../domain/push-dispatcher.js';
+import type { WebhookObserver } from '../domain/webhook-dispatcher.js';
+import type { WebhookPublishObserver } from '../domain/webhook-publisher.js';
 
 /**
  * The server's Prometheus metrics, on a registry of its own (so several servers in one test
@@ -138,6 +140,61 @@ export class Metrics {
       registers: [this.registry],
     }),
   };
+
+  /** Webhooks, from queueing to delivery (see domain/webhook-publisher.ts, webhook-dispatcher.ts). */
+  readonly webhooks = {
+    queued: new Counter({
+      name: 'parley_webhook_queued_total',
+      help: 'Webhook deliveries queued (one per event and endpoint)',
+      registers: [this.registry],
+    }),
+    dropped: new Counter({
+      name: 'parley_webhook_dropped_total',
+      help: 'Webhook events given up before reaching the queue, by reason (queue_failing, overload)',
+      labelNames: ['reason'] as const,
+      registers: [this.registry],
+    }),
+    delivered: new Counter({
+      name: 'parley_webhook_delivered_total',
+      help: 'Webhook deliveries an endpoint accepted (2xx)',
+      registers: [this.registry],
+    }),
+    retried: new Counter({
+      name: 'parley_webhook_retried_total',
+      help: 'Webhook posts retried after a failure',
+      registers: [this.registry],
+    }),
+    deadLettered: new Counter({
+      name: 'parley_webhook_dead_lettered_total',
+      help: 'Webhook deliveries given up on and put in the dead-letter store',
+      registers: [this.registry],
+    }),
+    delay: new Histogram({
+      name: 'parley_webhook_delay_seconds',
+      help: 'From an event happening to an endpoint accepting it (queueing and retries included)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [this.registry],
+    }),
+  };
+
+  /** The webhook publisher's and dispatcher's observers, counting into `webhooks`. */
+  webhookObservers(): { publish: WebhookPublishObserver; dispatch: WebhookObserver } {
+    const w = this.webhooks;
+    return {
+      publish: {
+        queued: (n) => w.queued.inc(n),
+        dropped: (n, reason) => w.dropped.inc({ reason }, n),
+      },
+      dispatch: {
+        delivered: (seconds) => {
+          w.delivered.inc();
+          w.delay.observe(seconds);
+        },
+        retried: () => w.retried.inc(),
+        deadLettered: () => w.deadLettered.inc(),
+      },
+    };
+  }
 
   /** The push dispatcher's observer, counting into `push`. */
   pushObserver(): PushObserver {

@@ -3,6 +3,13 @@
  * provider. Embedded: a table in the store. Cluster: the Kafka `push` topic, keyed by user.
  * @module
  */
+import type {
+  DeadLetterStore,
+  JobBatchHandler,
+  JobQueue,
+  SettledEarly as JobSettledEarly,
+  QueueSubscription,
+} from './job-queue.js';
 
 /** Wake `device` of `user`: a message it has not received live. Never the message's text. */
 export interface PushJob {
@@ -18,35 +25,18 @@ export interface PushJob {
   ts: number;
 }
 
-/**
- * What a handler calls for jobs of its batch settled before the whole batch is: a queue that can
- * drop them at once does (a table), so a crash does not send them again; a log, which can only
- * commit a batch's records together, ignores it.
- */
-export type SettledEarly = (jobs: readonly PushJob[]) => void;
-
-/** A batch handler: resolves once every job is settled; may report some earlier. */
-export type PushBatchHandler = (jobs: readonly PushJob[], settled: SettledEarly) => Promise<void>;
-
-/** A consumer's hold on the queue; `close` stops taking jobs (jobs being handled are finished). */
-export interface PushQueueSubscription {
-  close(): Promise<void>;
-}
+/** Push's batch handler and early settlement (see `JobQueue`). */
+export type SettledEarly = JobSettledEarly<PushJob>;
+export type PushBatchHandler = JobBatchHandler<PushJob>;
+export type PushQueueSubscription = QueueSubscription;
 
 /**
- * Jobs are handed out at least once: a batch leaves the queue when its handler resolves, and a
- * batch whose handler never resolved (a crash) comes back to the next consumer. Jobs of one user
- * arrive in the order they were queued. A queue may merge a job into a queued, not yet handed out
- * job of the same user, device and conversation (keeping the later message's fields): one
- * notification stands for both anyway. The handler must settle every job in its batch (send it,
- * drop it, or dead-letter it) before resolving.
+ * A `JobQueue` keyed by user: jobs of one user arrive in the order they were queued. A queue may
+ * merge a job into a queued, not yet handed out job of the same user, device and conversation
+ * (keeping the later message's fields): one notification stands for both anyway. The handler must
+ * settle every job in its batch (send it, drop it, or dead-letter it) before resolving.
  */
-export interface PushQueue {
-  /** Queues jobs; resolves once they are durable. */
-  enqueue(jobs: readonly PushJob[]): Promise<void>;
-  /** Starts handing queued jobs to `handler`, in batches. */
-  consume(handler: PushBatchHandler): Promise<PushQueueSubscription>;
-}
+export type PushQueue = JobQueue<PushJob>;
 
 /** A job that could not be sent, kept for an operator to inspect, replay or purge. */
 export interface DeadLetter {
@@ -66,12 +56,4 @@ export interface DeadLetter {
  * The dead-letter store of push jobs (a table embedded and in Cassandra). Listing is oldest first;
  * `parley push dlq` reads and edits it while the server runs.
  */
-export interface PushDeadLetters {
-  /** Stores letters; resolves once durable. */
-  add(letters: readonly DeadLetter[]): Promise<void>;
-  /** Up to `limit` letters with ids after `after` (all when absent), oldest first. */
-  list(limit: number, after?: string): Promise<DeadLetter[]>;
-  get(id: string): Promise<DeadLetter | null>;
-  /** Deletes letters (unknown ids are ignored); reports how many were deleted. */
-  remove(ids: readonly string[]): Promise<number>;
-}
+export type PushDeadLetters = DeadLetterStore<DeadLetter>;

@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import type { SendRequest } from '../../ports/conversation-writer.js';
 import type { Logger } from '../../ports/logger.js';
 import type { SendFilter, SendVerdict } from '../../ports/send-filter.js';
+import { signature } from './signature.js';
 
 export interface BeforeSendHookOptions {
   /** The operator's endpoint (http or https). */
@@ -94,16 +94,6 @@ function requestBody(m: SendRequest): Record<string, unknown> {
     ...(m.reply_to === undefined ? {} : { reply_to: m.reply_to }),
     ...(m.media === undefined ? {} : { media: m.media }),
   };
-}
-
-/**
- * `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the receiver recomputes it with the
- * shared secret and refuses old timestamps (a replay window), as Stripe's webhooks are checked.
- */
-export function signature(secret: string, body: string, nowMs: number): string {
-  const t = Math.floor(nowMs / 1000);
-  const v1 = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
-  return `t=${t},v1=${v1}`;
 }
 
 /** The reason as the sender sees it: a short single line of text. */

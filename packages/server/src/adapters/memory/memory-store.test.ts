@@ -14,7 +14,7 @@ import { inviteStoreSuite } from '../conformance/invite-store.suite.js';
 import { keyDirectorySuite } from '../conformance/key-directory.suite.js';
 import { mediaIndexSuite } from '../conformance/media-index.suite.js';
 import { messageStoreSuite } from '../conformance/message-store.suite.js';
-import { pushDeadLettersSuite } from '../conformance/push-dead-letters.suite.js';
+import { pushDeadLettersSuite, webhookDeadLettersSuite } from '../conformance/push-dead-letters.suite.js';
 import { pushQueueSuite } from '../conformance/push-queue.suite.js';
 import { userStoreSuite } from '../conformance/user-store.suite.js';
 import { MemoryStore, PUSH_BATCH_SIZE, PUSH_BATCHES_IN_FLIGHT } from './memory-store.js';
@@ -60,6 +60,8 @@ pushQueueSuite('MemoryStore', async () => {
 });
 
 pushDeadLettersSuite('MemoryStore', async () => ({ store: new MemoryStore().deadLetters, close }));
+
+webhookDeadLettersSuite('MemoryStore', async () => ({ store: new MemoryStore().webhookDeadLetters, close }));
 
 // One process's memory has no second instance over the same data: the concurrency tests run
 // every call through the one store.

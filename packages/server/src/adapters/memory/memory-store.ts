@@ -22,12 +22,12 @@ import {
   type UserConversation,
 } from '../../ports/inbox-store.js';
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
+import type { DeadLetterStore } from '../../ports/job-queue.js';
 import type { KeyDirectory } from '../../ports/key-directory.js';
 import type { MediaIndex } from '../../ports/media-index.js';
 import type { MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
 import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type {
-  DeadLetter,
   PushBatchHandler,
   PushDeadLetters,
   PushJob,
@@ -35,6 +35,7 @@ import type {
   PushQueueSubscription,
 } from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
+import type { WebhookDeadLetters } from '../../ports/webhooks.js';
 import { MemoryDeviceQueue } from './memory-device-queue.js';
 import { MemoryKeyDirectory } from './memory-keys.js';
 import { MemoryMediaIndex } from './memory-media-index.js';
@@ -64,6 +65,34 @@ const RETRY_AFTER_REJECT_MS = 1_000;
 interface DeviceState {
   lastSeen: number;
   push?: PushRegistration;
+}
+
+/** Letters of one kind by id; copies go in and out, so callers never share a stored letter. */
+class MemoryDeadLetters<L extends { id: string }> implements DeadLetterStore<L> {
+  private readonly letters = new Map<string, L>();
+
+  async add(letters: readonly L[]): Promise<void> {
+    for (const l of letters) this.letters.set(l.id, structuredClone(l));
+  }
+
+  async list(limit: number, after?: string): Promise<L[]> {
+    return [...this.letters.values()]
+      .filter((l) => after === undefined || l.id > after)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, limit)
+      .map((l) => structuredClone(l));
+  }
+
+  async get(id: string): Promise<L | null> {
+    const l = this.letters.get(id);
+    return l ? structuredClone(l) : null;
+  }
+
+  async remove(ids: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of new Set(ids)) if (this.letters.delete(id)) n++;
+    return n;
+  }
 }
 
 /**
@@ -248,8 +277,9 @@ class MemoryPushConsumer {
  * The in-memory adapter of the store ports: the reference behaviour the conformance suites pin
  * down, and a fast store for domain tests. Not durable; never used by `parley serve`. It offers
  * both capabilities, `FanoutRecovery` and `InboxPruning`, as the embedded store does, and the
- * push ports: devices, the push queue (`MemoryPushQueue`) and dead letters; and the end-to-end
- * encryption key directory, the `to_device` queues and the media index (each in a file of its own).
+ * push ports: devices, the push queue (`MemoryPushQueue`) and dead letters (of push jobs and of
+ * webhook deliveries, `MemoryDeadLetters`); and the end-to-end encryption key directory, the
+ * `to_device` queues and the media index (each in a file of its own).
  */
 export class MemoryStore {
   readonly messages: MessageStore;
@@ -263,7 +293,8 @@ export class MemoryStore {
   readonly invites: InviteStore;
   readonly devices: DeviceStore;
   readonly pushQueue = new MemoryPushQueue();
-  readonly deadLetters: PushDeadLetters;
+  readonly deadLetters: PushDeadLetters = new MemoryDeadLetters();
+  readonly webhookDeadLetters: WebhookDeadLetters = new MemoryDeadLetters();
   readonly keys: KeyDirectory = new MemoryKeyDirectory();
   readonly deviceQueue: DeviceQueue = new MemoryDeviceQueue();
   readonly media: MediaIndex = new MemoryMediaIndex();
@@ -273,7 +304,6 @@ export class MemoryStore {
   private readonly revocations = new Map<string, number>();
   /** user → conv → when the mute ends. */
   private readonly mutesByUser = new Map<string, Map<string, number>>();
-  private readonly letters = new Map<string, DeadLetter>();
   private readonly invitesById = new Map<string, Invite>();
   private readonly settingsByUser = new Map<string, UserSettings>();
   private readonly blocks = new Map<string, Set<string>>();
@@ -515,26 +545,6 @@ export class MemoryStore {
         return known;
       },
       revokedAt: async (user, device) => this.revocations.get(`${user}\u0000${device}`),
-    };
-    this.deadLetters = {
-      add: async (letters) => {
-        for (const l of letters) this.letters.set(l.id, structuredClone(l));
-      },
-      list: async (limit, after) =>
-        [...this.letters.values()]
-          .filter((l) => after === undefined || l.id > after)
-          .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-          .slice(0, limit)
-          .map((l) => structuredClone(l)),
-      get: async (id) => {
-        const l = this.letters.get(id);
-        return l ? structuredClone(l) : null;
-      },
-      remove: async (ids) => {
-        let n = 0;
-        for (const id of new Set(ids)) if (this.letters.delete(id)) n++;
-        return n;
-      },
     };
     this.invites = {
       create: async (invite) => {

@@ -222,6 +222,21 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX media_conversations_by_ts ON media_conversations (id, ts);
   `,
+  // Webhooks: the delivery queue (one row per event and endpoint, handed out in id order, one key
+  // at a time) and the deliveries given up on, kept like push's dead letters.
+  `
+  CREATE TABLE webhook_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    delivery_json TEXT NOT NULL
+  );
+  CREATE TABLE webhook_dead_letters (
+    id TEXT PRIMARY KEY,
+    letter_json TEXT NOT NULL,
+    ts INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX webhook_dead_letters_by_ts ON webhook_dead_letters (ts);
+  `,
 ];
 
 /** The schema version this build expects. */

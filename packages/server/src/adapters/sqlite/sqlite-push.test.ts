@@ -1,6 +1,7 @@
-// Runs the push ports' conformance suites (devices, push queue, dead letters) against the embedded
-// SQLite adapter, then what only the embedded engine has: durability across reopen, revocations
-// kept a bounded time, the queue's batching, waking and polling, and migration 4.
+// Runs the push ports' conformance suites (devices, push queue, dead letters, and webhook dead
+// letters beside them) against the embedded SQLite adapter, then what only the embedded engine
+// has: durability across reopen, revocations kept a bounded time, the queue's batching, waking
+// and polling, and migration 4.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,10 +18,13 @@ import { deviceQueueSuite } from '../conformance/device-queue.suite.js';
 import { deviceStoreSuite } from '../conformance/device-store.suite.js';
 import { keyDirectorySuite } from '../conformance/key-directory.suite.js';
 import { mediaIndexSuite } from '../conformance/media-index.suite.js';
-import { pushDeadLettersSuite } from '../conformance/push-dead-letters.suite.js';
+import { pushDeadLettersSuite, webhookDeadLettersSuite } from '../conformance/push-dead-letters.suite.js';
 import { pushQueueSuite } from '../conformance/push-queue.suite.js';
 import { migrate } from './schema.js';
-import { PUSH_BATCH_SIZE, PUSH_BATCHES_IN_FLIGHT } from './sqlite-push-queue.js';
+import {
+  JOB_BATCH_SIZE as PUSH_BATCH_SIZE,
+  JOB_BATCHES_IN_FLIGHT as PUSH_BATCHES_IN_FLIGHT,
+} from './sqlite-job-queue.js';
 import { SqliteStore } from './sqlite-store.js';
 import { DEAD_LETTER_RETENTION_MS } from './writer-apply.js';
 
@@ -80,6 +84,11 @@ pushQueueSuite('SqliteStore', async () => {
 pushDeadLettersSuite('SqliteStore', async () => {
   const s = new SqliteStore(newPath());
   return { store: s.deadLetters, close: () => s.close() };
+});
+
+webhookDeadLettersSuite('SqliteStore', async () => {
+  const s = new SqliteStore(newPath());
+  return { store: s.webhookDeadLetters, close: () => s.close() };
 });
 
 let jobs = 0;

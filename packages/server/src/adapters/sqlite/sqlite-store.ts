@@ -31,8 +31,14 @@ import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '.
 import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type { DeadLetter, PushDeadLetters, PushJob, PushQueue } from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
+import type {
+  WebhookDeadLetter,
+  WebhookDeadLetters,
+  WebhookDelivery,
+  WebhookQueue,
+} from '../../ports/webhooks.js';
 import { configureConnection, migrate } from './schema.js';
-import { type PushJobRow, SqlitePushQueue } from './sqlite-push-queue.js';
+import { SqliteJobQueue } from './sqlite-job-queue.js';
 import { type CommitObserver, WriterClient } from './writer-client.js';
 
 interface MessageRow {
@@ -100,6 +106,41 @@ interface DeadLetterRow {
   ts: number;
 }
 
+/** A queued job as `push_jobs` holds it. */
+interface PushJobRow {
+  id: number;
+  user: string;
+  device: string;
+  conv: string;
+  seq: number;
+  sender: string;
+  kind: string;
+  inbox: number;
+  ts: number;
+}
+
+function toPushJob(r: PushJobRow): PushJob {
+  const { user, device, conv, seq, kind, inbox, ts } = r;
+  return { user, device, conv, seq, from: r.sender, kind, inbox, ts };
+}
+
+/** The webhook dead letters: rows of JSON, written through the writer. */
+function webhookDeadLetters(q: Reads, writer: WriterClient): WebhookDeadLetters {
+  const parse = (r: { letter_json: string }) => JSON.parse(r.letter_json) as WebhookDeadLetter;
+  return {
+    add: async (letters) => {
+      if (letters.length > 0) await writer.write({ op: 'webhookLetterAdd', letters });
+    },
+    list: async (limit, after) =>
+      (q.webhookLetters.all(after ?? '', limit) as { letter_json: string }[]).map(parse),
+    get: async (id) => {
+      const r = q.webhookLetter.get(id) as { letter_json: string } | undefined;
+      return r ? parse(r) : null;
+    },
+    remove: async (ids) => (ids.length === 0 ? 0 : await writer.write({ op: 'webhookLetterRemove', ids })),
+  };
+}
+
 function toDeadLetter(r: DeadLetterRow): DeadLetter {
   return {
     id: r.id,
@@ -131,7 +172,7 @@ export function openAndMigrate(path: string): { db: Database.Database; applied: 
  * committing writer thread. It implements the message, inbox and conversation ports over one file,
  * so one transaction (and one fsync) can carry writes from all of them, and the capabilities
  * `FanoutRecovery` (fan-out marks are kept in `conversations.fanned_seq`) and `InboxPruning`.
- * It also holds the devices, the push queue (see `SqlitePushQueue`) and its dead letters, the
+ * It also holds the devices, the push and webhook queues (see `SqliteJobQueue`) and their dead letters, the
  * end-to-end encryption key directory, the `to_device` queues and the media index.
  */
 export class SqliteStore {
@@ -147,12 +188,15 @@ export class SqliteStore {
   readonly devices: DeviceStore;
   readonly pushQueue: PushQueue;
   readonly deadLetters: PushDeadLetters;
+  readonly webhookQueue: WebhookQueue;
+  readonly webhookDeadLetters: WebhookDeadLetters;
   readonly keys: KeyDirectory;
   readonly deviceQueue: DeviceQueue;
   readonly media: MediaIndex;
   private readonly db: Database.Database;
   private readonly writer: WriterClient;
-  private readonly queue: SqlitePushQueue;
+  /** The push and webhook queues, whose consumers stop with the store. */
+  private readonly queues: SqliteJobQueue<unknown>[];
 
   constructor(
     path: string,
@@ -385,12 +429,41 @@ export class SqliteStore {
         (q.revokedAt.get(user, device) as { revoked_ts: number } | undefined)?.revoked_ts,
     };
 
-    this.queue = new SqlitePushQueue(
-      (busy, limit) => q.pushTake.all(busy, limit) as PushJobRow[],
+    const pollMs = options.pushPollMs ?? 1_000;
+    const pushQueue = new SqliteJobQueue<PushJob>(
+      {
+        take: (busy, limit) =>
+          (q.pushTake.all(busy, limit) as PushJobRow[]).map((r) => ({
+            id: r.id,
+            key: r.user,
+            job: toPushJob(r),
+          })),
+        enqueue: (jobs) => ({ op: 'pushEnqueue', jobs }),
+        done: (ids) => ({ op: 'pushDone', ids }),
+      },
       writer,
-      options.pushPollMs ?? 1_000,
+      pollMs,
     );
-    this.pushQueue = this.queue;
+    const webhookQueue = new SqliteJobQueue<WebhookDelivery>(
+      {
+        take: (busy, limit) =>
+          (q.webhookTake.all(busy, limit) as { id: number; key: string; delivery_json: string }[]).map(
+            (r) => ({
+              id: r.id,
+              key: r.key,
+              job: JSON.parse(r.delivery_json) as WebhookDelivery,
+            }),
+          ),
+        enqueue: (deliveries) => ({ op: 'webhookEnqueue', deliveries }),
+        done: (ids) => ({ op: 'webhookDone', ids }),
+      },
+      writer,
+      pollMs,
+    );
+    this.pushQueue = pushQueue;
+    this.webhookQueue = webhookQueue;
+    this.queues = [pushQueue as SqliteJobQueue<unknown>, webhookQueue as SqliteJobQueue<unknown>];
+    this.webhookDeadLetters = webhookDeadLetters(q, writer);
 
     this.deadLetters = {
       add: async (letters: readonly DeadLetter[]) => {
@@ -450,7 +523,7 @@ export class SqliteStore {
    * thread and the read connection.
    */
   async close(): Promise<void> {
-    this.queue.abandon();
+    for (const queue of this.queues) queue.abandon();
     await this.writer.close();
     this.db.close();
   }
@@ -509,6 +582,14 @@ function prepareReads(db: Database.Database) {
       `SELECT id, user, device, conv, seq, sender, kind, inbox, ts FROM push_jobs
        WHERE user NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`,
     ),
+    webhookTake: db.prepare(
+      `SELECT id, key, delivery_json FROM webhook_jobs
+       WHERE key NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`,
+    ),
+    webhookLetters: db.prepare(
+      'SELECT letter_json FROM webhook_dead_letters WHERE id > ? ORDER BY id LIMIT ?',
+    ),
+    webhookLetter: db.prepare('SELECT letter_json FROM webhook_dead_letters WHERE id = ?'),
     deadLetters: db.prepare(
       'SELECT id, job_json, platform, reason, attempts, ts FROM push_dead_letters WHERE id > ? ORDER BY id LIMIT ?',
     ),

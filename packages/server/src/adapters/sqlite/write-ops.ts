@@ -6,6 +6,7 @@ import type { KeyUpload } from '../../ports/key-directory.js';
 import type { MediaRecord } from '../../ports/media-index.js';
 import type { StoredMessage } from '../../ports/message-store.js';
 import type { DeadLetter, PushJob } from '../../ports/push-queue.js';
+import type { WebhookDeadLetter, WebhookDelivery } from '../../ports/webhooks.js';
 
 /**
  * The writes the embedded store's writer thread applies. Everything queued while a commit is in
@@ -73,7 +74,13 @@ export type WriteOp =
   | { op: 'mediaCreate'; record: Omit<MediaRecord, 'lastReferencedAt'> }
   /** Past `max` conversations the media's least recently listed one is forgotten. */
   | { op: 'mediaReference'; id: string; conv: string; ts: number; max: number }
-  | { op: 'mediaDelete'; id: string };
+  | { op: 'mediaDelete'; id: string }
+  | { op: 'webhookEnqueue'; deliveries: readonly WebhookDelivery[] }
+  /** Deletes handed-out deliveries by row id. */
+  | { op: 'webhookDone'; ids: readonly number[] }
+  | { op: 'webhookLetterAdd'; letters: readonly WebhookDeadLetter[] }
+  /** Answers how many letters were deleted. */
+  | { op: 'webhookLetterRemove'; ids: readonly string[] };
 
 /** A batch sent to the writer thread. */
 export interface WriteBatch {

@@ -19,14 +19,26 @@ import {
   referenceMedia,
 } from './writer-apply-media.js';
 import { enqueueDeviceMessage, prepareQueueStatements, type QueueStatements } from './writer-apply-queue.js';
+import {
+  addWebhookLetters,
+  deleteWebhooks,
+  enqueueWebhooks,
+  prepareWebhookStatements,
+  removeWebhookLetters,
+  type WebhookStatements,
+} from './writer-apply-webhooks.js';
 
 /** How long a dead letter is kept (as in Cassandra, whose rows carry this TTL). */
 export const DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 type Statement = Database.Statement<unknown[]>;
 
-/** The writer thread's prepared statements (those of keys, queues and media in files of their own). */
-export type WriteStatements = CoreStatements & KeyStatements & QueueStatements & MediaStatements;
+/** The writer thread's prepared statements (those of keys, queues, media and webhooks in files of their own). */
+export type WriteStatements = CoreStatements &
+  KeyStatements &
+  QueueStatements &
+  MediaStatements &
+  WebhookStatements;
 
 type CoreStatements = Record<
   | 'insertMessage'
@@ -77,6 +89,7 @@ export function prepareWriteStatements(db: Database.Database): WriteStatements {
     ...prepareCoreStatements(db),
     ...prepareKeyStatements(db),
     ...prepareQueueStatements(db),
+    ...prepareWebhookStatements(db),
     ...prepareMediaStatements(db),
   };
 }
@@ -279,11 +292,11 @@ function applyOp(s: WriteStatements, op: WriteOp): OpAnswer {
       return n;
     }
     default:
-      return applyKeysQueueOrMediaOp(s, op);
+      return applyOpOfItsOwnFile(s, op);
   }
 }
 
-type KeysQueueOrMediaOp = Extract<
+type OpOfItsOwnFile = Extract<
   WriteOp,
   {
     op:
@@ -295,11 +308,15 @@ type KeysQueueOrMediaOp = Extract<
       | 'deviceQueueRemove'
       | 'mediaCreate'
       | 'mediaReference'
-      | 'mediaDelete';
+      | 'mediaDelete'
+      | 'webhookEnqueue'
+      | 'webhookDone'
+      | 'webhookLetterAdd'
+      | 'webhookLetterRemove';
   }
 >;
 
-function applyKeysQueueOrMediaOp(s: WriteStatements, op: KeysQueueOrMediaOp): OpAnswer {
+function applyOpOfItsOwnFile(s: WriteStatements, op: OpOfItsOwnFile): OpAnswer {
   switch (op.op) {
     case 'keysUpload':
       return uploadKeys(s, op.user, op.device, op.keys, op.max);
@@ -319,6 +336,14 @@ function applyKeysQueueOrMediaOp(s: WriteStatements, op: KeysQueueOrMediaOp): Op
       return referenceMedia(s, op.id, op.conv, op.ts, op.max);
     case 'mediaDelete':
       return deleteMedia(s, op.id);
+    case 'webhookEnqueue':
+      return enqueueWebhooks(s, op.deliveries);
+    case 'webhookDone':
+      return deleteWebhooks(s, op.ids);
+    case 'webhookLetterAdd':
+      return addWebhookLetters(s, op.letters);
+    case 'webhookLetterRemove':
+      return removeWebhookLetters(s, op.ids);
   }
 }
 
