@@ -59,6 +59,11 @@ export interface RoleChanged extends SystemMessageBase {
   role: GroupRole;
 }
 
+/** The app's backend ended the group (the server API's DeleteGroup): every member is removed by it. */
+export interface GroupDeleted extends SystemMessageBase {
+  event: 'group_deleted';
+}
+
 /** A parsed group system message; discriminate on `event`. */
 export type SystemMessage =
   | GroupCreated
@@ -66,7 +71,8 @@ export type SystemMessage =
   | MembersRemoved
   | MemberLeft
   | GroupRenamed
-  | RoleChanged;
+  | RoleChanged
+  | GroupDeleted;
 
 /** The `event` names {@link parseSystemMessage} knows. */
 export type SystemEventName = SystemMessage['event'];
@@ -119,6 +125,8 @@ export function parseSystemMessage(m: MessageObject): SystemMessage | null {
       return typeof b.user === 'string' && (b.role === 'admin' || b.role === 'member')
         ? { event: 'role_changed', actor, user: b.user, role: b.role }
         : null;
+    case 'group_deleted':
+      return { event: 'group_deleted', actor };
     default:
       return null;
   }
@@ -132,5 +140,5 @@ export function removesMember(sys: SystemMessage | null, user: string | undefine
   if (sys === null || user === undefined) return false;
   if (sys.event === 'members_removed') return sys.users.includes(user);
   if (sys.event === 'member_left') return sys.user === user;
-  return false;
+  return sys.event === 'group_deleted';
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type MessageObject, parseSystemMessage } from '../src/index.js';
+import { removesMember } from '../src/system.js';
 
 function msg(body: unknown, extra: Partial<MessageObject> = {}): MessageObject {
   return {
@@ -50,6 +51,7 @@ test('parseSystemMessage reads every system event of the protocol, with the acto
       { event: 'role_changed', user: 'bob', role: 'admin' },
       { event: 'role_changed', actor: 'alice', user: 'bob', role: 'admin' },
     ],
+    [{ event: 'group_deleted' }, { event: 'group_deleted', actor: 'alice' }],
   ];
   for (const [body, expected] of cases) assert.deepEqual(parseSystemMessage(msg(body)), expected);
 });
@@ -79,4 +81,13 @@ test('parseSystemMessage answers null for ordinary, malformed and unknown system
     actor: 'alice',
     user: 'a',
   });
+});
+
+test('removesMember: a removal or leave ends that user’s membership; a deleted group ends everyone’s', () => {
+  const sys = (body: unknown) => parseSystemMessage(msg(body));
+  assert.equal(removesMember(sys({ event: 'members_removed', users: ['bob'] }), 'bob'), true);
+  assert.equal(removesMember(sys({ event: 'members_removed', users: ['bob'] }), 'carol'), false);
+  assert.equal(removesMember(sys({ event: 'member_left', user: 'bob' }), 'bob'), true);
+  assert.equal(removesMember(sys({ event: 'group_deleted' }), 'carol'), true);
+  assert.equal(removesMember(sys({ event: 'renamed', name: 'x' }), 'bob'), false);
 });

@@ -153,6 +153,24 @@ describe('server API', () => {
       assert.equal(group.kind, 'group');
       assert.equal(group.name, 'Team 2');
 
+      // Deleting a group: only an admin; every member is removed at once, and it stays ended.
+      await refused(api.deleteGroup({ asUser: carol, conv }), Code.PermissionDenied, 'forbidden');
+      const ended = await api.deleteGroup({ asUser: bob, conv });
+      assert.equal(ended.seq, 8n);
+      const endedNote = await message(bobPhone, (f) => f.conv === conv && f.seq === 8);
+      assert.deepEqual(JSON.parse(endedNote.body), { event: 'group_deleted' });
+      await refused(api.getGroup({ asUser: bob, conv }), Code.PermissionDenied, 'forbidden');
+      await refused(
+        api.addMembers({ asUser: bob, conv, users: [alice] }),
+        Code.PermissionDenied,
+        'forbidden',
+      );
+      await refused(
+        api.sendMessage({ asUser: bob, conv, cmid: 'after', body: 'anyone?' }),
+        Code.PermissionDenied,
+        'forbidden',
+      );
+
       // Settings and blocks.
       const settings = await api.updateSettings({
         user: bob,

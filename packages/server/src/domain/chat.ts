@@ -225,7 +225,8 @@ export class Chat {
       throw err;
     }
     this.settleChange(user, conv, charged, outcome);
-    const leaving = op.op === 'leave' || (op.op === 'remove' && op.users.includes(user));
+    const leaving =
+      op.op === 'leave' || op.op === 'delete' || (op.op === 'remove' && op.users.includes(user));
     if (outcome.seq !== null && !leaving) {
       void this.d.receipts.submit(conv, { user, kind: 'read', seq: outcome.seq, implicit: true });
     }

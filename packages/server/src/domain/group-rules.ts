@@ -132,6 +132,19 @@ export function planChange(
         promoted,
       );
     }
+    case 'delete': {
+      // Every member goes at once; an invite needs an admin member to stand for it, and every
+      // other change a member, so a group with nobody left stays ended.
+      requireAdmin();
+      const recipients = [...members.keys()];
+      members.clear();
+      return {
+        body: { event: 'group_deleted' },
+        effects: [{ type: 'remove', conv, seq, users: recipients, name: state.name, members: 0 }],
+        recipients,
+        next,
+      };
+    }
     case 'rename':
       requireAdmin();
       if (op.name === state.name) return null;

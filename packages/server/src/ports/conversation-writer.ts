@@ -26,6 +26,8 @@ export type GroupOp =
   | { op: 'add'; users: string[] }
   | { op: 'remove'; users: string[] }
   | { op: 'leave' }
+  /** An admin ends the group: every member is removed, and with nobody left nothing can change it again. */
+  | { op: 'delete' }
   | { op: 'rename'; name: string }
   | { op: 'role'; user: string; role: 'admin' | 'member' }
   /**

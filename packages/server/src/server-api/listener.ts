@@ -22,6 +22,7 @@ const CALL_SCOPES: Record<keyof ServiceImpl<typeof ServerApiService>, ApiScope> 
   renameGroup: 'groups',
   setRole: 'groups',
   leaveGroup: 'groups',
+  deleteGroup: 'groups',
   getGroup: 'read',
   getHistory: 'read',
   listConversations: 'read',

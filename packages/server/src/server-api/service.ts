@@ -168,6 +168,12 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
       const f = frame(L, 'leave', { conv: r.conv });
       return changed(f.conv, await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'leave' }));
     },
+    async deleteGroup(r) {
+      const user = userField('as_user', r.asUser);
+      // Validated as a `leave` frame: no client op deletes a group, and the fields are the same.
+      const f = frame(L, 'leave', { conv: r.conv });
+      return changed(f.conv, await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'delete' }));
+    },
     async getGroup(r) {
       const user = userField('as_user', r.asUser);
       const f = frame(L, 'group_info', { conv: r.conv });

@@ -22,6 +22,8 @@ export function describeSystem(sys: Sys, me: string): string {
       return `${actor} renamed the group to "${sys.name}"`;
     case 'role_changed':
       return `${actor} made ${who(sys.user)} ${sys.role === 'admin' ? 'an admin' : 'a member'}`;
+    case 'group_deleted':
+      return `${actor} ended the group`;
   }
 }
 

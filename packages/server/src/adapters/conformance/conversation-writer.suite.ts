@@ -452,6 +452,21 @@ export function conversationWriterSuite(
       assert.equal(await w().isMember(g, b), false);
     });
 
+    check('delete: an admin ends the group for everyone; nothing changes it afterwards', async () => {
+      const [a, b, c] = [user(), user(), user()];
+      const g = group();
+      await create(g, a, [b, c]);
+      await rejectsWith(change(g, b, { op: 'delete' }), 'forbidden', 'a member deletes');
+      await rejectsWith(change(g, user(), { op: 'delete' }), 'forbidden', 'a stranger deletes');
+      const out = await change(g, a, { op: 'delete' });
+      assert.deepEqual(out, { seq: 2, ts: (out as { ts: number }).ts, recipients: 3, members: 0 });
+      assert.deepEqual(await systemMessage(g, out, a), { event: 'group_deleted' });
+      assert.deepEqual(await roles(g), {});
+      for (const u of [a, b, c]) assert.equal(await w().isMember(g, u), false);
+      await rejectsWith(change(g, a, { op: 'add', users: [b] }), 'forbidden', 'the former admin adds');
+      await rejectsWith(change(g, a, { op: 'delete' }), 'forbidden', 'delete twice');
+    });
+
     check('rename: an admin renames; the same name changes nothing; members may not', async () => {
       const [a, b] = [user(), user()];
       const g = group();

@@ -17,7 +17,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file parley/server/v1/server_api.proto.
  */
 export const file_parley_server_v1_server_api: GenFile = /*@__PURE__*/
-  fileDesc("CiFwYXJsZXkvc2VydmVyL3YxL3NlcnZlcl9hcGkucHJvdG8SEHBhcmxleS5zZXJ2ZXIudjEigQEKElNlbmRNZXNzYWdlUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDAoEY21pZBgDIAEoCRIMCgRraW5kGAQgASgJEgwKBGJvZHkYBSABKAkSFQoIcmVwbHlfdG8YBiABKANIAIgBAUILCglfcmVwbHlfdG8iSQoTU2VuZE1lc3NhZ2VSZXNwb25zZRIMCgRjb252GAEgASgJEgsKA3NlcRgCIAEoAxIKCgJ0cxgDIAEoAxILCgNkdXAYBCABKAgiRAoSQ3JlYXRlR3JvdXBSZXF1ZXN0Eg8KB2FzX3VzZXIYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdtZW1iZXJzGAMgAygJIiMKE0NyZWF0ZUdyb3VwUmVzcG9uc2USDAoEY29udhgBIAEoCSJBChFBZGRNZW1iZXJzUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDQoFdXNlcnMYAyADKAkiRAoUUmVtb3ZlTWVtYmVyc1JlcXVlc3QSDwoHYXNfdXNlchgBIAEoCRIMCgRjb252GAIgASgJEg0KBXVzZXJzGAMgAygJIkEKElJlbmFtZUdyb3VwUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDAoEbmFtZRgDIAEoCSJjCg5TZXRSb2xlUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDAoEdXNlchgDIAEoCRIkCgRyb2xlGAQgASgOMhYucGFybGV5LnNlcnZlci52MS5Sb2xlIjIKEUxlYXZlR3JvdXBSZXF1ZXN0Eg8KB2FzX3VzZXIYASABKAkSDAoEY29udhgCIAEoCSJUChJBZGRNZW1iZXJzUmVzcG9uc2USDAoEY29udhgBIAEoCRIQCgNzZXEYAiABKANIAIgBARIPCgJ0cxgDIAEoA0gBiAEBQgYKBF9zZXFCBQoDX3RzIlcKFVJlbW92ZU1lbWJlcnNSZXNwb25zZRIMCgRjb252GAEgASgJEhAKA3NlcRgCIAEoA0gAiAEBEg8KAnRzGAMgASgDSAGIAQFCBgoEX3NlcUIFCgNfdHMiVQoTUmVuYW1lR3JvdXBSZXNwb25zZRIMCgRjb252GAEgASgJEhAKA3NlcRgCIAEoA0gAiAEBEg8KAnRzGAMgASgDSAGIAQFCBgoEX3NlcUIFCgNfdHMiUQoPU2V0Um9sZVJlc3BvbnNlEgwKBGNvbnYYASABKAkSEAoDc2VxGAIgASgDSACIAQESDwoCdHMYAyABKANIAYgBAUIGCgRfc2VxQgUKA190cyJUChJMZWF2ZUdyb3VwUmVzcG9uc2USDAoEY29udhgBIAEoCRIQCgNzZXEYAiABKANIAIgBARIPCgJ0cxgDIAEoA0gBiAEBQgYKBF9zZXFCBQoDX3RzIjAKD0dldEdyb3VwUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkiVQoLR3JvdXBNZW1iZXISDAoEdXNlchgBIAEoCRIkCgRyb2xlGAIgASgOMhYucGFybGV5LnNlcnZlci52MS5Sb2xlEhIKCmpvaW5lZF9zZXEYAyABKAMicgoQR2V0R3JvdXBSZXNwb25zZRIMCgRjb252GAEgASgJEgwKBG5hbWUYAiABKAkSEgoKY3JlYXRlZF90cxgDIAEoAxIuCgdtZW1iZXJzGAQgAygLMh0ucGFybGV5LnNlcnZlci52MS5Hcm91cE1lbWJlciKOAQoRR2V0SGlzdG9yeVJlcXVlc3QSDwoHYXNfdXNlchgBIAEoCRIMCgRjb252GAIgASgJEhMKBmJlZm9yZRgDIAEoA0gAiAEBEhIKBWFmdGVyGAQgASgDSAGIAQESEgoFbGltaXQYBSABKAVIAogBAUIJCgdfYmVmb3JlQggKBl9hZnRlckIICgZfbGltaXQisAEKB01lc3NhZ2USDAoEY29udhgBIAEoCRILCgNzZXEYAiABKAMSCgoCdHMYAyABKAMSDAoEZnJvbRgEIAEoCRITCgtmcm9tX2RldmljZRgFIAEoCRIMCgRjbWlkGAYgASgJEgwKBGtpbmQYByABKAkSDAoEYm9keRgIIAEoCRIVCghyZXBseV90bxgJIAEoA0gAiAEBEg0KBW1lZGlhGAogAygJQgsKCV9yZXBseV90byJPChJHZXRIaXN0b3J5UmVzcG9uc2USKwoIbWVzc2FnZXMYASADKAsyGS5wYXJsZXkuc2VydmVyLnYxLk1lc3NhZ2USDAoEbW9yZRgCIAEoCCJsChhMaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QSDAoEdXNlchgBIAEoCRISCgVsaW1pdBgCIAEoBUgAiAEBEhYKCWJlZm9yZV90cxgDIAEoA0gBiAEBQggKBl9saW1pdEIMCgpfYmVmb3JlX3RzIqsBCgxDb252ZXJzYXRpb24SDAoEY29udhgBIAEoCRIMCgRraW5kGAIgASgJEhEKBG5hbWUYAyABKAlIAIgBARIPCgdtZW1iZXJzGAQgASgDEhAKCGxhc3Rfc2VxGAUgASgDEg8KB2xhc3RfdHMYBiABKAMSDAoEcmVhZBgHIAEoAxIRCglkZWxpdmVyZWQYCCABKAMSDgoGdW5yZWFkGAkgASgDQgcKBV9uYW1lImAKGUxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USNQoNY29udmVyc2F0aW9ucxgBIAMoCzIeLnBhcmxleS5zZXJ2ZXIudjEuQ29udmVyc2F0aW9uEgwKBG1vcmUYAiABKAgitQEKFVVwZGF0ZVNldHRpbmdzUmVxdWVzdBIMCgR1c2VyGAEgASgJEhoKDXJlYWRfcmVjZWlwdHMYAiABKAhIAIgBARIvCglsYXN0X3NlZW4YAyABKA4yHC5wYXJsZXkuc2VydmVyLnYxLlZpc2liaWxpdHkSLwoJZ3JvdXBfYWRkGAQgASgOMhwucGFybGV5LnNlcnZlci52MS5WaXNpYmlsaXR5QhAKDl9yZWFkX3JlY2VpcHRzIpEBChZVcGRhdGVTZXR0aW5nc1Jlc3BvbnNlEhUKDXJlYWRfcmVjZWlwdHMYASABKAgSLwoJbGFzdF9zZWVuGAIgASgOMhwucGFybGV5LnNlcnZlci52MS5WaXNpYmlsaXR5Ei8KCWdyb3VwX2FkZBgDIAEoDjIcLnBhcmxleS5zZXJ2ZXIudjEuVmlzaWJpbGl0eSIrCgxCbG9ja1JlcXVlc3QSDAoEdXNlchgBIAEoCRINCgVvdGhlchgCIAEoCSIPCg1CbG9ja1Jlc3BvbnNlIi0KDlVuYmxvY2tSZXF1ZXN0EgwKBHVzZXIYASABKAkSDQoFb3RoZXIYAiABKAkiEQoPVW5ibG9ja1Jlc3BvbnNlIiIKEkxpc3REZXZpY2VzUmVxdWVzdBIMCgR1c2VyGAEgASgJIlcKBkRldmljZRIOCgZkZXZpY2UYASABKAkSEQoJbGFzdF9zZWVuGAIgASgDEg4KBm9ubGluZRgDIAEoCBIMCgRwdXNoGAQgASgJEgwKBGtleXMYBSABKAgiQAoTTGlzdERldmljZXNSZXNwb25zZRIpCgdkZXZpY2VzGAEgAygLMhgucGFybGV5LnNlcnZlci52MS5EZXZpY2UiMwoTUmV2b2tlRGV2aWNlUmVxdWVzdBIMCgR1c2VyGAEgASgJEg4KBmRldmljZRgCIAEoCSIWChRSZXZva2VEZXZpY2VSZXNwb25zZSIlChVEaXNjb25uZWN0VXNlclJlcXVlc3QSDAoEdXNlchgBIAEoCSItChZEaXNjb25uZWN0VXNlclJlc3BvbnNlEhMKC2Nvbm5lY3Rpb25zGAEgASgFIj8KE1B1Ymxpc2hFdmVudFJlcXVlc3QSDAoEdXNlchgBIAEoCRIMCgRuYW1lGAIgASgJEgwKBGRhdGEYAyABKAkiJwoUUHVibGlzaEV2ZW50UmVzcG9uc2USDwoHZGV2aWNlcxgBIAEoBSIjChJHZXRQcmVzZW5jZVJlcXVlc3QSDQoFdXNlcnMYASADKAkiTgoIUHJlc2VuY2USDAoEdXNlchgBIAEoCRIOCgZvbmxpbmUYAiABKAgSFgoJbGFzdF9zZWVuGAMgASgDSACIAQFCDAoKX2xhc3Rfc2VlbiJDChNHZXRQcmVzZW5jZVJlc3BvbnNlEiwKCHByZXNlbmNlGAEgAygLMhoucGFybGV5LnNlcnZlci52MS5QcmVzZW5jZSJaChBNaW50VG9rZW5SZXF1ZXN0EgwKBHVzZXIYASABKAkSDgoGZGV2aWNlGAIgASgJEhgKC3R0bF9zZWNvbmRzGAMgASgDSACIAQFCDgoMX3R0bF9zZWNvbmRzIjYKEU1pbnRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMqPQoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9NRU1CRVIQARIOCgpST0xFX0FETUlOEAIqWAoKVmlzaWJpbGl0eRIaChZWSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASFwoTVklTSUJJTElUWV9FVkVSWU9ORRABEhUKEVZJU0lCSUxJVFlfTk9CT0RZEAIy1A0KEFNlcnZlckFwaVNlcnZpY2USWgoLU2VuZE1lc3NhZ2USJC5wYXJsZXkuc2VydmVyLnYxLlNlbmRNZXNzYWdlUmVxdWVzdBolLnBhcmxleS5zZXJ2ZXIudjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJaCgtDcmVhdGVHcm91cBIkLnBhcmxleS5zZXJ2ZXIudjEuQ3JlYXRlR3JvdXBSZXF1ZXN0GiUucGFybGV5LnNlcnZlci52MS5DcmVhdGVHcm91cFJlc3BvbnNlElcKCkFkZE1lbWJlcnMSIy5wYXJsZXkuc2VydmVyLnYxLkFkZE1lbWJlcnNSZXF1ZXN0GiQucGFybGV5LnNlcnZlci52MS5BZGRNZW1iZXJzUmVzcG9uc2USYAoNUmVtb3ZlTWVtYmVycxImLnBhcmxleS5zZXJ2ZXIudjEuUmVtb3ZlTWVtYmVyc1JlcXVlc3QaJy5wYXJsZXkuc2VydmVyLnYxLlJlbW92ZU1lbWJlcnNSZXNwb25zZRJaCgtSZW5hbWVHcm91cBIkLnBhcmxleS5zZXJ2ZXIudjEuUmVuYW1lR3JvdXBSZXF1ZXN0GiUucGFybGV5LnNlcnZlci52MS5SZW5hbWVHcm91cFJlc3BvbnNlEk4KB1NldFJvbGUSIC5wYXJsZXkuc2VydmVyLnYxLlNldFJvbGVSZXF1ZXN0GiEucGFybGV5LnNlcnZlci52MS5TZXRSb2xlUmVzcG9uc2USVwoKTGVhdmVHcm91cBIjLnBhcmxleS5zZXJ2ZXIudjEuTGVhdmVHcm91cFJlcXVlc3QaJC5wYXJsZXkuc2VydmVyLnYxLkxlYXZlR3JvdXBSZXNwb25zZRJRCghHZXRHcm91cBIhLnBhcmxleS5zZXJ2ZXIudjEuR2V0R3JvdXBSZXF1ZXN0GiIucGFybGV5LnNlcnZlci52MS5HZXRHcm91cFJlc3BvbnNlElcKCkdldEhpc3RvcnkSIy5wYXJsZXkuc2VydmVyLnYxLkdldEhpc3RvcnlSZXF1ZXN0GiQucGFybGV5LnNlcnZlci52MS5HZXRIaXN0b3J5UmVzcG9uc2USbAoRTGlzdENvbnZlcnNhdGlvbnMSKi5wYXJsZXkuc2VydmVyLnYxLkxpc3RDb252ZXJzYXRpb25zUmVxdWVzdBorLnBhcmxleS5zZXJ2ZXIudjEuTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZRJjCg5VcGRhdGVTZXR0aW5ncxInLnBhcmxleS5zZXJ2ZXIudjEuVXBkYXRlU2V0dGluZ3NSZXF1ZXN0GigucGFybGV5LnNlcnZlci52MS5VcGRhdGVTZXR0aW5nc1Jlc3BvbnNlEkgKBUJsb2NrEh4ucGFybGV5LnNlcnZlci52MS5CbG9ja1JlcXVlc3QaHy5wYXJsZXkuc2VydmVyLnYxLkJsb2NrUmVzcG9uc2USTgoHVW5ibG9jaxIgLnBhcmxleS5zZXJ2ZXIudjEuVW5ibG9ja1JlcXVlc3QaIS5wYXJsZXkuc2VydmVyLnYxLlVuYmxvY2tSZXNwb25zZRJaCgtMaXN0RGV2aWNlcxIkLnBhcmxleS5zZXJ2ZXIudjEuTGlzdERldmljZXNSZXF1ZXN0GiUucGFybGV5LnNlcnZlci52MS5MaXN0RGV2aWNlc1Jlc3BvbnNlEl0KDFJldm9rZURldmljZRIlLnBhcmxleS5zZXJ2ZXIudjEuUmV2b2tlRGV2aWNlUmVxdWVzdBomLnBhcmxleS5zZXJ2ZXIudjEuUmV2b2tlRGV2aWNlUmVzcG9uc2USYwoORGlzY29ubmVjdFVzZXISJy5wYXJsZXkuc2VydmVyLnYxLkRpc2Nvbm5lY3RVc2VyUmVxdWVzdBooLnBhcmxleS5zZXJ2ZXIudjEuRGlzY29ubmVjdFVzZXJSZXNwb25zZRJdCgxQdWJsaXNoRXZlbnQSJS5wYXJsZXkuc2VydmVyLnYxLlB1Ymxpc2hFdmVudFJlcXVlc3QaJi5wYXJsZXkuc2VydmVyLnYxLlB1Ymxpc2hFdmVudFJlc3BvbnNlEloKC0dldFByZXNlbmNlEiQucGFybGV5LnNlcnZlci52MS5HZXRQcmVzZW5jZVJlcXVlc3QaJS5wYXJsZXkuc2VydmVyLnYxLkdldFByZXNlbmNlUmVzcG9uc2USVAoJTWludFRva2VuEiIucGFybGV5LnNlcnZlci52MS5NaW50VG9rZW5SZXF1ZXN0GiMucGFybGV5LnNlcnZlci52MS5NaW50VG9rZW5SZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CiFwYXJsZXkvc2VydmVyL3YxL3NlcnZlcl9hcGkucHJvdG8SEHBhcmxleS5zZXJ2ZXIudjEigQEKElNlbmRNZXNzYWdlUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDAoEY21pZBgDIAEoCRIMCgRraW5kGAQgASgJEgwKBGJvZHkYBSABKAkSFQoIcmVwbHlfdG8YBiABKANIAIgBAUILCglfcmVwbHlfdG8iSQoTU2VuZE1lc3NhZ2VSZXNwb25zZRIMCgRjb252GAEgASgJEgsKA3NlcRgCIAEoAxIKCgJ0cxgDIAEoAxILCgNkdXAYBCABKAgiRAoSQ3JlYXRlR3JvdXBSZXF1ZXN0Eg8KB2FzX3VzZXIYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdtZW1iZXJzGAMgAygJIiMKE0NyZWF0ZUdyb3VwUmVzcG9uc2USDAoEY29udhgBIAEoCSJBChFBZGRNZW1iZXJzUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDQoFdXNlcnMYAyADKAkiRAoUUmVtb3ZlTWVtYmVyc1JlcXVlc3QSDwoHYXNfdXNlchgBIAEoCRIMCgRjb252GAIgASgJEg0KBXVzZXJzGAMgAygJIkEKElJlbmFtZUdyb3VwUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDAoEbmFtZRgDIAEoCSJjCg5TZXRSb2xlUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSDAoEdXNlchgDIAEoCRIkCgRyb2xlGAQgASgOMhYucGFybGV5LnNlcnZlci52MS5Sb2xlIjIKEUxlYXZlR3JvdXBSZXF1ZXN0Eg8KB2FzX3VzZXIYASABKAkSDAoEY29udhgCIAEoCSJUChJBZGRNZW1iZXJzUmVzcG9uc2USDAoEY29udhgBIAEoCRIQCgNzZXEYAiABKANIAIgBARIPCgJ0cxgDIAEoA0gBiAEBQgYKBF9zZXFCBQoDX3RzIlcKFVJlbW92ZU1lbWJlcnNSZXNwb25zZRIMCgRjb252GAEgASgJEhAKA3NlcRgCIAEoA0gAiAEBEg8KAnRzGAMgASgDSAGIAQFCBgoEX3NlcUIFCgNfdHMiVQoTUmVuYW1lR3JvdXBSZXNwb25zZRIMCgRjb252GAEgASgJEhAKA3NlcRgCIAEoA0gAiAEBEg8KAnRzGAMgASgDSAGIAQFCBgoEX3NlcUIFCgNfdHMiUQoPU2V0Um9sZVJlc3BvbnNlEgwKBGNvbnYYASABKAkSEAoDc2VxGAIgASgDSACIAQESDwoCdHMYAyABKANIAYgBAUIGCgRfc2VxQgUKA190cyJUChJMZWF2ZUdyb3VwUmVzcG9uc2USDAoEY29udhgBIAEoCRIQCgNzZXEYAiABKANIAIgBARIPCgJ0cxgDIAEoA0gBiAEBQgYKBF9zZXFCBQoDX3RzIjMKEkRlbGV0ZUdyb3VwUmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkiVQoTRGVsZXRlR3JvdXBSZXNwb25zZRIMCgRjb252GAEgASgJEhAKA3NlcRgCIAEoA0gAiAEBEg8KAnRzGAMgASgDSAGIAQFCBgoEX3NlcUIFCgNfdHMiMAoPR2V0R3JvdXBSZXF1ZXN0Eg8KB2FzX3VzZXIYASABKAkSDAoEY29udhgCIAEoCSJVCgtHcm91cE1lbWJlchIMCgR1c2VyGAEgASgJEiQKBHJvbGUYAiABKA4yFi5wYXJsZXkuc2VydmVyLnYxLlJvbGUSEgoKam9pbmVkX3NlcRgDIAEoAyJyChBHZXRHcm91cFJlc3BvbnNlEgwKBGNvbnYYASABKAkSDAoEbmFtZRgCIAEoCRISCgpjcmVhdGVkX3RzGAMgASgDEi4KB21lbWJlcnMYBCADKAsyHS5wYXJsZXkuc2VydmVyLnYxLkdyb3VwTWVtYmVyIo4BChFHZXRIaXN0b3J5UmVxdWVzdBIPCgdhc191c2VyGAEgASgJEgwKBGNvbnYYAiABKAkSEwoGYmVmb3JlGAMgASgDSACIAQESEgoFYWZ0ZXIYBCABKANIAYgBARISCgVsaW1pdBgFIAEoBUgCiAEBQgkKB19iZWZvcmVCCAoGX2FmdGVyQggKBl9saW1pdCKwAQoHTWVzc2FnZRIMCgRjb252GAEgASgJEgsKA3NlcRgCIAEoAxIKCgJ0cxgDIAEoAxIMCgRmcm9tGAQgASgJEhMKC2Zyb21fZGV2aWNlGAUgASgJEgwKBGNtaWQYBiABKAkSDAoEa2luZBgHIAEoCRIMCgRib2R5GAggASgJEhUKCHJlcGx5X3RvGAkgASgDSACIAQESDQoFbWVkaWEYCiADKAlCCwoJX3JlcGx5X3RvIk8KEkdldEhpc3RvcnlSZXNwb25zZRIrCghtZXNzYWdlcxgBIAMoCzIZLnBhcmxleS5zZXJ2ZXIudjEuTWVzc2FnZRIMCgRtb3JlGAIgASgIImwKGExpc3RDb252ZXJzYXRpb25zUmVxdWVzdBIMCgR1c2VyGAEgASgJEhIKBWxpbWl0GAIgASgFSACIAQESFgoJYmVmb3JlX3RzGAMgASgDSAGIAQFCCAoGX2xpbWl0QgwKCl9iZWZvcmVfdHMiqwEKDENvbnZlcnNhdGlvbhIMCgRjb252GAEgASgJEgwKBGtpbmQYAiABKAkSEQoEbmFtZRgDIAEoCUgAiAEBEg8KB21lbWJlcnMYBCABKAMSEAoIbGFzdF9zZXEYBSABKAMSDwoHbGFzdF90cxgGIAEoAxIMCgRyZWFkGAcgASgDEhEKCWRlbGl2ZXJlZBgIIAEoAxIOCgZ1bnJlYWQYCSABKANCBwoFX25hbWUiYAoZTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZRI1Cg1jb252ZXJzYXRpb25zGAEgAygLMh4ucGFybGV5LnNlcnZlci52MS5Db252ZXJzYXRpb24SDAoEbW9yZRgCIAEoCCK1AQoVVXBkYXRlU2V0dGluZ3NSZXF1ZXN0EgwKBHVzZXIYASABKAkSGgoNcmVhZF9yZWNlaXB0cxgCIAEoCEgAiAEBEi8KCWxhc3Rfc2VlbhgDIAEoDjIcLnBhcmxleS5zZXJ2ZXIudjEuVmlzaWJpbGl0eRIvCglncm91cF9hZGQYBCABKA4yHC5wYXJsZXkuc2VydmVyLnYxLlZpc2liaWxpdHlCEAoOX3JlYWRfcmVjZWlwdHMikQEKFlVwZGF0ZVNldHRpbmdzUmVzcG9uc2USFQoNcmVhZF9yZWNlaXB0cxgBIAEoCBIvCglsYXN0X3NlZW4YAiABKA4yHC5wYXJsZXkuc2VydmVyLnYxLlZpc2liaWxpdHkSLwoJZ3JvdXBfYWRkGAMgASgOMhwucGFybGV5LnNlcnZlci52MS5WaXNpYmlsaXR5IisKDEJsb2NrUmVxdWVzdBIMCgR1c2VyGAEgASgJEg0KBW90aGVyGAIgASgJIg8KDUJsb2NrUmVzcG9uc2UiLQoOVW5ibG9ja1JlcXVlc3QSDAoEdXNlchgBIAEoCRINCgVvdGhlchgCIAEoCSIRCg9VbmJsb2NrUmVzcG9uc2UiIgoSTGlzdERldmljZXNSZXF1ZXN0EgwKBHVzZXIYASABKAkiVwoGRGV2aWNlEg4KBmRldmljZRgBIAEoCRIRCglsYXN0X3NlZW4YAiABKAMSDgoGb25saW5lGAMgASgIEgwKBHB1c2gYBCABKAkSDAoEa2V5cxgFIAEoCCJAChNMaXN0RGV2aWNlc1Jlc3BvbnNlEikKB2RldmljZXMYASADKAsyGC5wYXJsZXkuc2VydmVyLnYxLkRldmljZSIzChNSZXZva2VEZXZpY2VSZXF1ZXN0EgwKBHVzZXIYASABKAkSDgoGZGV2aWNlGAIgASgJIhYKFFJldm9rZURldmljZVJlc3BvbnNlIiUKFURpc2Nvbm5lY3RVc2VyUmVxdWVzdBIMCgR1c2VyGAEgASgJIi0KFkRpc2Nvbm5lY3RVc2VyUmVzcG9uc2USEwoLY29ubmVjdGlvbnMYASABKAUiPwoTUHVibGlzaEV2ZW50UmVxdWVzdBIMCgR1c2VyGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEZGF0YRgDIAEoCSInChRQdWJsaXNoRXZlbnRSZXNwb25zZRIPCgdkZXZpY2VzGAEgASgFIiMKEkdldFByZXNlbmNlUmVxdWVzdBINCgV1c2VycxgBIAMoCSJOCghQcmVzZW5jZRIMCgR1c2VyGAEgASgJEg4KBm9ubGluZRgCIAEoCBIWCglsYXN0X3NlZW4YAyABKANIAIgBAUIMCgpfbGFzdF9zZWVuIkMKE0dldFByZXNlbmNlUmVzcG9uc2USLAoIcHJlc2VuY2UYASADKAsyGi5wYXJsZXkuc2VydmVyLnYxLlByZXNlbmNlIloKEE1pbnRUb2tlblJlcXVlc3QSDAoEdXNlchgBIAEoCRIOCgZkZXZpY2UYAiABKAkSGAoLdHRsX3NlY29uZHMYAyABKANIAIgBAUIOCgxfdHRsX3NlY29uZHMiNgoRTWludFRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSEgoKZXhwaXJlc19hdBgCIAEoAyo9CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX01FTUJFUhABEg4KClJPTEVfQURNSU4QAipYCgpWaXNpYmlsaXR5EhoKFlZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIXChNWSVNJQklMSVRZX0VWRVJZT05FEAESFQoRVklTSUJJTElUWV9OT0JPRFkQAjKwDgoQU2VydmVyQXBpU2VydmljZRJaCgtTZW5kTWVzc2FnZRIkLnBhcmxleS5zZXJ2ZXIudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiUucGFybGV5LnNlcnZlci52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEloKC0NyZWF0ZUdyb3VwEiQucGFybGV5LnNlcnZlci52MS5DcmVhdGVHcm91cFJlcXVlc3QaJS5wYXJsZXkuc2VydmVyLnYxLkNyZWF0ZUdyb3VwUmVzcG9uc2USVwoKQWRkTWVtYmVycxIjLnBhcmxleS5zZXJ2ZXIudjEuQWRkTWVtYmVyc1JlcXVlc3QaJC5wYXJsZXkuc2VydmVyLnYxLkFkZE1lbWJlcnNSZXNwb25zZRJgCg1SZW1vdmVNZW1iZXJzEiYucGFybGV5LnNlcnZlci52MS5SZW1vdmVNZW1iZXJzUmVxdWVzdBonLnBhcmxleS5zZXJ2ZXIudjEuUmVtb3ZlTWVtYmVyc1Jlc3BvbnNlEloKC1JlbmFtZUdyb3VwEiQucGFybGV5LnNlcnZlci52MS5SZW5hbWVHcm91cFJlcXVlc3QaJS5wYXJsZXkuc2VydmVyLnYxLlJlbmFtZUdyb3VwUmVzcG9uc2USTgoHU2V0Um9sZRIgLnBhcmxleS5zZXJ2ZXIudjEuU2V0Um9sZVJlcXVlc3QaIS5wYXJsZXkuc2VydmVyLnYxLlNldFJvbGVSZXNwb25zZRJXCgpMZWF2ZUdyb3VwEiMucGFybGV5LnNlcnZlci52MS5MZWF2ZUdyb3VwUmVxdWVzdBokLnBhcmxleS5zZXJ2ZXIudjEuTGVhdmVHcm91cFJlc3BvbnNlEloKC0RlbGV0ZUdyb3VwEiQucGFybGV5LnNlcnZlci52MS5EZWxldGVHcm91cFJlcXVlc3QaJS5wYXJsZXkuc2VydmVyLnYxLkRlbGV0ZUdyb3VwUmVzcG9uc2USUQoIR2V0R3JvdXASIS5wYXJsZXkuc2VydmVyLnYxLkdldEdyb3VwUmVxdWVzdBoiLnBhcmxleS5zZXJ2ZXIudjEuR2V0R3JvdXBSZXNwb25zZRJXCgpHZXRIaXN0b3J5EiMucGFybGV5LnNlcnZlci52MS5HZXRIaXN0b3J5UmVxdWVzdBokLnBhcmxleS5zZXJ2ZXIudjEuR2V0SGlzdG9yeVJlc3BvbnNlEmwKEUxpc3RDb252ZXJzYXRpb25zEioucGFybGV5LnNlcnZlci52MS5MaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QaKy5wYXJsZXkuc2VydmVyLnYxLkxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USYwoOVXBkYXRlU2V0dGluZ3MSJy5wYXJsZXkuc2VydmVyLnYxLlVwZGF0ZVNldHRpbmdzUmVxdWVzdBooLnBhcmxleS5zZXJ2ZXIudjEuVXBkYXRlU2V0dGluZ3NSZXNwb25zZRJICgVCbG9jaxIeLnBhcmxleS5zZXJ2ZXIudjEuQmxvY2tSZXF1ZXN0Gh8ucGFybGV5LnNlcnZlci52MS5CbG9ja1Jlc3BvbnNlEk4KB1VuYmxvY2sSIC5wYXJsZXkuc2VydmVyLnYxLlVuYmxvY2tSZXF1ZXN0GiEucGFybGV5LnNlcnZlci52MS5VbmJsb2NrUmVzcG9uc2USWgoLTGlzdERldmljZXMSJC5wYXJsZXkuc2VydmVyLnYxLkxpc3REZXZpY2VzUmVxdWVzdBolLnBhcmxleS5zZXJ2ZXIudjEuTGlzdERldmljZXNSZXNwb25zZRJdCgxSZXZva2VEZXZpY2USJS5wYXJsZXkuc2VydmVyLnYxLlJldm9rZURldmljZVJlcXVlc3QaJi5wYXJsZXkuc2VydmVyLnYxLlJldm9rZURldmljZVJlc3BvbnNlEmMKDkRpc2Nvbm5lY3RVc2VyEicucGFybGV5LnNlcnZlci52MS5EaXNjb25uZWN0VXNlclJlcXVlc3QaKC5wYXJsZXkuc2VydmVyLnYxLkRpc2Nvbm5lY3RVc2VyUmVzcG9uc2USXQoMUHVibGlzaEV2ZW50EiUucGFybGV5LnNlcnZlci52MS5QdWJsaXNoRXZlbnRSZXF1ZXN0GiYucGFybGV5LnNlcnZlci52MS5QdWJsaXNoRXZlbnRSZXNwb25zZRJaCgtHZXRQcmVzZW5jZRIkLnBhcmxleS5zZXJ2ZXIudjEuR2V0UHJlc2VuY2VSZXF1ZXN0GiUucGFybGV5LnNlcnZlci52MS5HZXRQcmVzZW5jZVJlc3BvbnNlElQKCU1pbnRUb2tlbhIiLnBhcmxleS5zZXJ2ZXIudjEuTWludFRva2VuUmVxdWVzdBojLnBhcmxleS5zZXJ2ZXIudjEuTWludFRva2VuUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message parley.server.v1.SendMessageRequest
@@ -426,6 +426,55 @@ export const LeaveGroupResponseSchema: GenMessage<LeaveGroupResponse> = /*@__PUR
   messageDesc(file_parley_server_v1_server_api, 13);
 
 /**
+ * @generated from message parley.server.v1.DeleteGroupRequest
+ */
+export type DeleteGroupRequest = Message$1<"parley.server.v1.DeleteGroupRequest"> & {
+  /**
+   * @generated from field: string as_user = 1;
+   */
+  asUser: string;
+
+  /**
+   * @generated from field: string conv = 2;
+   */
+  conv: string;
+};
+
+/**
+ * Describes the message parley.server.v1.DeleteGroupRequest.
+ * Use `create(DeleteGroupRequestSchema)` to create a new message.
+ */
+export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
+  messageDesc(file_parley_server_v1_server_api, 14);
+
+/**
+ * @generated from message parley.server.v1.DeleteGroupResponse
+ */
+export type DeleteGroupResponse = Message$1<"parley.server.v1.DeleteGroupResponse"> & {
+  /**
+   * @generated from field: string conv = 1;
+   */
+  conv: string;
+
+  /**
+   * @generated from field: optional int64 seq = 2;
+   */
+  seq?: bigint | undefined;
+
+  /**
+   * @generated from field: optional int64 ts = 3;
+   */
+  ts?: bigint | undefined;
+};
+
+/**
+ * Describes the message parley.server.v1.DeleteGroupResponse.
+ * Use `create(DeleteGroupResponseSchema)` to create a new message.
+ */
+export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
+  messageDesc(file_parley_server_v1_server_api, 15);
+
+/**
  * @generated from message parley.server.v1.GetGroupRequest
  */
 export type GetGroupRequest = Message$1<"parley.server.v1.GetGroupRequest"> & {
@@ -445,7 +494,7 @@ export type GetGroupRequest = Message$1<"parley.server.v1.GetGroupRequest"> & {
  * Use `create(GetGroupRequestSchema)` to create a new message.
  */
 export const GetGroupRequestSchema: GenMessage<GetGroupRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 14);
+  messageDesc(file_parley_server_v1_server_api, 16);
 
 /**
  * @generated from message parley.server.v1.GroupMember
@@ -472,7 +521,7 @@ export type GroupMember = Message$1<"parley.server.v1.GroupMember"> & {
  * Use `create(GroupMemberSchema)` to create a new message.
  */
 export const GroupMemberSchema: GenMessage<GroupMember> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 15);
+  messageDesc(file_parley_server_v1_server_api, 17);
 
 /**
  * @generated from message parley.server.v1.GetGroupResponse
@@ -504,7 +553,7 @@ export type GetGroupResponse = Message$1<"parley.server.v1.GetGroupResponse"> & 
  * Use `create(GetGroupResponseSchema)` to create a new message.
  */
 export const GetGroupResponseSchema: GenMessage<GetGroupResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 16);
+  messageDesc(file_parley_server_v1_server_api, 18);
 
 /**
  * @generated from message parley.server.v1.GetHistoryRequest
@@ -545,7 +594,7 @@ export type GetHistoryRequest = Message$1<"parley.server.v1.GetHistoryRequest"> 
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 17);
+  messageDesc(file_parley_server_v1_server_api, 19);
 
 /**
  * @generated from message parley.server.v1.Message
@@ -607,7 +656,7 @@ export type Message = Message$1<"parley.server.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 18);
+  messageDesc(file_parley_server_v1_server_api, 20);
 
 /**
  * @generated from message parley.server.v1.GetHistoryResponse
@@ -631,7 +680,7 @@ export type GetHistoryResponse = Message$1<"parley.server.v1.GetHistoryResponse"
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 19);
+  messageDesc(file_parley_server_v1_server_api, 21);
 
 /**
  * @generated from message parley.server.v1.ListConversationsRequest
@@ -662,7 +711,7 @@ export type ListConversationsRequest = Message$1<"parley.server.v1.ListConversat
  * Use `create(ListConversationsRequestSchema)` to create a new message.
  */
 export const ListConversationsRequestSchema: GenMessage<ListConversationsRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 20);
+  messageDesc(file_parley_server_v1_server_api, 22);
 
 /**
  * @generated from message parley.server.v1.Conversation
@@ -725,7 +774,7 @@ export type Conversation = Message$1<"parley.server.v1.Conversation"> & {
  * Use `create(ConversationSchema)` to create a new message.
  */
 export const ConversationSchema: GenMessage<Conversation> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 21);
+  messageDesc(file_parley_server_v1_server_api, 23);
 
 /**
  * @generated from message parley.server.v1.ListConversationsResponse
@@ -747,7 +796,7 @@ export type ListConversationsResponse = Message$1<"parley.server.v1.ListConversa
  * Use `create(ListConversationsResponseSchema)` to create a new message.
  */
 export const ListConversationsResponseSchema: GenMessage<ListConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 22);
+  messageDesc(file_parley_server_v1_server_api, 24);
 
 /**
  * Fields left out (or VISIBILITY_UNSPECIFIED) keep their value.
@@ -785,7 +834,7 @@ export type UpdateSettingsRequest = Message$1<"parley.server.v1.UpdateSettingsRe
  * Use `create(UpdateSettingsRequestSchema)` to create a new message.
  */
 export const UpdateSettingsRequestSchema: GenMessage<UpdateSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 23);
+  messageDesc(file_parley_server_v1_server_api, 25);
 
 /**
  * @generated from message parley.server.v1.UpdateSettingsResponse
@@ -812,7 +861,7 @@ export type UpdateSettingsResponse = Message$1<"parley.server.v1.UpdateSettingsR
  * Use `create(UpdateSettingsResponseSchema)` to create a new message.
  */
 export const UpdateSettingsResponseSchema: GenMessage<UpdateSettingsResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 24);
+  messageDesc(file_parley_server_v1_server_api, 26);
 
 /**
  * @generated from message parley.server.v1.BlockRequest
@@ -834,7 +883,7 @@ export type BlockRequest = Message$1<"parley.server.v1.BlockRequest"> & {
  * Use `create(BlockRequestSchema)` to create a new message.
  */
 export const BlockRequestSchema: GenMessage<BlockRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 25);
+  messageDesc(file_parley_server_v1_server_api, 27);
 
 /**
  * @generated from message parley.server.v1.BlockResponse
@@ -847,7 +896,7 @@ export type BlockResponse = Message$1<"parley.server.v1.BlockResponse"> & {
  * Use `create(BlockResponseSchema)` to create a new message.
  */
 export const BlockResponseSchema: GenMessage<BlockResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 26);
+  messageDesc(file_parley_server_v1_server_api, 28);
 
 /**
  * @generated from message parley.server.v1.UnblockRequest
@@ -869,7 +918,7 @@ export type UnblockRequest = Message$1<"parley.server.v1.UnblockRequest"> & {
  * Use `create(UnblockRequestSchema)` to create a new message.
  */
 export const UnblockRequestSchema: GenMessage<UnblockRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 27);
+  messageDesc(file_parley_server_v1_server_api, 29);
 
 /**
  * @generated from message parley.server.v1.UnblockResponse
@@ -882,7 +931,7 @@ export type UnblockResponse = Message$1<"parley.server.v1.UnblockResponse"> & {
  * Use `create(UnblockResponseSchema)` to create a new message.
  */
 export const UnblockResponseSchema: GenMessage<UnblockResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 28);
+  messageDesc(file_parley_server_v1_server_api, 30);
 
 /**
  * @generated from message parley.server.v1.ListDevicesRequest
@@ -899,7 +948,7 @@ export type ListDevicesRequest = Message$1<"parley.server.v1.ListDevicesRequest"
  * Use `create(ListDevicesRequestSchema)` to create a new message.
  */
 export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 29);
+  messageDesc(file_parley_server_v1_server_api, 31);
 
 /**
  * @generated from message parley.server.v1.Device
@@ -944,7 +993,7 @@ export type Device = Message$1<"parley.server.v1.Device"> & {
  * Use `create(DeviceSchema)` to create a new message.
  */
 export const DeviceSchema: GenMessage<Device> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 30);
+  messageDesc(file_parley_server_v1_server_api, 32);
 
 /**
  * @generated from message parley.server.v1.ListDevicesResponse
@@ -961,7 +1010,7 @@ export type ListDevicesResponse = Message$1<"parley.server.v1.ListDevicesRespons
  * Use `create(ListDevicesResponseSchema)` to create a new message.
  */
 export const ListDevicesResponseSchema: GenMessage<ListDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 31);
+  messageDesc(file_parley_server_v1_server_api, 33);
 
 /**
  * @generated from message parley.server.v1.RevokeDeviceRequest
@@ -983,7 +1032,7 @@ export type RevokeDeviceRequest = Message$1<"parley.server.v1.RevokeDeviceReques
  * Use `create(RevokeDeviceRequestSchema)` to create a new message.
  */
 export const RevokeDeviceRequestSchema: GenMessage<RevokeDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 32);
+  messageDesc(file_parley_server_v1_server_api, 34);
 
 /**
  * @generated from message parley.server.v1.RevokeDeviceResponse
@@ -996,7 +1045,7 @@ export type RevokeDeviceResponse = Message$1<"parley.server.v1.RevokeDeviceRespo
  * Use `create(RevokeDeviceResponseSchema)` to create a new message.
  */
 export const RevokeDeviceResponseSchema: GenMessage<RevokeDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 33);
+  messageDesc(file_parley_server_v1_server_api, 35);
 
 /**
  * @generated from message parley.server.v1.DisconnectUserRequest
@@ -1013,7 +1062,7 @@ export type DisconnectUserRequest = Message$1<"parley.server.v1.DisconnectUserRe
  * Use `create(DisconnectUserRequestSchema)` to create a new message.
  */
 export const DisconnectUserRequestSchema: GenMessage<DisconnectUserRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 34);
+  messageDesc(file_parley_server_v1_server_api, 36);
 
 /**
  * @generated from message parley.server.v1.DisconnectUserResponse
@@ -1032,7 +1081,7 @@ export type DisconnectUserResponse = Message$1<"parley.server.v1.DisconnectUserR
  * Use `create(DisconnectUserResponseSchema)` to create a new message.
  */
 export const DisconnectUserResponseSchema: GenMessage<DisconnectUserResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 35);
+  messageDesc(file_parley_server_v1_server_api, 37);
 
 /**
  * @generated from message parley.server.v1.PublishEventRequest
@@ -1063,7 +1112,7 @@ export type PublishEventRequest = Message$1<"parley.server.v1.PublishEventReques
  * Use `create(PublishEventRequestSchema)` to create a new message.
  */
 export const PublishEventRequestSchema: GenMessage<PublishEventRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 36);
+  messageDesc(file_parley_server_v1_server_api, 38);
 
 /**
  * @generated from message parley.server.v1.PublishEventResponse
@@ -1082,7 +1131,7 @@ export type PublishEventResponse = Message$1<"parley.server.v1.PublishEventRespo
  * Use `create(PublishEventResponseSchema)` to create a new message.
  */
 export const PublishEventResponseSchema: GenMessage<PublishEventResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 37);
+  messageDesc(file_parley_server_v1_server_api, 39);
 
 /**
  * @generated from message parley.server.v1.GetPresenceRequest
@@ -1099,7 +1148,7 @@ export type GetPresenceRequest = Message$1<"parley.server.v1.GetPresenceRequest"
  * Use `create(GetPresenceRequestSchema)` to create a new message.
  */
 export const GetPresenceRequestSchema: GenMessage<GetPresenceRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 38);
+  messageDesc(file_parley_server_v1_server_api, 40);
 
 /**
  * @generated from message parley.server.v1.Presence
@@ -1128,7 +1177,7 @@ export type Presence = Message$1<"parley.server.v1.Presence"> & {
  * Use `create(PresenceSchema)` to create a new message.
  */
 export const PresenceSchema: GenMessage<Presence> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 39);
+  messageDesc(file_parley_server_v1_server_api, 41);
 
 /**
  * @generated from message parley.server.v1.GetPresenceResponse
@@ -1147,7 +1196,7 @@ export type GetPresenceResponse = Message$1<"parley.server.v1.GetPresenceRespons
  * Use `create(GetPresenceResponseSchema)` to create a new message.
  */
 export const GetPresenceResponseSchema: GenMessage<GetPresenceResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 40);
+  messageDesc(file_parley_server_v1_server_api, 42);
 
 /**
  * @generated from message parley.server.v1.MintTokenRequest
@@ -1176,7 +1225,7 @@ export type MintTokenRequest = Message$1<"parley.server.v1.MintTokenRequest"> & 
  * Use `create(MintTokenRequestSchema)` to create a new message.
  */
 export const MintTokenRequestSchema: GenMessage<MintTokenRequest> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 41);
+  messageDesc(file_parley_server_v1_server_api, 43);
 
 /**
  * @generated from message parley.server.v1.MintTokenResponse
@@ -1200,7 +1249,7 @@ export type MintTokenResponse = Message$1<"parley.server.v1.MintTokenResponse"> 
  * Use `create(MintTokenResponseSchema)` to create a new message.
  */
 export const MintTokenResponseSchema: GenMessage<MintTokenResponse> = /*@__PURE__*/
-  messageDesc(file_parley_server_v1_server_api, 42);
+  messageDesc(file_parley_server_v1_server_api, 44);
 
 /**
  * @generated from enum parley.server.v1.Role
@@ -1320,6 +1369,17 @@ export const ServerApiService: GenService<{
     methodKind: "unary";
     input: typeof LeaveGroupRequestSchema;
     output: typeof LeaveGroupResponseSchema;
+  },
+  /**
+   * Scope `groups`. Ends a group (`as_user` must be an admin): every member is removed at once by
+   * one system message, and with nobody left no change, message or invite can revive it.
+   *
+   * @generated from rpc parley.server.v1.ServerApiService.DeleteGroup
+   */
+  deleteGroup: {
+    methodKind: "unary";
+    input: typeof DeleteGroupRequestSchema;
+    output: typeof DeleteGroupResponseSchema;
   },
   /**
    * Scope `read`. A group's name and members, as `as_user` (a member) sees them.
