@@ -62,6 +62,17 @@ export function isDeviceId(x: unknown): x is string {
  */
 export const SERVER_API_DEVICE = 'server-api';
 
+/**
+ * The device of messages a service account (a bot of the app's backend) sent through the server
+ * API (`from_device`), reserved: no client connects as it, so it marks a bot's messages.
+ */
+export const SERVICE_ACCOUNT_DEVICE = 'bot';
+
+/** Whether a device id is reserved for messages sent through the server API. */
+export function isReservedDevice(device: string): boolean {
+  return device === SERVER_API_DEVICE || device === SERVICE_ACCOUNT_DEVICE;
+}
+
 /** Whether x is a group conversation id: `g:` + 1..64 of `[A-Za-z0-9_-]`. */
 export function isGroupConv(x: unknown): x is string {
   if (typeof x !== 'string') return false;

@@ -65,8 +65,8 @@ import {
   isDeviceId,
   isGroupConv,
   isMediaId,
+  isReservedDevice,
   isUserId,
-  SERVER_API_DEVICE,
   utf8LengthExceeds,
 } from './ids.js';
 import {
@@ -386,8 +386,7 @@ function vConnect(o: Obj, id: string, L: Limits): ConnectFrame | null {
   if (!isStr(token, L.maxTokenLength)) return badField('token', token, chars(L.maxTokenLength));
   const device = o.device;
   if (!isDeviceId(device)) return badField('device', device, 'a device id');
-  if (device === SERVER_API_DEVICE)
-    return bad(`"device" "${SERVER_API_DEVICE}" is reserved for the server API`);
+  if (isReservedDevice(device)) return bad(`"device" "${device}" is reserved for the server API`);
   const frame: ConnectFrame = { type: 'connect', id, token, device };
   const client = o.client;
   if (!absent(client)) {

@@ -75,7 +75,7 @@ describe('server API', () => {
       { name: 'backend', key: FULL_KEY, scopes: ['*'] },
       { name: 'reader', key: READ_KEY, scopes: ['read'] },
     ]);
-    s = await startServer({ serverApiKeysFile: keysFile });
+    s = await startServer({ serverApiKeysFile: keysFile, serviceAccounts: ['api-helpbot'] });
     assert.ok(s.serverApiUrl, 'the server API listens when a keys file is configured');
   });
   after(async () => {
@@ -240,6 +240,44 @@ describe('server API', () => {
       body: '{"user":"api-json-a"}',
     });
     assert.equal(noKey.status, 401);
+  });
+
+  test('a service account (a bot) sends marked from_device "bot", and signs in nowhere', async () => {
+    const api = client('connect');
+    const [bot, dana] = ['api-helpbot', 'api-dana'];
+    const phone = await s.client(dana, 'phone');
+    const dm = `dm:${[bot, dana].sort().join(':')}`;
+    const sent = await api.sendMessage({ asUser: bot, conv: dm, cmid: 'b1', body: 'How can I help?' });
+    const got = await message(phone, (f) => f.conv === dm && f.seq === Number(sent.seq));
+    assert.deepEqual([got.from, got.from_device], [bot, 'bot']);
+    const { conv } = await api.createGroup({ asUser: bot, name: 'Support', members: [dana] });
+    const created = await message(phone, (f) => f.conv === conv);
+    assert.equal(created.from_device, 'bot');
+    // Dana's reply is an ordinary message; the bot reads it through the API (or a webhook).
+    assert.equal(
+      (await phone.request({ type: 'send', conv: dm, cmid: 'r1', kind: 'text', body: 'hi' })).ok,
+      true,
+    );
+    const history = await api.getHistory({ asUser: bot, conv: dm });
+    assert.deepEqual(
+      history.messages.map((m) => [m.from, m.fromDevice]),
+      [
+        [bot, 'bot'],
+        [dana, 'phone'],
+      ],
+    );
+    // No device signs in as the bot, whatever the token; no token is minted for it.
+    const c = await TestClient.open(s.url);
+    const r = await c.request({ type: 'connect', token: await s.token(bot), device: 'laptop' });
+    assert.equal(r.ok, false);
+    assert.equal(r.error.code, 'unauthorized');
+    c.close();
+    await refused(api.mintToken({ user: bot, device: 'laptop' }), Code.PermissionDenied, 'forbidden');
+    // Nor does any client connect as the reserved device.
+    const d = await TestClient.open(s.url);
+    const rd = await d.request({ type: 'connect', token: await s.token(dana), device: 'bot' });
+    assert.equal(rd.error?.code, 'bad_request');
+    d.close();
   });
 
   test('GetPresence sees anyone; DisconnectUser closes every connection of a user (4401)', async () => {

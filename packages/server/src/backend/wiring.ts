@@ -70,8 +70,11 @@ export function buildSessions(d: FrontDeps, transport?: SessionTransport) {
         d.store.deviceQueue.remove(user, device),
       ]);
     },
-    (err) => d.log.warn({ err: String(err) }, 'device last seen not saved'),
-    d.events,
+    {
+      onWriteError: (err) => d.log.warn({ err: String(err) }, 'device last seen not saved'),
+      events: d.events,
+      serviceAccounts: new Set(d.config.serviceAccounts),
+    },
   );
   const sessions: SessionRegistry = new SessionRegistry(
     presence,

@@ -106,6 +106,7 @@ describe('loadConfig', () => {
       beforeSendUrl: 'https://moderation.example/check',
       beforeSendPolicy: 'closed',
       webhookEvents: 'message.stored, user.online,',
+      serviceAccounts: 'helpbot, billing-bot',
       webhookRetries: '3',
     };
     const env: Record<string, string> = {};

@@ -1,3 +1,4 @@
+import { isUserId } from '@parley/protocol';
 import { z } from 'zod';
 import { WEBHOOK_EVENT_TYPES } from '../ports/webhooks.js';
 
@@ -191,6 +192,12 @@ export const configSchema = z.strictObject({
   beforeSendPolicy: z.enum(['open', 'closed']).default('open'),
   /** Hook calls in flight per process; past it a call fails at once (by the policy). */
   beforeSendMaxInFlight: positiveInt.default(256),
+
+  /**
+   * Service accounts (bots): users that act only through the server API. No token of theirs signs
+   * a device in, and their messages carry `from_device: "bot"` so clients can mark them.
+   */
+  serviceAccounts: z.array(z.string().refine(isUserId, 'a user id')).default([]),
 
   // --- Webhooks (docs/server-api.md, "Webhooks") -----------------------------------------------
   /** Endpoints (http or https URLs) that receive every event of `webhookEvents`. None: webhooks off. */
@@ -425,6 +432,7 @@ export const ENV_KEYS: Record<keyof Config, { env: string; parse: 'string' | 'in
   beforeSendTimeoutMs: { env: 'PARLEY_BEFORE_SEND_TIMEOUT_MS', parse: 'int' },
   beforeSendPolicy: { env: 'PARLEY_BEFORE_SEND_POLICY', parse: 'string' },
   beforeSendMaxInFlight: { env: 'PARLEY_BEFORE_SEND_MAX_IN_FLIGHT', parse: 'int' },
+  serviceAccounts: { env: 'PARLEY_SERVICE_ACCOUNTS', parse: 'list' },
   webhookUrls: { env: 'PARLEY_WEBHOOK_URLS', parse: 'list' },
   webhookSecret: { env: 'PARLEY_WEBHOOK_SECRET', parse: 'string' },
   webhookEvents: { env: 'PARLEY_WEBHOOK_EVENTS', parse: 'list' },

@@ -30,10 +30,14 @@ export class DeviceRegistry {
     private readonly store: DeviceStore,
     private readonly clock: Clock,
     private readonly forgetDevice: ForgetDevice,
-    /** A last-seen write failed (logged; the next connect or disconnect writes it again). */
-    private readonly onWriteError: (err: unknown) => void = () => {},
-    /** Hears registrations and revocations (webhooks). */
-    private readonly events?: UserEvents,
+    private readonly options: {
+      /** A last-seen write failed (logged; the next connect or disconnect writes it again). */
+      onWriteError?: (err: unknown) => void;
+      /** Hears registrations and revocations (webhooks). */
+      events?: UserEvents | undefined;
+      /** Users that act only through the server API (bots): no device of theirs signs in. */
+      serviceAccounts?: ReadonlySet<string>;
+    } = {},
   ) {}
 
   /**
@@ -49,6 +53,8 @@ export class DeviceRegistry {
 
   /** Refuses a token for a revoked device, without recording anything (HTTP requests). */
   async check(user: string, device: string, issuedAt: number): Promise<void> {
+    if (this.options.serviceAccounts?.has(user))
+      throw new ParleyError('unauthorized', 'a service account acts only through the server API');
     if (await this.revokedSince(user, device, issuedAt))
       throw new ParleyError('unauthorized', 'this device was revoked: sign in again');
   }
@@ -68,7 +74,7 @@ export class DeviceRegistry {
   }
 
   private record(write: Promise<void>): void {
-    const w = write.catch((err) => this.onWriteError(err));
+    const w = write.catch((err) => this.options.onWriteError?.(err));
     this.writes.add(w);
     void w.finally(() => this.writes.delete(w));
   }
@@ -107,14 +113,14 @@ export class DeviceRegistry {
     const ts = this.clock.now();
     if (!(await this.store.revoke(user, device, ts))) throw new ParleyError('not_found', 'no such device');
     this.pushCache.delete(user);
-    this.events?.deviceChanged(user, device, 'revoked', ts);
+    this.options.events?.deviceChanged(user, device, 'revoked', ts);
     await this.forgetDevice(user, device);
   }
 
   async registerPush(user: string, device: string, registration: PushRegistration): Promise<void> {
     await this.store.setPush(user, device, registration);
     this.pushCache.delete(user);
-    this.events?.deviceChanged(user, device, 'registered', this.clock.now());
+    this.options.events?.deviceChanged(user, device, 'registered', this.clock.now());
   }
 
   async unregisterPush(user: string, device: string): Promise<void> {

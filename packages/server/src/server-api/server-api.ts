@@ -48,6 +48,7 @@ export function createServerApi(
       limits: protocolLimits(config),
       tokenTtlSeconds: Math.min(DEFAULT_TOKEN_TTL_S, maxTokenTtlSeconds),
       maxTokenTtlSeconds,
+      serviceAccounts: new Set(config.serviceAccounts),
       ...(secret
         ? {
             mint: (user: string, device: string, ttlSeconds: number) =>

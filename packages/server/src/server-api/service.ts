@@ -1,9 +1,16 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { ClientFrame, ConversationSummary, Limits, MessageObject } from '@parley/protocol';
-// Messages sent through the API carry SERVER_API_DEVICE as `from_device` (no client connects as
-// it), so every device of the user, none of which sent them, receives them.
-import { isUserId, SERVER_API_DEVICE, utf8LengthExceeds, validateClientFrame } from '@parley/protocol';
+// Messages sent through the API carry SERVER_API_DEVICE as `from_device` (SERVICE_ACCOUNT_DEVICE
+// for a service account's: no client connects as either), so every device of the user, none of
+// which sent them, receives them, and clients can tell a bot's messages.
+import {
+  isUserId,
+  SERVER_API_DEVICE,
+  SERVICE_ACCOUNT_DEVICE,
+  utf8LengthExceeds,
+  validateClientFrame,
+} from '@parley/protocol';
 import {
   type ConversationSchema,
   type MessageSchema,
@@ -28,6 +35,8 @@ export interface ServerApiDeps {
   tokenTtlSeconds: number;
   /** The longest lifetime a minted token may have, in seconds. */
   maxTokenTtlSeconds: number;
+  /** Users that are bots of the app's backend: they act only here, marked `from_device: "bot"`. */
+  serviceAccounts: ReadonlySet<string>;
 }
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
@@ -104,6 +113,9 @@ function conversation(c: ConversationSummary): MessageInitShape<typeof Conversat
 export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerApiService> {
   const { chat, account } = d.api;
   const L = d.limits;
+  /** The `from_device` of what a user does through the API. */
+  const actingDevice = (user: string) =>
+    d.serviceAccounts.has(user) ? SERVICE_ACCOUNT_DEVICE : SERVER_API_DEVICE;
   return {
     async sendMessage(r) {
       const user = userField('as_user', r.asUser);
@@ -117,7 +129,7 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
       const o = await chat.send({
         conv: f.conv,
         from: user,
-        from_device: SERVER_API_DEVICE,
+        from_device: actingDevice(user),
         cmid: f.cmid,
         kind: f.kind,
         body: f.body,
@@ -128,14 +140,14 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
     async createGroup(r) {
       const user = userField('as_user', r.asUser);
       const f = frame(L, 'create_group', { name: r.name, members: r.members });
-      return { conv: await chat.createGroup(user, SERVER_API_DEVICE, f.name, f.members) };
+      return { conv: await chat.createGroup(user, actingDevice(user), f.name, f.members) };
     },
     async addMembers(r) {
       const user = userField('as_user', r.asUser);
       const f = frame(L, 'add_members', { conv: r.conv, users: r.users });
       return changed(
         f.conv,
-        await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'add', users: f.users }),
+        await chat.changeGroup(user, actingDevice(user), f.conv, { op: 'add', users: f.users }),
       );
     },
     async removeMembers(r) {
@@ -143,7 +155,7 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
       const f = frame(L, 'remove_members', { conv: r.conv, users: r.users });
       return changed(
         f.conv,
-        await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'remove', users: f.users }),
+        await chat.changeGroup(user, actingDevice(user), f.conv, { op: 'remove', users: f.users }),
       );
     },
     async renameGroup(r) {
@@ -151,7 +163,7 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
       const f = frame(L, 'update_group', { conv: r.conv, name: r.name });
       return changed(
         f.conv,
-        await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'rename', name: f.name }),
+        await chat.changeGroup(user, actingDevice(user), f.conv, { op: 'rename', name: f.name }),
       );
     },
     async setRole(r) {
@@ -160,19 +172,19 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
       const f = frame(L, 'set_role', { conv: r.conv, user: r.user, role });
       return changed(
         f.conv,
-        await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'role', user: f.user, role: f.role }),
+        await chat.changeGroup(user, actingDevice(user), f.conv, { op: 'role', user: f.user, role: f.role }),
       );
     },
     async leaveGroup(r) {
       const user = userField('as_user', r.asUser);
       const f = frame(L, 'leave', { conv: r.conv });
-      return changed(f.conv, await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'leave' }));
+      return changed(f.conv, await chat.changeGroup(user, actingDevice(user), f.conv, { op: 'leave' }));
     },
     async deleteGroup(r) {
       const user = userField('as_user', r.asUser);
       // Validated as a `leave` frame: no client op deletes a group, and the fields are the same.
       const f = frame(L, 'leave', { conv: r.conv });
-      return changed(f.conv, await chat.changeGroup(user, SERVER_API_DEVICE, f.conv, { op: 'delete' }));
+      return changed(f.conv, await chat.changeGroup(user, actingDevice(user), f.conv, { op: 'delete' }));
     },
     async getGroup(r) {
       const user = userField('as_user', r.asUser);
@@ -281,6 +293,8 @@ export function serverApiHandlers(d: ServerApiDeps): ServiceImpl<typeof ServerAp
     async mintToken(r) {
       const user = userField('user', r.user);
       const device = frame(L, 'revoke_device', { device: r.device }).device;
+      if (d.serviceAccounts.has(user))
+        throw new ParleyError('forbidden', `${user} is a service account: it signs in nowhere`);
       if (!d.mint)
         throw new ParleyError('conflict', 'this server verifies tokens but holds no key to sign them');
       const ttl = r.ttlSeconds === undefined ? d.tokenTtlSeconds : Number(r.ttlSeconds);
