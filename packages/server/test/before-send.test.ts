@@ -6,10 +6,14 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Frame, sleep, startServer, type TestServer } from './helpers.js';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { createServerClient } from '@parley/server-client';
+import { eventually, type Frame, sleep, startServer, type TestServer, tempDir } from './helpers.js';
 
 const SECRET = 'before-send-test-secret-0123456789';
 
@@ -202,5 +206,134 @@ describe('before-send hook (policy open)', () => {
       (await c.request({ type: 'history', conv })).messages.map((m: Frame) => m.body),
       ['slow', 'failing'],
     );
+  });
+});
+
+/**
+ * A hook that holds every answer until `release` (counting how many wait at once); checks arriving
+ * after the release are answered at once.
+ */
+function holdingReceiver(): { receiver: Receiver; release: () => void; most: () => number } {
+  const receiver = new Receiver();
+  let released = false;
+  let waiting: (() => void)[] = [];
+  let now = 0;
+  let most = 0;
+  receiver.answer = async (_m, res) => {
+    now++;
+    most = Math.max(most, now);
+    if (!released) await new Promise<void>((r) => waiting.push(r));
+    now--;
+    json(res, { allow: true });
+  };
+  return {
+    receiver,
+    release: () => {
+      released = true;
+      for (const r of waiting) r();
+      waiting = [];
+    },
+    most: () => most,
+  };
+}
+
+describe('before-send hook: its bounds (calls in flight, answer size)', () => {
+  const { receiver, release, most } = holdingReceiver();
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({
+      beforeSendUrl: await receiver.start(),
+      beforeSendSecret: SECRET,
+      beforeSendTimeoutMs: 5_000,
+      beforeSendPolicy: 'closed',
+      beforeSendMaxInFlight: 1,
+    });
+  });
+  after(async () => {
+    release();
+    await s.stop();
+    receiver.stop();
+  });
+
+  test('past beforeSendMaxInFlight a check fails at once (by the policy), and the hook never sees more', async () => {
+    const users = ['bs-cap1', 'bs-cap2', 'bs-cap3', 'bs-cap4', 'bs-cap5'];
+    const clients = await Promise.all(users.map((u) => s.client(u)));
+    const replies = clients.map((c, i) =>
+      c.request({ type: 'send', kind: 'text', conv: `dm:${users[i]}:${users[i]}`, cmid: 'k', body: 'x' }),
+    );
+    // Each process (one, or two in the cluster deployments) holds one check; the others are
+    // refused at once, while the held ones still wait.
+    await eventually(async () => {
+      const settled = await Promise.all(
+        replies.map((r) => Promise.race([r.then((x) => x.error?.code), sleep(10).then(() => 'waiting')])),
+      );
+      assert.ok(settled.filter((x) => x === 'unavailable').length >= users.length - 2, String(settled));
+    });
+    assert.ok(most() <= 2, `the hook saw ${most()} checks at once`);
+    release();
+    const all = await Promise.all(replies);
+    assert.ok(
+      all.some((r) => r.ok),
+      'the held checks were answered',
+    );
+  });
+
+  test('an answer over 4 KiB is a failed check', async () => {
+    receiver.answer = (_m, res) => json(res, { allow: true, padding: 'x'.repeat(5_000) });
+    const c = await s.client('bs-big');
+    const r = await c.request({ type: 'send', kind: 'text', conv: 'dm:bs-big:bs-big', cmid: 'b', body: 'x' });
+    assert.equal(r.error?.code, 'unavailable');
+    receiver.answer = (_m, res) => json(res, { allow: true, padding: 'x'.repeat(3_000) });
+    const ok = await c.request({
+      type: 'send',
+      kind: 'text',
+      conv: 'dm:bs-big:bs-big',
+      cmid: 'c',
+      body: 'x',
+    });
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+  });
+});
+
+describe('server API: calls in flight are bounded', () => {
+  const { receiver, release } = holdingReceiver();
+  let s: TestServer;
+  let tmp: { dir: string; remove: () => void };
+  const KEY = 'cap-key-0123456789abcdef';
+  before(async () => {
+    tmp = tempDir('parley-api-cap-');
+    const keysFile = join(tmp.dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ keys: [{ name: 'cap', key: KEY, scopes: ['*'] }] }));
+    s = await startServer({
+      serverApiKeysFile: keysFile,
+      serverApiMaxInFlight: 2,
+      beforeSendUrl: await receiver.start(),
+      beforeSendSecret: SECRET,
+      beforeSendTimeoutMs: 10_000,
+    });
+  });
+  after(async () => {
+    release();
+    await s.stop();
+    receiver.stop();
+    tmp.remove();
+  });
+
+  test('past serverApiMaxInFlight a call is refused unavailable at once; held ones complete', async () => {
+    const api = createServerClient({ baseUrl: s.serverApiUrl!, apiKey: KEY, protocol: 'connect' });
+    const send = (u: string) => api.sendMessage({ asUser: u, conv: `dm:${u}:${u}`, cmid: 'k', body: 'x' });
+    const held = [send('cap-a'), send('cap-b')];
+    await eventually(async () => assert.equal(receiver.calls.length, 2));
+    await assert.rejects(send('cap-c'), (err) => {
+      const e = ConnectError.from(err);
+      return e.code === Code.Unavailable && e.metadata.get('parley-error') === 'unavailable';
+    });
+    release();
+    const done = await Promise.all(held);
+    assert.deepEqual(
+      done.map((d) => d.seq),
+      [1n, 1n],
+    );
+    assert.equal((await send('cap-c')).seq, 1n, 'a slot is free again');
   });
 });

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -504,6 +504,37 @@ describe('server API sockets', () => {
         sleep(3_000).then(() => assert.fail('a silent socket is still open after 3 s')),
       ]);
     } finally {
+      await s.stop();
+      tmp.remove();
+    }
+  });
+
+  test('the listener holds at most 1,024 sockets; the next is closed at once, and a call works again after', async () => {
+    const tmp = tempDir('parley-api-keys-');
+    const keysFile = join(tmp.dir, 'api-keys.json');
+    writeKeys(keysFile, [{ name: 'a', key: FULL_KEY, scopes: ['read'] }]);
+    const s = await startServer({ serverApiKeysFile: keysFile });
+    const { port } = new URL(s.serverApiUrl!);
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const sock = connect(Number(port), '127.0.0.1', () => resolve(sock));
+        sock.once('error', reject);
+      });
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 1024; i++) held.push(await open());
+      const extra = await open();
+      await Promise.race([
+        once(extra, 'close'),
+        sleep(2_000).then(() => assert.fail('the 1,025th socket is still open')),
+      ]);
+      for (const sock of held) sock.destroy();
+      const api = createServerClient({ baseUrl: s.serverApiUrl!, apiKey: FULL_KEY, protocol: 'connect' });
+      await eventually(async () => {
+        await api.getPresence({ users: ['api-anyone'] });
+      });
+    } finally {
+      for (const sock of held) sock.destroy();
       await s.stop();
       tmp.remove();
     }
