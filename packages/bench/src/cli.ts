@@ -19,6 +19,7 @@ import { media } from './scenarios/media.js';
 import { push } from './scenarios/push.js';
 import { resume } from './scenarios/resume.js';
 import { serverApi } from './scenarios/server-api.js';
+import { webhooks } from './scenarios/webhooks.js';
 
 const DEFAULT_SERVER_CLI = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
 
@@ -29,6 +30,7 @@ function socketsOf(o: BenchOptions): number {
       return o.connections;
     case 'direct':
     case 'relay-baseline':
+    case 'webhooks':
       return o.users;
     case 'group':
       return o.groups * o.members;
@@ -63,6 +65,8 @@ async function scenario(run: Run): Promise<void> {
       return media(run);
     case 'server-api':
       return serverApi(run);
+    case 'webhooks':
+      return webhooks(run);
   }
 }
 

@@ -16,6 +16,7 @@ export const SCENARIOS = [
   'push',
   'media',
   'server-api',
+  'webhooks',
 ] as const;
 /** One of SCENARIOS. */
 export type Scenario = (typeof SCENARIOS)[number];
@@ -93,7 +94,7 @@ type Spec = { type: 'string' | 'boolean'; default?: string; help: string; multip
 export const OPTION_SPECS: Record<string, Spec> = {
   url: {
     type: 'string',
-    help: 'target an existing deployment (ws://host:port/v1/ws); default: spawn parley serve',
+    help: 'target an existing deployment (ws://host:port/v1/ws); default: spawn parley serve (push and webhooks always spawn their own: they configure its push service or webhook URL)',
   },
   secret: { type: 'string', help: 'HS256 secret of that deployment, to mint tokens (required with --url)' },
   'metrics-url': {
@@ -135,7 +136,7 @@ export const OPTION_SPECS: Record<string, Spec> = {
   },
   rate: {
     type: 'string',
-    help: 'offered load, messages/s over all senders (direct: default half the measured max, or 1000 with --no-baseline; group: 20; push: default as fast as --window allows)',
+    help: 'offered load, messages/s over all senders (direct: default half the measured max, or 1000 with --no-baseline; group: 20; push: default as fast as --window allows; webhooks: 200)',
   },
   duration: {
     type: 'string',
@@ -150,7 +151,7 @@ export const OPTION_SPECS: Record<string, Spec> = {
   drain: {
     type: 'string',
     default: '10',
-    help: 'seconds to wait after the load for outstanding replies and deliveries',
+    help: 'seconds to wait after the load for outstanding replies and deliveries (push, webhooks: until the endpoint has been quiet this long; what has not come by then is missing)',
   },
   out: {
     type: 'string',
@@ -169,7 +170,7 @@ export const OPTION_SPECS: Record<string, Spec> = {
   },
   quiet: { type: 'boolean', default: 'false', help: 'no progress line' },
   connections: { type: 'string', default: '10000', help: 'connections: idle connections to open' },
-  users: { type: 'string', default: '1000', help: 'direct: online users, in pairs' },
+  users: { type: 'string', default: '1000', help: 'direct, webhooks, server-api: online users, in pairs' },
   receipts: {
     type: 'string',
     default: 'batched',
@@ -414,6 +415,10 @@ export function parseOptions(argv: string[], defaultServerCli: string): BenchOpt
   if (o.scenario === 'push' && o.url !== undefined)
     throw new UsageError(
       'push spawns its own server (it passes it the push settings and the CA): drop --url',
+    );
+  if (o.scenario === 'webhooks' && o.url !== undefined)
+    throw new UsageError(
+      "webhooks spawns its own server (the webhook URL is the server's configuration, pointed at the bench's receiver): drop --url",
     );
   if (o.senders > o.members) throw new UsageError('--senders cannot exceed --members');
   if (o.users % 2 !== 0) throw new UsageError('--users must be even (users send in pairs)');

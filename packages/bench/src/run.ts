@@ -44,6 +44,17 @@ export interface LoadPhaseSpec {
   fanout: number;
   /** Expected deliveries by message key, for group last-delivery tracking. */
   expected?: ExpectedDeliveries;
+  /**
+   * Called once the load's start time is fixed (epochNow clock, before the first send): message i
+   * is due at `startAt + i / rate`, and the measured window is `startAt + warmupS` for `durationS`.
+   */
+  onStart?: (startAt: number) => void;
+  /**
+   * Runs inside the phase after the replies and deliveries are in (or the drain ran out), for a
+   * scenario that waits for something else the sends cause (webhook events); what it records in
+   * `rec` goes into the phase's result.
+   */
+  settle?: (rec: PhaseRecorder) => Promise<void>;
 }
 
 /** A run in progress. */
@@ -254,6 +265,7 @@ export class Run {
       'deliver',
       async (rec) => {
         const startAt = Math.ceil(epochNow() + 500);
+        spec.onStart?.(startAt);
         const base: Omit<LoadCommand, 'streams' | 'rate'> = {
           op: 'load',
           startAt,
@@ -277,6 +289,7 @@ export class Run {
           if (rec.counter('delivered') >= expected || epochNow() >= deadline) break;
           await sleep(250);
         }
+        await spec.settle?.(rec);
         const sent = rec.counter('sent_in_window');
         return {
           offeredRate: spec.rate,

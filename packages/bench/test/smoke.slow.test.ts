@@ -200,4 +200,14 @@ describe('bench smoke (tiny sizes, checks the tool, not the speed)', {
       'notifications over time',
     );
   });
+
+  test('webhooks: every stored message reaches the endpoint, signed, in order, timed', async () => {
+    const r = await runScenario('webhooks', [...common, '--users', '4', '--rate', '10', '--duration', '2']);
+    const p = r.phases.find((x) => x.latency.webhook)!;
+    assert.ok(p, 'a phase measured the webhook delay');
+    assert.ok((p.latency.webhook?.count ?? 0) > 0, 'ts→endpoint delay measured');
+    assert.equal(p.facts.webhook_events_missing, 0);
+    assert.equal(p.facts.webhook_signature_failures, 0);
+    assert.equal(p.facts.webhook_out_of_order, 0);
+  });
 });

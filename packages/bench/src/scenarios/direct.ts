@@ -17,7 +17,7 @@ export function dmConv(a: string, b: string): string {
 }
 
 /** Users and streams of the pairs, each pair inside one load process. */
-function pairs(run: Run): { users: string[][]; streams: Stream[][] } {
+export function pairs(run: Run): { users: string[][]; streams: Stream[][] } {
   const n = run.opts.users / 2;
   const users: string[][] = Array.from({ length: run.cluster.size }, () => []);
   const streams: Stream[][] = Array.from({ length: run.cluster.size }, () => []);

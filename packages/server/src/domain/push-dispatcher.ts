@@ -13,6 +13,7 @@ import type {
   SettledEarly,
 } from '../ports/push-queue.js';
 import type { UserStore } from '../ports/user-store.js';
+import { abortableSleep } from './abortable-sleep.js';
 import type { DeviceRegistry } from './devices.js';
 
 /** What the dispatcher reports, for metrics (each call counts one notification). */
@@ -247,15 +248,6 @@ export class PushDispatcher {
 
   /** Sleeps, waking early when the dispatcher stops. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const signal = this.stopping.signal;
-      function done() {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done);
-    });
+    return abortableSleep(ms, this.stopping.signal);
   }
 }

@@ -10,6 +10,7 @@ import {
   type WebhookResult,
   type WebhookSender,
 } from '../ports/webhooks.js';
+import { abortableSleep } from './abortable-sleep.js';
 
 /** What the dispatcher reports, for metrics. */
 export interface WebhookObserver {
@@ -37,6 +38,39 @@ export interface WebhookDispatcherDeps {
   clock: Clock;
   log: Logger;
   observer: WebhookObserver;
+}
+
+/** How long a batch runs before its finished deliveries are reported to the queue ahead of it. */
+const SETTLE_EARLY_AFTER_MS = 250;
+
+/**
+ * Collects a batch's finished deliveries and hands them to the queue's `settled` every
+ * `SETTLE_EARLY_AFTER_MS` while the batch goes on, so a crash during a long retry does not post
+ * them again; nothing is reported for a batch that ends before the first tick.
+ */
+class EarlySettlement {
+  private pending: WebhookDelivery[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly settled: SettledEarly<WebhookDelivery>) {
+    this.timer = setInterval(() => this.flush(), SETTLE_EARLY_AFTER_MS);
+    this.timer.unref();
+  }
+
+  add(d: WebhookDelivery): void {
+    this.pending.push(d);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const done = this.pending;
+    this.pending = [];
+    this.settled(done);
+  }
 }
 
 /** Dead-letter ids: sortable, increasing within this process. */
@@ -76,10 +110,28 @@ export class WebhookDispatcher {
     await this.subscription?.close();
   }
 
-  /** Settles one batch: each key's deliveries in order, keys in parallel (at most `concurrency`). */
+  /**
+   * Settles one batch: each key's deliveries in order, keys in parallel (at most `concurrency`).
+   * Deliveries done are reported to the queue early only while the batch goes on for longer than
+   * `SETTLE_EARLY_AFTER_MS` (a key retrying): a batch that ends sooner leaves the queue in one
+   * write, not one per delivery.
+   */
   async handle(
     batch: readonly WebhookDelivery[],
     settled: SettledEarly<WebhookDelivery> = () => {},
+  ): Promise<void> {
+    const early = new EarlySettlement(settled);
+    try {
+      await this.deliverAll(batch, (d) => early.add(d));
+    } finally {
+      early.close();
+    }
+    if (this.stopping.signal.aborted) throw new Error('webhook dispatcher stopped: batch left queued');
+  }
+
+  private async deliverAll(
+    batch: readonly WebhookDelivery[],
+    done: (d: WebhookDelivery) => void,
   ): Promise<void> {
     const byKey = new Map<string, WebhookDelivery[]>();
     for (const d of batch) {
@@ -94,12 +146,11 @@ export class WebhookDispatcher {
         for (const d of next) {
           if (this.stopping.signal.aborted) return;
           await this.deliver(d);
-          if (!this.stopping.signal.aborted) settled([d]);
+          if (!this.stopping.signal.aborted) done(d);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency, keys.length) }, worker));
-    if (this.stopping.signal.aborted) throw new Error('webhook dispatcher stopped: batch left queued');
   }
 
   private async deliver(d: WebhookDelivery): Promise<void> {
@@ -133,15 +184,6 @@ export class WebhookDispatcher {
 
   /** Sleeps, waking early when the dispatcher stops. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const signal = this.stopping.signal;
-      function done() {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done);
-    });
+    return abortableSleep(ms, this.stopping.signal);
   }
 }
