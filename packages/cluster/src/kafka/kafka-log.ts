@@ -257,7 +257,8 @@ class Member {
     // A partition that moved is committed by its next owner from now on.
     for (const p of this.uncommitted.keys()) if (!next.has(p)) this.uncommitted.delete(p);
     this.changes = this.changes.then(async () => {
-      await Promise.all(this.running);
+      // A batch that failed was the handler's to report (kafkajs retries it); it only has to be over.
+      await Promise.allSettled(this.running);
       const gone = [...this.owned];
       this.owned = next;
       if (gone.length > 0) await this.handler.onRevoked(gone);
@@ -330,7 +331,8 @@ class Member {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.running);
+    // A batch failing as the member stops (a stopping handler gives up) must not keep it in the group.
+    await Promise.allSettled(this.running);
     await this.flushCommits();
     await this.consumer.disconnect();
     await this.changes;

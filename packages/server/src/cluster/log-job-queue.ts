@@ -9,7 +9,9 @@ import { TOPICS } from './topics.js';
  * cluster), keyed so one key's jobs stay in order. A batch's offsets are committed when the
  * handler resolves, so a crashed worker's unsettled jobs go to the next owner of its partitions,
  * and settled ones are not handed out again. A partition waits while its batch is being settled
- * (a provider or endpoint retrying holds that partition's keys only).
+ * (a provider or endpoint retrying holds that partition's keys), and so, with kafkajs 2.2.4, do the
+ * partitions fetched with it from the same broker: it fetches again only once every batch of a
+ * fetch is handled (a known limit; see docs/server-api.md, "Webhooks").
  */
 export class LogJobQueue<J> implements JobQueue<J> {
   /** The consumer group of the role (named like the topic, as every stage's group is). */

@@ -114,18 +114,27 @@ export class WebhookPublisher implements UserEvents {
    * earlier report is still reading bodies); never rejects.
    */
   private publish(events: Promise<readonly Keyed[]>): Promise<void> {
+    // Settled here, at once: a report failing while an earlier one is still queued (or dropped
+    // below) must not become an unhandled rejection.
+    const ready = events.then(
+      (e) => ({ events: e }),
+      (err: unknown) => ({ err }),
+    );
     if (this.pending >= MAX_PENDING_REPORTS) {
       this.observer.dropped(1, 'overload');
       return this.tail;
     }
     this.pending++;
     this.tail = this.tail.then(async () => {
+      const r = await ready;
       try {
-        const deliveries = this.deliveriesOf(await events);
+        if ('err' in r) {
+          this.log.error({ err: String(r.err) }, 'webhook events dropped: their messages could not be read');
+          this.observer.dropped(1, 'queue_failing');
+          return;
+        }
+        const deliveries = this.deliveriesOf(r.events);
         if (deliveries.length > 0) await this.enqueue(deliveries);
-      } catch (err) {
-        this.log.error({ err: String(err) }, 'webhook events dropped: their messages could not be read');
-        this.observer.dropped(1, 'queue_failing');
       } finally {
         this.pending--;
       }

@@ -7,6 +7,9 @@ import type {
 } from '../../ports/partitioned-log.js';
 import { partitionFor } from '../../util/partition-for.js';
 
+/** How long a batch whose handler failed waits before it is handed out again. */
+const REDELIVER_AFTER_FAILURE_MS = 100;
+
 interface Member {
   handler: PartitionHandler;
   owned: number[];
@@ -91,7 +94,7 @@ export class MemoryLog implements PartitionedLog {
       const everyone = [...g.members];
       // Eager: everyone stops (finishing the call in progress) before anyone gets partitions.
       for (const m of [...everyone, ...this.leavers(g)]) {
-        await Promise.all(m.busy.values());
+        await Promise.allSettled(m.busy.values());
         if (m.owned.length > 0) await m.handler.onRevoked(m.owned);
         m.owned = [];
       }
@@ -114,6 +117,7 @@ export class MemoryLog implements PartitionedLog {
     const owner = g.members.find((m) => m.owned.includes(p) && !m.closed);
     if (!owner || owner.busy.has(p)) return;
     let finished = false;
+    let failed = false;
     const run = (async () => {
       try {
         while (!owner.closed && owner.owned.includes(p)) {
@@ -123,11 +127,16 @@ export class MemoryLog implements PartitionedLog {
           await owner.handler.onRecords(p, batch);
           g.committed[p] = BigInt(from + batch.length);
         }
+      } catch {
+        // Not committed: handed out again (at least once), after a pause so a failing handler
+        // does not spin, as Kafka's consumer retries a failed batch.
+        failed = true;
       } finally {
         // In the same synchronous step as the last check: a publish after it finds the loop gone.
         finished = true;
         owner.busy.delete(p);
       }
+      if (failed && !owner.closed) setTimeout(() => this.kick(t, g, p), REDELIVER_AFTER_FAILURE_MS).unref();
     })();
     if (!finished) owner.busy.set(p, run);
   }
