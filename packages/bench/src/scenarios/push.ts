@@ -21,6 +21,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import webpush from 'web-push';
+import { startArrivalTicker } from '../arrival-ticker.js';
 import { epochNow, sleep } from '../clock.js';
 import { LatencyHistogram } from '../histogram.js';
 import { quantileBetween, type Scrape, scrape, sum } from '../metrics-scraper.js';
@@ -115,36 +116,6 @@ class SenderProcess {
     if (!this.exited) await Promise.race([this.call({ op: 'exit' }).catch(() => {}), sleep(10_000)]);
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
   }
-}
-
-/** Adds the endpoint's arrivals to the timeline every second (just after each whole second). */
-function startTicker(run: Run, endpoint: PushEndpoint): () => void {
-  let last = epochNow();
-  let timer: NodeJS.Timeout | undefined;
-  const tick = (): void => {
-    const t = epochNow();
-    const cpu = process.cpuUsage();
-    run.cluster.ingest({
-      type: 'stats',
-      worker: ENDPOINT_WORKER,
-      t,
-      from: last,
-      open: 0,
-      counters: { notified: endpoint.countSince() },
-      hist: {},
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      rss: process.memoryUsage.rss(),
-    });
-    last = t;
-    schedule();
-  };
-  const schedule = (): void => {
-    const now = epochNow();
-    timer = setTimeout(tick, Math.floor(now / 1000) * 1000 + 1001 - now);
-    timer.unref();
-  };
-  schedule();
-  return () => clearTimeout(timer);
 }
 
 /** What every phase uses. */
@@ -417,7 +388,7 @@ export async function push(run: Run): Promise<void> {
   const clock = wallClock();
   const vapid = webpush.generateVAPIDKeys();
   const endpoint = await PushEndpoint.start(vapid.publicKey, clock);
-  const stopTicker = startTicker(run, endpoint);
+  const stopTicker = startArrivalTicker(run, ENDPOINT_WORKER, endpoint);
   let sender: SenderProcess | null = null;
   let target: Target | null = null;
   try {

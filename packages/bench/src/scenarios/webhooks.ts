@@ -26,6 +26,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { startArrivalTicker } from '../arrival-ticker.js';
 import { epochNow, sleep } from '../clock.js';
 import { LatencyHistogram } from '../histogram.js';
 import { quantileBetween, type Scrape, scrape, sum } from '../metrics-scraper.js';
@@ -44,36 +45,6 @@ export const DEFAULT_WEBHOOKS_RATE = 200;
 /** `worker` ids of the snapshots this scenario adds to the timeline (not load processes). */
 const RECEIVER_WORKER = 1001;
 const DELAY_WORKER = 1002;
-
-/** Adds the receiver's events to the timeline every second (as `notified`, push's name for out-of-band arrivals). */
-function startTicker(run: Run, receiver: WebhookReceiver): () => void {
-  let last = epochNow();
-  let timer: NodeJS.Timeout | undefined;
-  const tick = (): void => {
-    const t = epochNow();
-    const cpu = process.cpuUsage();
-    run.cluster.ingest({
-      type: 'stats',
-      worker: RECEIVER_WORKER,
-      t,
-      from: last,
-      open: 0,
-      counters: { notified: receiver.countSince() },
-      hist: {},
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      rss: process.memoryUsage.rss(),
-    });
-    last = t;
-    schedule();
-  };
-  const schedule = (): void => {
-    const now = epochNow();
-    timer = setTimeout(tick, Math.floor(now / 1000) * 1000 + 1001 - now);
-    timer.unref();
-  };
-  schedule();
-  return () => clearTimeout(timer);
-}
 
 /** The webhook figures of the server's /metrics between two scrapes. */
 function serverFigures(a: Scrape, b: Scrape): Record<string, number> {
@@ -304,7 +275,7 @@ export async function webhooks(run: Run): Promise<void> {
   const clock = wallClock();
   const secret = randomBytes(24).toString('base64url');
   const receiver = await WebhookReceiver.start(secret, clock);
-  const stopTicker = startTicker(run, receiver);
+  const stopTicker = startArrivalTicker(run, RECEIVER_WORKER, receiver);
   let target: Target | null = null;
   try {
     target = await run.parley({

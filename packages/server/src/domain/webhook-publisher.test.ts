@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
-import type { WebhookDelivery, WebhookEventType, WebhookQueue } from '../ports/webhooks.js';
+import {
+  WEBHOOK_EVENT_TYPES,
+  type WebhookDelivery,
+  type WebhookEventType,
+  type WebhookQueue,
+} from '../ports/webhooks.js';
 import type { StoredMessageNotice } from './push-scheduler.js';
 import { type WebhookEndpoint, WebhookPublisher, type WebhookPublishObserver } from './webhook-publisher.js';
 
@@ -69,14 +74,7 @@ class FakeMessages {
   };
 }
 
-const ALL: readonly WebhookEventType[] = [
-  'message.stored',
-  'group.changed',
-  'user.online',
-  'user.offline',
-  'device.registered',
-  'device.revoked',
-];
+const ALL: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES;
 
 const endpoint = (
   url: string,
