@@ -44,7 +44,7 @@ if (cassandra !== undefined && kafka !== undefined) {
     const first = await parley();
     assert.match(
       first.stdout,
-      new RegExp(`topics created: ${prefix}ingress, ${prefix}fanout, ${prefix}push`),
+      new RegExp(`topics created: ${prefix}ingress, ${prefix}fanout, ${prefix}push, ${prefix}webhooks`),
     );
     const second = await parley();
     assert.match(second.stdout, /topics created: none/);
@@ -81,6 +81,8 @@ if (cassandra !== undefined && kafka !== undefined) {
         'user_conversations',
         'user_settings',
         'watermarks',
+        'webhook_dead_letter_buckets',
+        'webhook_dead_letters',
       ]);
       const ks = await client.execute(
         'SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?',
@@ -89,7 +91,7 @@ if (cassandra !== undefined && kafka !== undefined) {
       assert.equal(ks.first()?.replication[dc], '1');
       await admin.connect();
       const meta = await admin.fetchTopicMetadata({
-        topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`],
+        topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`, `${prefix}webhooks`],
       });
       for (const t of meta.topics) assert.equal(t.partitions.length, 6, t.name);
       const configs = await admin.describeConfigs({
@@ -110,7 +112,9 @@ if (cassandra !== undefined && kafka !== undefined) {
       await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
       await client.shutdown();
       await admin
-        .deleteTopics({ topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`] })
+        .deleteTopics({
+          topics: [`${prefix}ingress`, `${prefix}fanout`, `${prefix}push`, `${prefix}webhooks`],
+        })
         .catch(() => {});
       await admin.disconnect();
     }

@@ -80,6 +80,8 @@ export class KafkaLog implements PartitionedLog {
   private readonly probe: BrokerProbe;
   private readonly queue: Queued[] = [];
   private sending: Promise<void> = Promise.resolve();
+  /** A flush is chained and has not begun: a publish now goes with it. */
+  private flushScheduled = false;
   /** Records produced, and requests to the brokers by API (`Produce`, `Fetch`, `OffsetCommit`, …). */
   readonly counts: Record<string, number> = { records: 0 };
 
@@ -99,21 +101,35 @@ export class KafkaLog implements PartitionedLog {
   }
 
   /**
-   * Queues the records; everything published in the same turn of the event loop goes to the
-   * brokers in one request (per `MAX_REQUEST_BYTES`), in call order.
+   * Queues the records; everything published while the request before is in flight, or in the
+   * same turn of the event loop, goes to the brokers in the next request (per `MAX_REQUEST_BYTES`),
+   * in call order.
    */
   async publish(topic: string, messages: readonly LogMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const queued = () =>
       new Promise<void>((resolve, reject) => {
         this.queue.push({ topic, messages, resolve, reject });
-        if (this.queue.length === 1) setImmediate(() => this.flush());
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          // After the request in flight, and a turn later: what is published meanwhile goes along.
+          this.sending = this.sending
+            .then(() => new Promise<void>((r) => setImmediate(r)))
+            .then(() => this.flush());
+        }
       });
     await this.probe.guard(queued, () => new ParleyError('unavailable', 'the log is unavailable; retry'));
   }
 
-  /** Sends what is queued, in requests of at most `MAX_REQUEST_BYTES` (one publish is never split). */
-  private flush(): void {
+  /**
+   * Sends everything queued, in requests of at most `MAX_REQUEST_BYTES` (one publish is never
+   * split), one request at a time: kafkajs retries a failed request inside `sendBatch`, so a later
+   * request sent before an earlier one resolved could land first (a partition's leader not known
+   * yet, a timeout) and reorder a key's records. Waiting keeps them in publish order; what is
+   * published meanwhile goes in the next request (group commit).
+   */
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
     const items = this.queue.splice(0);
     const requests: Queued[][] = [[]];
     let bytes = 0;
@@ -126,22 +142,13 @@ export class KafkaLog implements PartitionedLog {
       requests.at(-1)!.push(item);
       bytes += size;
     }
-    // Prepared in order on one chain, so a later request never overtakes an earlier one.
     for (const request of requests) {
-      this.sending = this.sending.then(async () => {
-        try {
-          const sent = this.producer.sendBatch({
-            acks: -1,
-            topicMessages: await this.topicMessages(request),
-          });
-          void sent.then(
-            () => settle(request, (i) => i.resolve()),
-            (err) => settle(request, (i) => i.reject(err)),
-          );
-        } catch (err) {
-          settle(request, (i) => i.reject(err));
-        }
-      });
+      try {
+        await this.producer.sendBatch({ acks: -1, topicMessages: await this.topicMessages(request) });
+        settle(request, (i) => i.resolve());
+      } catch (err) {
+        settle(request, (i) => i.reject(err));
+      }
     }
   }
 
