@@ -85,8 +85,10 @@ export type {
   PushRegistrationParams,
   SettingsParams,
 } from './request-methods.js';
+export { fromServiceAccount } from './senders.js';
 export {
   type GroupCreated,
+  type GroupDeleted,
   type GroupRenamed,
   type MemberLeft,
   type MembersAdded,

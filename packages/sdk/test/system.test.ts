@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type MessageObject, parseSystemMessage } from '../src/index.js';
+import { fromServiceAccount, type MessageObject, parseSystemMessage } from '../src/index.js';
 import { removesMember } from '../src/system.js';
 
 function msg(body: unknown, extra: Partial<MessageObject> = {}): MessageObject {
@@ -90,4 +90,10 @@ test('removesMember: a removal or leave ends that user’s membership; a deleted
   assert.equal(removesMember(sys({ event: 'member_left', user: 'bob' }), 'bob'), true);
   assert.equal(removesMember(sys({ event: 'group_deleted' }), 'carol'), true);
   assert.equal(removesMember(sys({ event: 'renamed', name: 'x' }), 'bob'), false);
+});
+
+test('fromServiceAccount: a message whose from_device is "bot" came from a service account', () => {
+  assert.equal(fromServiceAccount(msg('hi', { kind: 'text', from_device: 'bot' })), true);
+  assert.equal(fromServiceAccount(msg('hi', { kind: 'text', from_device: 'server-api' })), false);
+  assert.equal(fromServiceAccount(msg('hi', { kind: 'text', from_device: 'phone' })), false);
 });

@@ -7,11 +7,21 @@
 // with a loud line. The page must be built first (`npm run build -w @parley/web`; `npm install`
 // does it).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { deflateSync, gzipSync } from 'node:zlib';
+import { createServerClient } from '@parley/server-client';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { startServer, type TestServer } from '../../server/test/helpers.js';
 
@@ -29,19 +39,26 @@ const WAIT_MS = 15_000;
 
 let server: TestServer;
 let browser: Browser;
+/** The server API's key (the bot's messages come through it), and where its file is. */
+const API_KEY = 'web-test-api-key-0123456789abcdef';
+let keysDir: string | undefined;
 /** Console errors and uncaught exceptions of every page (CSP violations show up here too). */
 const pageErrors: string[] = [];
 
 before(async () => {
   if (skip) return;
   assert.ok(existsSync(join(DIST, 'index.html')), 'build the page first: npm run build -w @parley/web');
-  server = await startServer({ devTokens: true });
+  keysDir = mkdtempSync(join(tmpdir(), 'parley-web-keys-'));
+  const keysFile = join(keysDir, 'api-keys.json');
+  writeFileSync(keysFile, JSON.stringify({ keys: [{ name: 'web-test', key: API_KEY, scopes: ['*'] }] }));
+  server = await startServer({ devTokens: true, serverApiKeysFile: keysFile, serviceAccounts: ['helpbot'] });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  if (keysDir) rmSync(keysDir, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -287,6 +304,22 @@ describe('Parley Web in Chromium', { skip }, () => {
 
     await a.close();
     await b.close();
+  });
+
+  test('a service account’s message is marked as a bot’s', { timeout: 60_000 }, async () => {
+    const c = await newContext();
+    const carla = await signIn(c, 'carla');
+    const api = createServerClient({ baseUrl: server.serverApiUrl!, apiKey: API_KEY, protocol: 'connect' });
+    const conv = dm('carla', 'helpbot');
+    await api.sendMessage({ asUser: 'helpbot', conv, cmid: 'welcome', body: 'Welcome! Ask me anything.' });
+    await openChat(carla, conv);
+    const msg = carla.locator('[data-testid=message]', { hasText: 'Welcome! Ask me anything.' });
+    await msg.getByTestId('bot-badge').waitFor({ timeout: WAIT_MS });
+    await send(carla, 'hi bot');
+    const mine = carla.locator('[data-testid=message]', { hasText: 'hi bot' });
+    await mine.waitFor({ timeout: WAIT_MS });
+    assert.equal(await mine.getByTestId('bot-badge').count(), 0, 'a person’s message has no badge');
+    await c.close();
   });
 
   test('a group of three: create, send, add a member, remove one who then receives nothing', {

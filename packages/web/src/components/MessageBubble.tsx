@@ -33,7 +33,16 @@ export function MessageBubble({ conv, message: m, onReply, onInfo }: Props) {
       data-state={tick ?? undefined}
     >
       <div class="bubble">
-        {!mine && conv.kind === 'group' && <div class="sender">{m.from}</div>}
+        {!mine && (conv.kind === 'group' || m.bot) && (
+          <div class="sender">
+            {m.from}
+            {m.bot && (
+              <span class="bot-badge" data-testid="bot-badge">
+                bot
+              </span>
+            )}
+          </div>
+        )}
         {m.reply_to !== undefined && (
           <blockquote class="quote" data-testid="quote">
             <span class="sender">{quoted?.from ?? 'Earlier message'}</span>

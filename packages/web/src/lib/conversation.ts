@@ -11,7 +11,12 @@
  * @module
  */
 
-import type { ConversationSummary, MessageObject, ReceiptsResult } from '@parley/sdk';
+import {
+  type ConversationSummary,
+  fromServiceAccount,
+  type MessageObject,
+  type ReceiptsResult,
+} from '@parley/sdk';
 
 /** How far one of this user's messages got. */
 export type Tick = 'pending' | 'failed' | 'sent' | 'delivered' | 'read';
@@ -28,6 +33,8 @@ export interface ChatMessage {
   body: string;
   reply_to?: number;
   media?: string[];
+  /** From a service account (a bot of the app's backend). */
+  bot?: boolean;
   /** Own messages not yet acknowledged: queued or in flight (`pending`), or refused (`failed`). */
   status?: 'pending' | 'failed';
   /** Why a send failed. */
@@ -63,6 +70,7 @@ export function fromWire(m: MessageObject): ChatMessage {
   };
   if (m.reply_to !== undefined) msg.reply_to = m.reply_to;
   if (m.media !== undefined) msg.media = m.media;
+  if (fromServiceAccount(m)) msg.bot = true;
   return msg;
 }
 
