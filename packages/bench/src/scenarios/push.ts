@@ -21,7 +21,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import webpush from 'web-push';
-import { startArrivalTicker } from '../arrival-ticker.js';
+import { ingestDelays, startArrivalTicker } from '../arrival-ticker.js';
 import { epochNow, sleep } from '../clock.js';
 import { LatencyHistogram } from '../histogram.js';
 import { quantileBetween, type Scrape, scrape, sum } from '../metrics-scraper.js';
@@ -284,30 +284,7 @@ async function measure(run: Run, ctx: Context, spec: PhaseSpec): Promise<PhaseRe
     }
 
     // The delays, per second of arrival for the timeline, and the measured window's for the phase.
-    for (const [sec, h] of [...perSecond].sort((x, y) => x[0] - y[0]))
-      run.cluster.ingest({
-        type: 'stats',
-        worker: DELAY_WORKER,
-        t: sec * 1000 + 999,
-        from: sec * 1000 - 1,
-        open: 0,
-        counters: {},
-        hist: { push: { all: h.encode(), win: '' } },
-        cpuMs: 0,
-        rss: 0,
-      });
-    if (win.count > 0)
-      run.cluster.ingest({
-        type: 'stats',
-        worker: DELAY_WORKER,
-        t: epochNow(),
-        from: epochNow() - 1,
-        open: 0,
-        counters: {},
-        hist: { push: { all: '', win: win.encode() } },
-        cpuMs: 0,
-        rss: 0,
-      });
+    ingestDelays(run, DELAY_WORKER, 'push', perSecond, win);
 
     const f = rec.facts;
     f.recipients = ctx.recipients.length;

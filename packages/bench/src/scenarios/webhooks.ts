@@ -26,7 +26,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { startArrivalTicker } from '../arrival-ticker.js';
+import { ingestDelays, startArrivalTicker } from '../arrival-ticker.js';
 import { epochNow, sleep } from '../clock.js';
 import { LatencyHistogram } from '../histogram.js';
 import { quantileBetween, type Scrape, scrape, sum } from '../metrics-scraper.js';
@@ -150,30 +150,7 @@ async function settle(
     }
     h.recordMs(delay);
   }
-  for (const [sec, h] of [...perSecond].sort((x, y) => x[0] - y[0]))
-    run.cluster.ingest({
-      type: 'stats',
-      worker: DELAY_WORKER,
-      t: sec * 1000 + 999,
-      from: sec * 1000 - 1,
-      open: 0,
-      counters: {},
-      hist: { webhook: { all: h.encode(), win: '' } },
-      cpuMs: 0,
-      rss: 0,
-    });
-  if (win.count > 0)
-    run.cluster.ingest({
-      type: 'stats',
-      worker: DELAY_WORKER,
-      t: epochNow(),
-      from: epochNow() - 1,
-      open: 0,
-      counters: {},
-      hist: { webhook: { all: '', win: win.encode() } },
-      cpuMs: 0,
-      rss: 0,
-    });
+  ingestDelays(run, DELAY_WORKER, 'webhook', perSecond, win);
 
   const c = receiver.counters;
   const before = w.before;
