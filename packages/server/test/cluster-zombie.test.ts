@@ -11,10 +11,13 @@ import { CassandraStore } from '@parley/cluster/cassandra/cassandra-store';
 import { migrateCassandra } from '@parley/cluster/cassandra/schema';
 import { Client } from 'cassandra-driver';
 import { FanoutStage } from '../src/cluster/fanout-stage.js';
+import { FencedInbox, fencedStage } from '../src/cluster/fenced-inbox.js';
 import { toFanoutRecord } from '../src/cluster/wire.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD } from '../src/domain/inbox-writer.js';
 import { Sequencer } from '../src/domain/sequencer.js';
+import { EpochFencedError } from '../src/ports/epoch-inbox.js';
 import type { PendingEntry } from '../src/ports/inbox-appender.js';
+import type { InboxEntry } from '../src/ports/inbox-store.js';
 import { silentLogger } from '../src/ports/logger.js';
 import type { StoredMessage } from '../src/ports/message-store.js';
 import type { ConsumedRecord } from '../src/ports/partitioned-log.js';
@@ -177,6 +180,100 @@ if (address !== undefined) {
         [1, other, 1],
         [2, conv, 1],
       ],
+    );
+  });
+
+  /** A fan-out member's fenced inbox over its own client: what cluster mode's fan-out stage writes through. */
+  const fenced = (s: CassandraStore, stage: string, owner: string, epochInbox = s.epochInbox) =>
+    new FencedInbox(s.inbox, epochInbox, s.stageEpochs, stage, owner, silentLogger);
+
+  test('under the epoch fence, a fan-out member resumed after its partition moved publishes nothing, and its late row loses', async () => {
+    const stage = `zstage-${id}-a`;
+    const sink = `zfsink-${id}`;
+    const conv = `dm:zfs-${id}:${sink}`;
+    const other = `dm:zft-${id}:${sink}`;
+    const message = (c: string): StoredMessage => ({
+      conv: c,
+      seq: 1,
+      ts: Date.now(),
+      from: 'x',
+      from_device: 'd',
+      cmid: `${c}-1`,
+      kind: 'text',
+      body: 'm1',
+    });
+    await store.messages.append([message(conv), message(other)]);
+    const record = (c: string, offset: number): ConsumedRecord => {
+      const p: PendingEntry = {
+        user: sink,
+        entry: { type: 'message', conv: c, seq: 1, ts: 0 },
+        frameHead: MESSAGE_FRAME_HEAD,
+        frameTail: Buffer.alloc(0),
+      };
+      return {
+        partition: 0,
+        offset: BigInt(offset),
+        key: sink,
+        value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
+        timestamp: Date.now(),
+      };
+    };
+    const member = (inbox: FencedInbox, s: CassandraStore, log = silentLogger) =>
+      fencedStage(
+        new FanoutStage(new InboxWriter(inbox, { deliver: () => {} }, log), inbox, s.messages, log),
+        inbox,
+      );
+
+    const gate = new Gate();
+    const zombieStore = await open();
+    const heldRows = { ...zombieStore.epochInbox, write: gate.hold(zombieStore.epochInbox.write) };
+    const warnings: string[] = [];
+    const zombieLog = { ...silentLogger, warn: (_f: object, msg: string) => void warnings.push(msg) };
+    const zombieInbox = fenced(zombieStore, stage, 'zombie', heldRows);
+    const zombie = member(zombieInbox, zombieStore, zombieLog);
+    await zombie.onAssigned([0]);
+    // The zombie numbers conv/1 as the sink's inbox 1 and is paused with that write in hand.
+    const zombieBatch = zombie.onRecords(0, [record(conv, 10)]);
+    while (!gate.reached) await new Promise((r) => setTimeout(r, 5));
+    // The new owner takes the partition (a newer epoch) and starts at an earlier uncommitted record.
+    const ownerInbox = fenced(store, stage, 'owner');
+    const owner = member(ownerInbox, store);
+    await owner.onAssigned([0]);
+    await owner.onRecords(0, [record(other, 9), record(conv, 10)]);
+    gate.open();
+    await zombieBatch;
+    assert.deepEqual(
+      warnings,
+      ['inbox numbers taken by another writer: dropping the queued batches and reloading heads'],
+      'the zombie’s check found the newer epoch; its redo found both entries written and wrote nothing',
+    );
+    const inbox = await store.inbox.read(sink, 0, 10);
+    assert.deepEqual(
+      inbox.map((e) => [e.inbox, e.conv, e.seq]),
+      [
+        [1, other, 1],
+        [2, conv, 1],
+      ],
+      'the owner’s row under inbox 1 stands: the zombie’s late write of it lost',
+    );
+  });
+
+  test('under the epoch fence, a zombie’s row written after the new owner loaded its head is never read, and is replaced', async () => {
+    const stage = `zstage-${id}-b`;
+    const user = `zfb-${id}`;
+    const entry = (conv: string): InboxEntry => ({ user, inbox: 1, ts: 1, type: 'message', conv, seq: 1 });
+    const zombie = fenced(await open(), stage, 'zombie');
+    await zombie.assigned([3]);
+    assert.equal(await zombie.head(user), 0);
+    const owner = fenced(store, stage, 'owner');
+    await owner.assigned([3]);
+    assert.equal(await owner.head(user), 0);
+    await assert.rejects(zombie.append([entry('dm:from-zombie')], []), EpochFencedError);
+    assert.deepEqual(await store.inbox.read(user, 0, 10), [], 'written, not published: no reader sees it');
+    await owner.append([entry('dm:from-owner')], []);
+    assert.deepEqual(
+      (await store.inbox.read(user, 0, 10)).map((e) => e.conv),
+      ['dm:from-owner'],
     );
   });
 }

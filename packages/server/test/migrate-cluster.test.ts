@@ -78,6 +78,7 @@ if (cassandra !== undefined && kafka !== undefined) {
         'one_time_prekeys',
         'push_dead_letter_buckets',
         'push_dead_letters',
+        'stage_epochs',
         'user_conversations',
         'user_settings',
         'watermarks',

@@ -14,6 +14,12 @@ import {
   REVOCATION_RETENTION_MS,
 } from '@parley/server/ports/device-store';
 import {
+  type EpochInbox,
+  headsOf,
+  type PartitionEpochs,
+  type WrittenHead,
+} from '@parley/server/ports/epoch-inbox';
+import {
   fanoutEntries,
   InboxConflictError,
   type InboxEntry,
@@ -99,6 +105,15 @@ type Row = types.Row;
 /** Inbox entries per conditional batch (small rows: far below the batch size limit). */
 const INBOX_BATCH = 200;
 
+/**
+ * The write timestamp of rows written under an ownership epoch: above every real-time timestamp
+ * (microseconds since 1970 stay below 2^62 for ~146,000 years), increasing with the epoch, so
+ * a newer owner's row always replaces an older owner's.
+ */
+const EPOCH_TIMESTAMP_BASE = 1n << 62n;
+const epochTimestamp = (epoch: number) =>
+  types.Long.fromString((EPOCH_TIMESTAMP_BASE + BigInt(epoch)).toString());
+
 /** Independent writes in flight at once per call (the driver pipelines them over its connections). */
 const WRITE_CONCURRENCY = 64;
 
@@ -153,6 +168,10 @@ export class CassandraStore {
   readonly keys: KeyDirectory;
   readonly deviceQueue: DeviceQueue;
   readonly media: MediaIndex;
+  /** Inbox entries written under ownership epochs, published by heads (the fan-out stage's fencing). */
+  readonly epochInbox: EpochInbox;
+  /** Ownership epochs of stage partitions: one Paxos round per assignment. */
+  readonly stageEpochs: PartitionEpochs;
   /** Statements sent so far by kind, requests (a batch is one) and Paxos rounds (see `count`). */
   readonly statements = { read: 0, write: 0, lwt: 0, paxos: 0, requests: 0 };
   private readonly ks: string;
@@ -207,8 +226,8 @@ export class CassandraStore {
     };
     this.inbox = {
       append: (entries, _fanned, fanouts = []) => this.appendInbox([...entries, ...fanoutEntries(fanouts)]),
-      head: (user) => this.inboxHead(user),
-      read: (user, after, limit) => this.readInbox(user, after, limit),
+      head: (user) => this.publishedHead(user),
+      read: async (user, after, limit) => this.readInbox(user, after, limit, await this.publishedHead(user)),
       floor: (user) => this.inboxFloor(user),
       lastSeqs: async (user, convs) => {
         if (convs.length === 0) return new Map();
@@ -231,6 +250,17 @@ export class CassandraStore {
           .sort((a, b) => b.lastTs - a.lastTs || (a.conv < b.conv ? -1 : 1))
           .slice(0, limit);
       },
+    };
+    this.epochInbox = {
+      write: (entries, epoch) => this.writeInboxRows(entries, epoch),
+      publish: (entries, heads) => this.publishInbox(entries, heads),
+      writtenHead: (user) => this.writtenHead(user),
+      readWritten: async (user, after, limit) =>
+        this.readInbox(user, after, limit, (await this.writtenHead(user)).written),
+    };
+    this.stageEpochs = {
+      take: (stage, partitions, owner) => this.takeEpoch(stage, partitions, owner),
+      held: (stage) => this.heldEpochs(stage),
     };
     this.conversations = {
       get: async (conv): Promise<ConversationMeta | null> => {
@@ -1028,16 +1058,49 @@ export class CassandraStore {
     await settled(
       [...partitions.values()].flatMap((p) => chunk(p, INBOX_BATCH)).map((p) => this.insertInbox(p)),
     );
-    // Then, per user, the chat list and the head: both tables are keyed by the user alone, so one
-    // unlogged batch is one mutation on one replica set.
-    const perUser = new Map<string, { head: number; queries: Query[] }>();
+    await this.publishInbox(entries, headsOf(entries));
+  }
+
+  /**
+   * Stores entries under `epoch` by plain upserts whose write timestamp is the epoch's: a row a
+   * newer owner writes under the same number wins, whatever the order of arrival. One unlogged
+   * batch per (user, bucket).
+   */
+  private async writeInboxRows(entries: readonly InboxEntry[], epoch: number): Promise<void> {
+    const timestamp = epochTimestamp(epoch);
+    const partitions = groupBy(entries, (e) => `${e.user}\u0000${bucketOf(e.inbox)}`);
+    await this.batches(
+      [...partitions.values()].flatMap((p) =>
+        chunk(p, INBOX_BATCH).map((part) =>
+          part.map((e) => ({
+            query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?`,
+            params: [...this.inboxRow(e), timestamp],
+          })),
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Per user, the chat list of `entries` and the head (both tables are keyed by the user alone, so
+   * one unlogged batch is one mutation on one replica set). Written after the entries, so a head
+   * never covers an entry that is not written.
+   */
+  private async publishInbox(
+    entries: readonly InboxEntry[],
+    heads: ReadonlyMap<string, number>,
+  ): Promise<void> {
+    const perUser = new Map<string, Query[]>();
+    const queriesOf = (user: string) => {
+      const q = perUser.get(user) ?? [];
+      perUser.set(user, q);
+      return q;
+    };
     for (const e of entries) {
-      const u = perUser.get(e.user) ?? { head: 0, queries: [] };
-      perUser.set(e.user, u);
-      u.head = Math.max(u.head, e.inbox);
       if (e.type !== 'message') continue;
       // Two max-registers, each written with its own value as the timestamp.
-      u.queries.push(
+      queriesOf(e.user).push(
         {
           query: `UPDATE ${this.ks}.user_conversations USING TIMESTAMP ? SET last_ts = ? WHERE user = ? AND conv = ?`,
           params: [long(e.ts), long(e.ts), e.user, e.conv],
@@ -1048,20 +1111,29 @@ export class CassandraStore {
         },
       );
     }
-    await this.batches(
-      [...perUser].flatMap(([user, u]) =>
-        chunk(
-          [
-            ...u.queries,
-            {
-              query: `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET head = ? WHERE user = ?`,
-              params: [long(u.head), long(u.head), user],
-            },
-          ],
-          INBOX_BATCH,
-        ),
-      ),
-    );
+    for (const [user, head] of heads)
+      queriesOf(user).push({
+        query: `UPDATE ${this.ks}.inbox_heads USING TIMESTAMP ? SET head = ? WHERE user = ?`,
+        params: [long(head), long(head), user],
+      });
+    await this.batches([...perUser.values()].flatMap((q) => chunk(q, INBOX_BATCH)));
+  }
+
+  /** An inbox row's values, in the column order of the inserts, with its TTL. */
+  private inboxRow(e: InboxEntry): unknown[] {
+    const receipt = e.type === 'receipt' ? e : undefined;
+    return [
+      e.user,
+      bucketOf(e.inbox),
+      long(e.inbox),
+      long(e.ts),
+      e.type,
+      e.conv,
+      long(e.seq),
+      receipt?.actor ?? null,
+      receipt?.kind ?? null,
+      this.inboxTtl,
+    ];
   }
 
   /** Inserts one (user, bucket)'s entries if their numbers are free; the same entries again are fine. */
@@ -1069,25 +1141,11 @@ export class CassandraStore {
     const { user } = part[0]!;
     await this.takeOnce(part, {
       number: (e) => e.inbox,
-      insert: (e) => {
-        const receipt = e.type === 'receipt' ? e : undefined;
-        return {
-          query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
-                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
-          params: [
-            e.user,
-            bucketOf(e.inbox),
-            long(e.inbox),
-            long(e.ts),
-            e.type,
-            e.conv,
-            long(e.seq),
-            receipt?.actor ?? null,
-            receipt?.kind ?? null,
-            this.inboxTtl,
-          ],
-        };
-      },
+      insert: (e) => ({
+        query: `INSERT INTO ${this.ks}.inbox (user, bucket, inbox, ts, type, conv, seq, actor, receipt_kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+        params: this.inboxRow(e),
+      }),
       stored: async (numbers) =>
         (
           await this.all(`SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox IN ?`, [
@@ -1101,34 +1159,80 @@ export class CassandraStore {
     });
   }
 
+  /** The head readers see: the recorded (published) one. */
+  private async publishedHead(user: string): Promise<number> {
+    return num((await this.one(`SELECT head FROM ${this.ks}.inbox_heads WHERE user = ?`, [user]))?.head);
+  }
+
   /**
-   * The recorded head, or past it the last entry actually stored (a writer that died, or was
-   * paused, between its entries and its head update), so the next writer never reuses a number.
+   * The published head and, past it, the last entry actually written (by a writer that died, or
+   * was fenced, between its entries and its head), so the next writer never reuses a number.
    */
-  private async inboxHead(user: string): Promise<number> {
-    const r = await this.one(`SELECT head FROM ${this.ks}.inbox_heads WHERE user = ?`, [user]);
-    let head = num(r?.head);
-    for (let b = bucketOf(head + 1); ; b++) {
+  private async writtenHead(user: string): Promise<WrittenHead> {
+    const published = await this.publishedHead(user);
+    let written = published;
+    for (let b = bucketOf(written + 1); ; b++) {
       const last = await this.one(
         `SELECT inbox FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox > ? ORDER BY inbox DESC LIMIT 1`,
-        [user, b, long(head)],
+        [user, b, long(written)],
       );
-      if (!last) return head;
-      head = num(last.inbox);
+      if (!last) return { published, written };
+      written = num(last.inbox);
     }
   }
 
-  private async readInbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
-    const head = await this.inboxHead(user);
+  /** Entries with after < inbox <= upTo, ascending, at most `limit`. */
+  private async readInbox(user: string, after: number, limit: number, upTo: number): Promise<InboxEntry[]> {
     const out: InboxEntry[] = [];
     // Expired buckets may precede live ones, so walk every bucket up to the head's.
-    for (let b = bucketOf(after + 1); b <= bucketOf(head) && out.length < limit; b++) {
+    for (let b = bucketOf(after + 1); b <= bucketOf(upTo) && out.length < limit; b++) {
       const rows = await this.all(
-        `SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox > ? LIMIT ?`,
-        [user, b, long(after), limit - out.length],
+        `SELECT * FROM ${this.ks}.inbox WHERE user = ? AND bucket = ? AND inbox > ? AND inbox <= ? LIMIT ?`,
+        [user, b, long(after), long(upTo), limit - out.length],
       );
       out.push(...rows.map((r) => toEntry(user, r)));
     }
+    return out;
+  }
+
+  // ---- stage epochs -----------------------------------------------------------------------------
+
+  /**
+   * Takes the stage's next epoch (a conditional update of its `last`, retried on contention) and
+   * records it as the holder of each of `partitions`, with the epoch as the write timestamp.
+   */
+  private async takeEpoch(stage: string, partitions: readonly number[], owner: string): Promise<number> {
+    let expected: number | null = null;
+    for (let attempt = 0; ; attempt++) {
+      const next: number = (expected ?? 0) + 1;
+      const rs = await this.execute(
+        `UPDATE ${this.ks}.stage_epochs SET last = ? WHERE stage = ? IF last = ?`,
+        [long(next), stage, expected === null ? null : long(expected)],
+        this.lwtOptions(),
+      );
+      if (rs.wasApplied()) {
+        const timestamp = epochTimestamp(next);
+        await this.batches([
+          partitions.map((p) => ({
+            query: `UPDATE ${this.ks}.stage_epochs USING TIMESTAMP ? SET epoch = ?, owner = ? WHERE stage = ? AND partition = ?`,
+            params: [timestamp, long(next), owner, stage, p],
+          })),
+        ]);
+        return next;
+      }
+      if (attempt >= 100) throw new Error(`could not take an epoch of ${stage}: contention`);
+      const last: unknown = rs.first()?.get('last');
+      expected = last === null || last === undefined ? null : num(last);
+    }
+  }
+
+  private async heldEpochs(stage: string): Promise<ReadonlyMap<number, number>> {
+    const rows = await this.all(`SELECT partition, epoch FROM ${this.ks}.stage_epochs WHERE stage = ?`, [
+      stage,
+    ]);
+    const out = new Map<number, number>();
+    for (const r of rows)
+      if (r.partition !== null && r.epoch !== null) out.set(r.partition as number, num(r.epoch));
     return out;
   }
 

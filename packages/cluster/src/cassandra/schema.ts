@@ -176,6 +176,13 @@ const TABLES = [
   `CREATE TABLE IF NOT EXISTS media_due (kind text, bucket int, id text, PRIMARY KEY ((kind, bucket), id))`,
   // The hours of each kind that have due rows (one small partition per kind).
   `CREATE TABLE IF NOT EXISTS media_due_buckets (kind text, bucket int, PRIMARY KEY ((kind), bucket))`,
+  // Ownership epochs of a stage's partitions (the fan-out stage's inbox fencing). `last` is the
+  // highest epoch taken, moved on by a conditional update (one Paxos round per assignment); each
+  // partition's row is written with its epoch as the timestamp, so a higher epoch always stands.
+  // One partition per stage: one read answers "are my partitions still mine?".
+  `CREATE TABLE IF NOT EXISTS stage_epochs (
+     stage text, partition int, epoch bigint, owner text, last bigint static,
+     PRIMARY KEY ((stage), partition))`,
 ];
 
 /** Columns added after their table first shipped: [table, column, type]; added by the migration. */

@@ -12,6 +12,7 @@ import type { PublicAddress } from '../backend/media.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { DeviceQueue } from '../ports/device-queue.js';
 import type { DeviceStore } from '../ports/device-store.js';
+import type { EpochInbox, PartitionEpochs } from '../ports/epoch-inbox.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { InviteStore } from '../ports/invite-store.js';
 import type { KeyDirectory } from '../ports/key-directory.js';
@@ -42,6 +43,14 @@ export interface ClusterStore {
   media: MediaIndex;
 }
 
+/** How the fan-out stage fences its members: stores shared by processes offer it. */
+export interface InboxFencing {
+  /** The inbox written under ownership epochs. */
+  epochInbox: EpochInbox;
+  /** Ownership epochs of the stages' partitions. */
+  stageEpochs: PartitionEpochs;
+}
+
 /**
  * What cluster mode runs on, as ports: the same code path whether these are the real engines
  * (Cassandra, Kafka, Redis: `openEngines`) or one process's memory (`inProcessAdapters`, for
@@ -49,7 +58,7 @@ export interface ClusterStore {
  * adapter over an in-memory bus).
  */
 export interface ClusterAdapters {
-  store: ClusterStore;
+  store: ClusterStore & InboxFencing;
   /** The stage topics (ingress, fan-out). */
   log: PartitionedLog;
   /** Replies, gateway commands and cache invalidations between processes. */

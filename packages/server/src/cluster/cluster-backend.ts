@@ -19,6 +19,7 @@ import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { ClusterAdapters } from './adapters.js';
 import { BusSessionTransport } from './bus-transport.js';
 import { FanoutStage } from './fanout-stage.js';
+import { FencedInbox, fencedStage } from './fenced-inbox.js';
 import { logPushQueue, logWebhookQueue } from './log-job-queue.js';
 import { meteredStage } from './metered-stage.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
@@ -120,7 +121,15 @@ export function createClusterBackend(
 
   // The fan-out role's inbox writer; its health is the process's readiness and a gauge.
   const pushJobs = pushScheduler({ devices, presence: adapters.presence, queue: pushQueue, log, metrics });
-  const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
+  const fencedInbox = new FencedInbox(
+    store.inbox,
+    store.epochInbox,
+    store.stageEpochs,
+    groupOf(config, 'fanout'),
+    processId,
+    log.child({ stage: 'fanout' }),
+  );
+  const inboxWriter = new InboxWriter(fencedInbox, sessions, log.child({ stage: 'inbox' }), {
     onMessagesStored: (notices) => {
       pushJobs.stored(notices);
       return webhooks?.publisher.messagesStored(notices);
@@ -132,7 +141,10 @@ export function createClusterBackend(
   const fanoutStage = () =>
     meteredStage(
       'fanout',
-      new FanoutStage(inboxWriter, store.inbox, store.messages, log.child({ stage: 'fanout' })),
+      fencedStage(
+        new FanoutStage(inboxWriter, fencedInbox, store.messages, log.child({ stage: 'fanout' })),
+        fencedInbox,
+      ),
       metrics,
     );
 

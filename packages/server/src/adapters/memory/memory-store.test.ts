@@ -6,6 +6,7 @@ import type { PushJob } from '../../ports/push-queue.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
 import { deviceQueueSuite } from '../conformance/device-queue.suite.js';
 import { deviceStoreSuite } from '../conformance/device-store.suite.js';
+import { epochInboxSuite } from '../conformance/epoch-inbox.suite.js';
 import { fanoutRecoverySuite } from '../conformance/fanout-recovery.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxPruningSuite } from '../conformance/inbox-pruning.suite.js';
@@ -27,6 +28,10 @@ messageStoreSuite('MemoryStore', async () => {
 });
 
 inboxStoreSuite('MemoryStore', async () => ({ store: new MemoryStore().inbox, close }));
+epochInboxSuite('MemoryStore', async () => {
+  const s = new MemoryStore();
+  return { inbox: s.inbox, epochInbox: s.epochInbox, stageEpochs: s.stageEpochs, close };
+});
 
 fanoutRecoverySuite('MemoryStore', async () => {
   const s = new MemoryStore();

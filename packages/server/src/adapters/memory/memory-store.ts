@@ -12,6 +12,7 @@ import {
   MAX_DEVICES_PER_USER,
   REVOCATION_RETENTION_MS,
 } from '../../ports/device-store.js';
+import type { EpochInbox, PartitionEpochs } from '../../ports/epoch-inbox.js';
 import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
 import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import {
@@ -39,6 +40,7 @@ import type { WebhookDeadLetters } from '../../ports/webhooks.js';
 import { MemoryDeviceQueue } from './memory-device-queue.js';
 import { MemoryKeyDirectory } from './memory-keys.js';
 import { MemoryMediaIndex } from './memory-media-index.js';
+import { MemoryPartitionEpochs } from './memory-partition-epochs.js';
 
 interface ConvState {
   meta: ConversationMeta;
@@ -288,6 +290,10 @@ export class MemoryStore {
   readonly fanoutRecovery: FanoutRecovery;
   /** Deletes inbox entries past the retention. */
   readonly inboxPruning: InboxPruning;
+  /** Inbox entries written under ownership epochs, published by heads (cluster mode's fencing). */
+  readonly epochInbox: EpochInbox;
+  /** Ownership epochs of stage partitions (cluster mode on in-process adapters). */
+  readonly stageEpochs: PartitionEpochs = new MemoryPartitionEpochs();
   readonly conversations: ConversationStore;
   readonly users: UserStore;
   readonly invites: InviteStore;
@@ -310,6 +316,8 @@ export class MemoryStore {
   private readonly lastSeenByUser = new Map<string, number>();
   private readonly convs = new Map<string, ConvState>();
   private readonly inboxes = new Map<string, UserState>();
+  /** Entries written through `epochInbox` and not published yet: user → number → row. */
+  private readonly unpublished = new Map<string, Map<number, { entry: InboxEntry; epoch: number }>>();
   /** Watermarks by conversation, then user: apart from `convs`, which only messages create. */
   private readonly marks = new Map<string, Map<string, Watermark>>();
 
@@ -385,6 +393,23 @@ export class MemoryStore {
           if (c) out.set(conv, c.lastSeq);
         }
         return out;
+      },
+    };
+    this.epochInbox = {
+      write: async (entries, epoch) => this.writeUnpublished(entries, epoch),
+      publish: async (_entries, heads) => {
+        for (const [user, head] of heads) this.publishUpTo(user, head);
+      },
+      writtenHead: async (user) => {
+        const published = this.inboxes.get(user)?.head ?? 0;
+        return { published, written: Math.max(published, ...(this.unpublished.get(user)?.keys() ?? [])) };
+      },
+      readWritten: async (user, after, limit) => {
+        const published = await this.inbox.read(user, after, limit);
+        const rows = [...(this.unpublished.get(user)?.values() ?? [])].map((r) => ({ ...r.entry }));
+        return [...published, ...rows.filter((e) => e.inbox > after)]
+          .sort((a, b) => a.inbox - b.inbox)
+          .slice(0, limit);
       },
     };
     this.inboxPruning = {
@@ -648,6 +673,31 @@ export class MemoryStore {
       inserted.add(`${m.seq}\u0000${m.conv}`);
     }
     return inserted;
+  }
+
+  /** Keeps each entry past the published head unless a row under a higher epoch holds its number. */
+  private writeUnpublished(entries: readonly InboxEntry[], epoch: number): void {
+    for (const e of entries) {
+      // Nobody writes under a published number (a newer owner loads heads after its epoch).
+      if (e.inbox <= (this.inboxes.get(e.user)?.head ?? 0)) continue;
+      const rows = this.unpublished.get(e.user) ?? new Map<number, { entry: InboxEntry; epoch: number }>();
+      this.unpublished.set(e.user, rows);
+      const there = rows.get(e.inbox);
+      if (!there || there.epoch <= epoch) rows.set(e.inbox, { entry: { ...e }, epoch });
+    }
+  }
+
+  /** Moves the user's unpublished entries up to `head` into the inbox readers see. */
+  private publishUpTo(user: string, head: number): void {
+    const rows = this.unpublished.get(user);
+    if (!rows) return;
+    const ready = [...rows.values()].map((r) => r.entry).filter((e) => e.inbox <= head);
+    this.appendInbox(
+      ready.sort((a, b) => a.inbox - b.inbox),
+      [],
+    );
+    for (const e of ready) rows.delete(e.inbox);
+    if (rows.size === 0) this.unpublished.delete(user);
   }
 
   private appendInbox(rows: readonly InboxEntry[], fanned: readonly FannedMark[]): void {
