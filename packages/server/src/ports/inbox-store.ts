@@ -88,7 +88,11 @@ export interface InboxStore {
     fanned: readonly FannedMark[],
     fanouts?: readonly MessageFanout[],
   ): Promise<void>;
-  /** The highest inbox number ever stored for `user` (0 when none); never decreases, even after entries are pruned or expire. */
+  /**
+   * The highest inbox number stored for `user` (0 when none); never decreases, even after entries
+   * are pruned or expire. A store offering `EpochInbox` answers its published head: entries written
+   * past it are not visible (to `read` either) until a head covering them is published.
+   */
   head(user: string): Promise<number>;
   /** Entries with inbox > after, ascending, at most `limit`. */
   read(user: string, after: number, limit: number): Promise<InboxEntry[]>;
