@@ -12,10 +12,12 @@ import { migrateCassandra } from '@parley/cluster/cassandra/schema';
 import { Client } from 'cassandra-driver';
 import { FanoutStage } from '../src/cluster/fanout-stage.js';
 import { FencedInbox, fencedStage } from '../src/cluster/fenced-inbox.js';
+import { FencedMessages } from '../src/cluster/fenced-messages.js';
+import { PartitionFence } from '../src/cluster/partition-fence.js';
 import { toFanoutRecord } from '../src/cluster/wire.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD } from '../src/domain/inbox-writer.js';
 import { Sequencer } from '../src/domain/sequencer.js';
-import { EpochFencedError } from '../src/ports/epoch-inbox.js';
+import { EpochFencedError } from '../src/ports/epoch-fencing.js';
 import type { PendingEntry } from '../src/ports/inbox-appender.js';
 import type { InboxEntry } from '../src/ports/inbox-store.js';
 import { silentLogger } from '../src/ports/logger.js';
@@ -185,7 +187,12 @@ if (address !== undefined) {
 
   /** A fan-out member's fenced inbox over its own client: what cluster mode's fan-out stage writes through. */
   const fenced = (s: CassandraStore, stage: string, owner: string, epochInbox = s.epochInbox) =>
-    new FencedInbox(s.inbox, epochInbox, s.stageEpochs, stage, owner, silentLogger);
+    new FencedInbox(
+      s.inbox,
+      epochInbox,
+      new PartitionFence(s.stageEpochs, stage, owner, silentLogger),
+      silentLogger,
+    );
 
   test('under the epoch fence, a fan-out member resumed after its partition moved publishes nothing, and its late row loses', async () => {
     const stage = `zstage-${id}-a`;
@@ -221,7 +228,8 @@ if (address !== undefined) {
     const member = (inbox: FencedInbox, s: CassandraStore, log = silentLogger) =>
       fencedStage(
         new FanoutStage(new InboxWriter(inbox, { deliver: () => {} }, log), inbox, s.messages, log),
-        inbox,
+        inbox.fence,
+        () => inbox.publishAdopted(),
       );
 
     const gate = new Gate();
@@ -263,10 +271,10 @@ if (address !== undefined) {
     const user = `zfb-${id}`;
     const entry = (conv: string): InboxEntry => ({ user, inbox: 1, ts: 1, type: 'message', conv, seq: 1 });
     const zombie = fenced(await open(), stage, 'zombie');
-    await zombie.assigned([3]);
+    await zombie.fence.assigned([3]);
     assert.equal(await zombie.head(user), 0);
     const owner = fenced(store, stage, 'owner');
-    await owner.assigned([3]);
+    await owner.fence.assigned([3]);
     assert.equal(await owner.head(user), 0);
     await assert.rejects(zombie.append([entry('dm:from-zombie')], []), EpochFencedError);
     assert.deepEqual(await store.inbox.read(user, 0, 10), [], 'written, not published: no reader sees it');
@@ -275,5 +283,47 @@ if (address !== undefined) {
       (await store.inbox.read(user, 0, 10)).map((e) => e.conv),
       ['dm:from-owner'],
     );
+  });
+
+  test('under the epoch fence, a sequencer resumed after its conversation moved publishes nothing: its send is refused, the owner’s message stands', async () => {
+    const stage = `zseq-${id}`;
+    const conv = `dm:zea-${id}:zeb-${id}`;
+    const send = (cmid: string) => ({
+      conv,
+      from: `zea-${id}`,
+      from_device: 'd',
+      cmid,
+      kind: 'text',
+      body: cmid,
+    });
+    const fencedLog = (s: CassandraStore, owner: string, epochMessages = s.epochMessages) =>
+      new FencedMessages(
+        s.messages,
+        epochMessages,
+        new PartitionFence(s.stageEpochs, stage, owner, silentLogger),
+      );
+    const gate = new Gate();
+    const zombieStore = await open();
+    const held = { ...zombieStore.epochMessages, write: gate.hold(zombieStore.epochMessages.write) };
+    const zombieLog = fencedLog(zombieStore, 'zombie', held);
+    await zombieLog.fence.assigned([0]);
+    const zombieSend = sequencer(zombieLog, zombieStore).submit(send('from-zombie'));
+    while (!gate.reached) await new Promise((r) => setTimeout(r, 5));
+    // The new owner takes the partition (a newer epoch) and, meanwhile, seq 1.
+    const ownerLog = fencedLog(store, 'owner');
+    await ownerLog.fence.assigned([0]);
+    const owner = sequencer(ownerLog, store);
+    assert.equal((await owner.submit(send('from-owner'))).seq, 1);
+    gate.open();
+    await assert.rejects(zombieSend, EpochFencedError, 'its check found the newer epoch');
+    const log = await store.messages.page(conv, { limit: 10 });
+    assert.deepEqual(
+      log.map((m) => [m.seq, m.cmid]),
+      [[1, 'from-owner']],
+      'the zombie’s late row under seq 1 lost to the owner’s',
+    );
+    assert.equal(await store.messages.findByCmid(conv, `zea-${id}`, 'from-zombie'), null);
+    // Its client retries through the owner: stored once, after.
+    assert.equal((await owner.submit(send('from-zombie'))).seq, 2);
   });
 }

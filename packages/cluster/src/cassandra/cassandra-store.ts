@@ -15,10 +15,12 @@ import {
 } from '@parley/server/ports/device-store';
 import {
   type EpochInbox,
+  type EpochMessages,
   headsOf,
   type PartitionEpochs,
   type WrittenHead,
-} from '@parley/server/ports/epoch-inbox';
+  type WrittenLog,
+} from '@parley/server/ports/epoch-fencing';
 import {
   fanoutEntries,
   InboxConflictError,
@@ -170,6 +172,8 @@ export class CassandraStore {
   readonly media: MediaIndex;
   /** Inbox entries written under ownership epochs, published by heads (the fan-out stage's fencing). */
   readonly epochInbox: EpochInbox;
+  /** Messages written under ownership epochs, published by their derived rows (the sequencer's fencing). */
+  readonly epochMessages: EpochMessages;
   /** Ownership epochs of stage partitions: one Paxos round per assignment. */
   readonly stageEpochs: PartitionEpochs;
   /** Statements sent so far by kind, requests (a batch is one) and Paxos rounds (see `count`). */
@@ -203,7 +207,7 @@ export class CassandraStore {
     this.media = new CassandraMediaIndex(cql);
     this.messages = {
       append: (rows, effects = []) => this.appendMessages(rows, effects),
-      head: (conv) => this.head(conv),
+      head: (conv) => this.publishedMessageHead(conv),
       findByCmid: async (conv, from, cmid) => {
         const r = await this.one(
           `SELECT seq, ts FROM ${this.ks}.message_cmids WHERE conv = ? AND sender = ? AND cmid = ?`,
@@ -257,6 +261,11 @@ export class CassandraStore {
       writtenHead: (user) => this.writtenHead(user),
       readWritten: async (user, after, limit) =>
         this.readInbox(user, after, limit, (await this.writtenHead(user)).written),
+    };
+    this.epochMessages = {
+      write: (rows, effects, epoch) => this.writeMessageRows(rows, effects, epoch),
+      publish: (rows, effects) => this.writeDerived(rows, new Set(rows), effectsAt(effects)),
+      writtenHead: (conv) => this.writtenMessageHead(conv),
     };
     this.stageEpochs = {
       take: (stage, partitions, owner) => this.takeEpoch(stage, partitions, owner),
@@ -729,7 +738,7 @@ export class CassandraStore {
     rows: readonly StoredMessage[],
     effects: readonly GroupEffect[],
   ): Promise<void> {
-    const effectAt = groupBy(effects, (e) => `${e.conv}\u0000${e.seq}`);
+    const effectAt = effectsAt(effects);
     // Step 1: take the seqs, one conditional batch per (conv, bucket) partition.
     const partitions = groupBy(rows, (m) => `${m.conv}\u0000${bucketOf(m.seq)}`);
     const fresh = new Set<StoredMessage>();
@@ -742,6 +751,48 @@ export class CassandraStore {
     await this.writeDerived(rows, fresh, effectAt);
   }
 
+  /**
+   * Stores messages under `epoch` by plain upserts whose write timestamp is the epoch's (a newer
+   * owner's row under the same seq wins, whatever the order of arrival), with their group changes
+   * in the row (`effect`), as the conditional path does: one unlogged batch per (conv, bucket).
+   */
+  private async writeMessageRows(
+    rows: readonly StoredMessage[],
+    effects: readonly GroupEffect[],
+    epoch: number,
+  ): Promise<void> {
+    const effectAt = effectsAt(effects);
+    const timestamp = epochTimestamp(epoch);
+    const partitions = groupBy(rows, (m) => `${m.conv}\u0000${bucketOf(m.seq)}`);
+    await this.batches(
+      [...partitions.values()].flatMap(chunkBySize).map((part) =>
+        part.map((m) => ({
+          query: `INSERT INTO ${this.ks}.messages (conv, bucket, seq, ts, sender, device, cmid, kind, body, reply_to, media, effect)
+                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+          params: [...this.messageRow(m, effectAt), timestamp],
+        })),
+      ),
+    );
+  }
+
+  /** A message row's values, in the column order of the inserts. */
+  private messageRow(m: StoredMessage, effectAt: Map<string, GroupEffect[]>): unknown[] {
+    return [
+      m.conv,
+      bucketOf(m.seq),
+      long(m.seq),
+      long(m.ts),
+      m.from,
+      m.from_device,
+      m.cmid,
+      m.kind,
+      m.body,
+      m.reply_to === undefined ? null : long(m.reply_to),
+      m.media ?? null,
+      effectsJson(effectAt.get(`${m.conv}\u0000${m.seq}`)),
+    ];
+  }
+
   /** Inserts one partition's messages if their seqs are free; returns those newly stored. */
   private insertLog(part: StoredMessage[], effectAt: Map<string, GroupEffect[]>): Promise<StoredMessage[]> {
     const { conv } = part[0]!;
@@ -750,20 +801,7 @@ export class CassandraStore {
       insert: (m) => ({
         query: `INSERT INTO ${this.ks}.messages (conv, bucket, seq, ts, sender, device, cmid, kind, body, reply_to, media, effect)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
-        params: [
-          m.conv,
-          bucketOf(m.seq),
-          long(m.seq),
-          long(m.ts),
-          m.from,
-          m.from_device,
-          m.cmid,
-          m.kind,
-          m.body,
-          m.reply_to === undefined ? null : long(m.reply_to),
-          m.media ?? null,
-          effectsJson(effectAt.get(`${m.conv}\u0000${m.seq}`)),
-        ],
+        params: this.messageRow(m, effectAt),
       }),
       stored: async (numbers) =>
         (
@@ -933,14 +971,22 @@ export class CassandraStore {
     return out;
   }
 
-  /**
-   * The durable head: the recorded one, then any messages beyond it (a writer died between the
-   * log write and the derived rows), whose derived rows are finished here before answering.
-   */
-  private async head(conv: string): Promise<ConversationHead | null> {
+  /** The head readers see: the recorded one (written with a batch's derived rows). */
+  private async publishedMessageHead(conv: string): Promise<ConversationHead | null> {
     const r = await this.one(`SELECT last_seq, last_ts FROM ${this.ks}.conversations WHERE conv = ?`, [conv]);
     const recorded = num(r?.last_seq);
+    return recorded > 0 ? { lastSeq: recorded, lastTs: num(r?.last_ts) } : null;
+  }
+
+  /**
+   * The published head, and the messages written past it (a writer died, or was fenced, between
+   * its rows and their derived rows), with their group changes.
+   */
+  private async writtenMessageHead(conv: string): Promise<WrittenLog> {
+    const head = await this.publishedMessageHead(conv);
+    const recorded = head?.lastSeq ?? 0;
     const beyond: StoredMessage[] = [];
+    const effects: GroupEffect[] = [];
     for (let b = bucketOf(recorded + 1); ; b++) {
       const rows = await this.all(
         `SELECT * FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq > ?`,
@@ -948,35 +994,19 @@ export class CassandraStore {
       );
       if (rows.length === 0) break;
       beyond.push(...rows.map(toMessage));
+      for (const r of rows) if (r.effect) effects.push(...(JSON.parse(r.effect as string) as GroupEffect[]));
     }
-    if (beyond.length > 0) {
-      const effectAt = new Map<string, GroupEffect[]>();
-      const rows = await Promise.all(
-        beyond.map((m) =>
-          this.one(`SELECT effect FROM ${this.ks}.messages WHERE conv = ? AND bucket = ? AND seq = ?`, [
-            conv,
-            bucketOf(m.seq),
-            long(m.seq),
-          ]),
-        ),
-      );
-      rows.forEach((row, i) => {
-        if (row?.effect)
-          effectAt.set(`${conv}\u0000${beyond[i]!.seq}`, JSON.parse(row.effect as string) as GroupEffect[]);
-      });
-      await this.writeDerived(beyond, new Set(beyond), effectAt);
-      const last = beyond[beyond.length - 1]!;
-      return { lastSeq: last.seq, lastTs: Math.max(last.ts, num(r?.last_ts)) };
-    }
-    return recorded > 0 ? { lastSeq: recorded, lastTs: num(r?.last_ts) } : null;
+    return { head, beyond, effects };
   }
 
   private async page(conv: string, q: PageQuery): Promise<StoredMessage[]> {
     const floor = Math.max(1, q.floor ?? 1);
     if (q.limit <= 0) return [];
+    // Readers see published messages only: a row past the recorded head may be a fenced writer's.
+    const published = (await this.publishedMessageHead(conv))?.lastSeq ?? 0;
     if (q.after !== undefined) {
       const from = Math.max(q.after + 1, floor);
-      const before = q.before ?? Number.MAX_SAFE_INTEGER;
+      const before = Math.min(q.before ?? Number.MAX_SAFE_INTEGER, published + 1);
       const out: StoredMessage[] = [];
       for (let b = bucketOf(from); out.length < q.limit; b++) {
         const rows = await this.all(
@@ -988,7 +1018,7 @@ export class CassandraStore {
       }
       return out;
     }
-    let top = q.before !== undefined ? q.before - 1 : ((await this.head(conv))?.lastSeq ?? 0);
+    let top = Math.min(q.before !== undefined ? q.before - 1 : published, published);
     const out: StoredMessage[] = [];
     for (let b = bucketOf(top); b >= 0 && top >= floor && out.length < q.limit; b--) {
       const rows = await this.all(
@@ -1459,4 +1489,9 @@ function toMember(r: Row): MemberRecord {
 
 function byJoinThenUser(a: MemberRecord, b: MemberRecord): number {
   return a.joinedSeq - b.joinedSeq || (a.user < b.user ? -1 : a.user > b.user ? 1 : 0);
+}
+
+/** Group changes by `conv\u0000seq`, the message that made them. */
+function effectsAt(effects: readonly GroupEffect[]): Map<string, GroupEffect[]> {
+  return groupBy(effects, (e) => `${e.conv}\u0000${e.seq}`);
 }

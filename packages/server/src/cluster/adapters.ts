@@ -12,7 +12,7 @@ import type { PublicAddress } from '../backend/media.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { DeviceQueue } from '../ports/device-queue.js';
 import type { DeviceStore } from '../ports/device-store.js';
-import type { EpochInbox, PartitionEpochs } from '../ports/epoch-inbox.js';
+import type { EpochInbox, EpochMessages, PartitionEpochs } from '../ports/epoch-fencing.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { InviteStore } from '../ports/invite-store.js';
 import type { KeyDirectory } from '../ports/key-directory.js';
@@ -43,10 +43,12 @@ export interface ClusterStore {
   media: MediaIndex;
 }
 
-/** How the fan-out stage fences its members: stores shared by processes offer it. */
+/** How the sequencer and fan-out stages fence their members: stores shared by processes offer it. */
 export interface InboxFencing {
   /** The inbox written under ownership epochs. */
   epochInbox: EpochInbox;
+  /** The message log written under ownership epochs. */
+  epochMessages: EpochMessages;
   /** Ownership epochs of the stages' partitions. */
   stageEpochs: PartitionEpochs;
 }

@@ -20,8 +20,10 @@ import type { ClusterAdapters } from './adapters.js';
 import { BusSessionTransport } from './bus-transport.js';
 import { FanoutStage } from './fanout-stage.js';
 import { FencedInbox, fencedStage } from './fenced-inbox.js';
+import { FencedMessages } from './fenced-messages.js';
 import { logPushQueue, logWebhookQueue } from './log-job-queue.js';
 import { meteredStage } from './metered-stage.js';
+import { PartitionFence } from './partition-fence.js';
 import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
 import { SequencerStage } from './sequencer-stage.js';
 import { TOPICS } from './topics.js';
@@ -121,12 +123,14 @@ export function createClusterBackend(
 
   // The fan-out role's inbox writer; its health is the process's readiness and a gauge.
   const pushJobs = pushScheduler({ devices, presence: adapters.presence, queue: pushQueue, log, metrics });
+  // Each stage's members fence one another by partition epochs (`ports/epoch-fencing.ts`).
+  const fenceOf = (stage: 'sequencer' | 'fanout') =>
+    new PartitionFence(store.stageEpochs, groupOf(config, stage), processId, log.child({ stage }));
+  const fanoutFence = fenceOf('fanout');
   const fencedInbox = new FencedInbox(
     store.inbox,
     store.epochInbox,
-    store.stageEpochs,
-    groupOf(config, 'fanout'),
-    processId,
+    fanoutFence,
     log.child({ stage: 'fanout' }),
   );
   const inboxWriter = new InboxWriter(fencedInbox, sessions, log.child({ stage: 'inbox' }), {
@@ -143,13 +147,17 @@ export function createClusterBackend(
       'fanout',
       fencedStage(
         new FanoutStage(inboxWriter, fencedInbox, store.messages, log.child({ stage: 'fanout' })),
-        fencedInbox,
+        fanoutFence,
+        () => fencedInbox.publishAdopted(),
+        () => fencedInbox.revoked(),
       ),
       metrics,
     );
 
   /** The sequencer role: one writer per conversation of the partitions this process owns. */
   const sequencerStage = () => {
+    const fence = fenceOf('sequencer');
+    const messages = new FencedMessages(store.messages, store.epochMessages, fence);
     const fanout = new Fanout(
       stageOutbox,
       store.messages,
@@ -157,7 +165,7 @@ export function createClusterBackend(
       log.child({ stage: 'fanout-publish' }),
     );
     const sequencer = new Sequencer(
-      store.messages,
+      messages,
       store.conversations,
       users,
       clock,
@@ -177,7 +185,7 @@ export function createClusterBackend(
       bus,
       log.child({ stage: 'sequencer' }),
     );
-    return meteredStage('sequencer', stage, metrics);
+    return meteredStage('sequencer', fencedStage(stage, fence), metrics);
   };
 
   const subscriptions: LogSubscription[] = [];

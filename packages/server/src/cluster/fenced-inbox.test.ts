@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
-import { EpochFencedError } from '../ports/epoch-inbox.js';
+import { EpochFencedError } from '../ports/epoch-fencing.js';
 import type { InboxEntry } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
 import { FencedInbox } from './fenced-inbox.js';
+import { PartitionFence } from './partition-fence.js';
 
 const entry = (user: string, inbox: number, conv = 'dm:a:b', seq = inbox): InboxEntry => ({
   user,
@@ -15,12 +16,17 @@ const entry = (user: string, inbox: number, conv = 'dm:a:b', seq = inbox): Inbox
   seq,
 });
 const member = (store: MemoryStore, name: string) =>
-  new FencedInbox(store.inbox, store.epochInbox, store.stageEpochs, 'fanout', name, silentLogger);
+  new FencedInbox(
+    store.inbox,
+    store.epochInbox,
+    new PartitionFence(store.stageEpochs, 'fanout', name, silentLogger),
+    silentLogger,
+  );
 
 test('a fenced append writes, checks its epoch, then publishes: readers see it only after', async () => {
   const store = new MemoryStore();
   const m = member(store, 'm');
-  await m.assigned([0, 1]);
+  await m.fence.assigned([0, 1]);
   assert.equal(await m.head('ann'), 0);
   await m.append([entry('ann', 1)], []);
   assert.deepEqual(await store.inbox.read('ann', 0, 10), [entry('ann', 1)]);
@@ -30,10 +36,10 @@ test('a fenced append writes, checks its epoch, then publishes: readers see it o
 test('after another member took a partition, an append publishes nothing; the next load takes a newer epoch', async () => {
   const store = new MemoryStore();
   const old = member(store, 'old');
-  await old.assigned([0, 1]);
+  await old.fence.assigned([0, 1]);
   await old.head('ann');
   const next = member(store, 'next');
-  await next.assigned([1]);
+  await next.fence.assigned([1]);
   await assert.rejects(old.append([entry('ann', 1)], []), EpochFencedError);
   assert.deepEqual(await store.inbox.read('ann', 0, 10), []);
   // Its head loads now take a newer epoch first (it may still own the partition in the log's view).
@@ -46,9 +52,9 @@ test('after another member took a partition, an append publishes nothing; the ne
 test('entries numbered from a head loaded under an older epoch are refused without writing', async () => {
   const store = new MemoryStore();
   const m = member(store, 'm');
-  await m.assigned([0]);
+  await m.fence.assigned([0]);
   await m.head('ann');
-  await m.assigned([0, 1]); // a new assignment: a new epoch
+  await m.fence.assigned([0, 1]); // a new assignment: a new epoch
   await assert.rejects(m.append([entry('ann', 1)], []), EpochFencedError);
   assert.deepEqual(await store.epochInbox.readWritten('ann', 0, 10), []);
   await m.head('ann');
@@ -61,7 +67,7 @@ test('entries a former owner wrote and never published are adopted: numbered aft
   // A former owner wrote inbox 1 and 2 of ann and died before publishing them.
   await store.epochInbox.write([entry('ann', 1), entry('ann', 2, 'dm:a:c', 5)], 1);
   const m = member(store, 'm');
-  await m.assigned([0]);
+  await m.fence.assigned([0]);
   assert.equal(await m.head('ann'), 2);
   assert.equal(await m.head('bob'), 0);
   // Nothing new for ann: the stage publishes the adopted entries after its batch.

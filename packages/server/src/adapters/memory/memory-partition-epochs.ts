@@ -1,4 +1,4 @@
-import type { PartitionEpochs } from '../../ports/epoch-inbox.js';
+import type { PartitionEpochs } from '../../ports/epoch-fencing.js';
 
 /** Partition epochs in one process's memory (cluster mode on in-process adapters). */
 export class MemoryPartitionEpochs implements PartitionEpochs {

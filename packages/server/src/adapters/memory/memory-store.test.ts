@@ -6,7 +6,7 @@ import type { PushJob } from '../../ports/push-queue.js';
 import { conversationStoreSuite } from '../conformance/conversation-store.suite.js';
 import { deviceQueueSuite } from '../conformance/device-queue.suite.js';
 import { deviceStoreSuite } from '../conformance/device-store.suite.js';
-import { epochInboxSuite } from '../conformance/epoch-inbox.suite.js';
+import { epochFencingSuite } from '../conformance/epoch-fencing.suite.js';
 import { fanoutRecoverySuite } from '../conformance/fanout-recovery.suite.js';
 import { groupStoreSuite } from '../conformance/group-store.suite.js';
 import { inboxPruningSuite } from '../conformance/inbox-pruning.suite.js';
@@ -28,9 +28,17 @@ messageStoreSuite('MemoryStore', async () => {
 });
 
 inboxStoreSuite('MemoryStore', async () => ({ store: new MemoryStore().inbox, close }));
-epochInboxSuite('MemoryStore', async () => {
+epochFencingSuite('MemoryStore', async () => {
   const s = new MemoryStore();
-  return { inbox: s.inbox, epochInbox: s.epochInbox, stageEpochs: s.stageEpochs, close };
+  return {
+    inbox: s.inbox,
+    epochInbox: s.epochInbox,
+    messages: s.messages,
+    conversations: s.conversations,
+    epochMessages: s.epochMessages,
+    stageEpochs: s.stageEpochs,
+    close,
+  };
 });
 
 fanoutRecoverySuite('MemoryStore', async () => {

@@ -12,7 +12,7 @@ import {
   MAX_DEVICES_PER_USER,
   REVOCATION_RETENTION_MS,
 } from '../../ports/device-store.js';
-import type { EpochInbox, PartitionEpochs } from '../../ports/epoch-inbox.js';
+import type { EpochInbox, EpochMessages, PartitionEpochs } from '../../ports/epoch-fencing.js';
 import type { FanoutRecovery, UnfannedRange } from '../../ports/fanout-recovery.js';
 import type { InboxPruning } from '../../ports/inbox-pruning.js';
 import {
@@ -292,6 +292,8 @@ export class MemoryStore {
   readonly inboxPruning: InboxPruning;
   /** Inbox entries written under ownership epochs, published by heads (cluster mode's fencing). */
   readonly epochInbox: EpochInbox;
+  /** Messages written under ownership epochs, published by their derived state (cluster mode's fencing). */
+  readonly epochMessages: EpochMessages;
   /** Ownership epochs of stage partitions (cluster mode on in-process adapters). */
   readonly stageEpochs: PartitionEpochs = new MemoryPartitionEpochs();
   readonly conversations: ConversationStore;
@@ -316,6 +318,11 @@ export class MemoryStore {
   private readonly lastSeenByUser = new Map<string, number>();
   private readonly convs = new Map<string, ConvState>();
   private readonly inboxes = new Map<string, UserState>();
+  /** Messages written through `epochMessages` and not published yet: conv → seq → row. */
+  private readonly unpublishedLog = new Map<
+    string,
+    Map<number, { message: StoredMessage; effects: GroupEffect[]; epoch: number }>
+  >();
   /** Entries written through `epochInbox` and not published yet: user → number → row. */
   private readonly unpublished = new Map<string, Map<number, { entry: InboxEntry; epoch: number }>>();
   /** Watermarks by conversation, then user: apart from `convs`, which only messages create. */
@@ -393,6 +400,25 @@ export class MemoryStore {
           if (c) out.set(conv, c.lastSeq);
         }
         return out;
+      },
+    };
+    this.epochMessages = {
+      write: async (rows, effects, epoch) => this.writeUnpublishedLog(rows, effects, epoch),
+      publish: async (rows, effects) => {
+        const inserted = this.appendMessages(rows);
+        for (const e of effects) if (inserted.has(`${e.seq}\u0000${e.conv}`)) this.applyEffect(e);
+        for (const m of rows) this.unpublishedLog.get(m.conv)?.delete(m.seq);
+      },
+      writtenHead: async (conv) => {
+        const head = await this.messages.head(conv);
+        const rows = [...(this.unpublishedLog.get(conv)?.values() ?? [])]
+          .filter((r) => r.message.seq > (head?.lastSeq ?? 0))
+          .sort((a, b) => a.message.seq - b.message.seq);
+        return {
+          head,
+          beyond: rows.map((r) => structuredClone(r.message)),
+          effects: rows.flatMap((r) => structuredClone(r.effects)),
+        };
       },
     };
     this.epochInbox = {
@@ -673,6 +699,23 @@ export class MemoryStore {
       inserted.add(`${m.seq}\u0000${m.conv}`);
     }
     return inserted;
+  }
+
+  /** Keeps each message past the published head unless a row under a higher epoch holds its seq. */
+  private writeUnpublishedLog(
+    rows: readonly StoredMessage[],
+    effects: readonly GroupEffect[],
+    epoch: number,
+  ): void {
+    for (const m of rows) {
+      if (m.seq <= (this.convs.get(m.conv)?.meta.lastSeq ?? 0)) continue;
+      const log = this.unpublishedLog.get(m.conv) ?? new Map();
+      this.unpublishedLog.set(m.conv, log);
+      const there = log.get(m.seq);
+      if (there && there.epoch > epoch) continue;
+      const mine = effects.filter((e) => e.conv === m.conv && e.seq === m.seq);
+      log.set(m.seq, { message: structuredClone(m), effects: structuredClone(mine), epoch });
+    }
   }
 
   /** Keeps each entry past the published head unless a row under a higher epoch holds its number. */

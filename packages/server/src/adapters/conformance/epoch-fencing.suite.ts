@@ -1,21 +1,37 @@
 /**
- * The conformance suite of the `EpochInbox` and `PartitionEpochs` capability (see
- * `ports/epoch-inbox.ts`): entries written under an epoch stay invisible to readers until a head
- * publishes them, the higher epoch's row stands under a number whatever the order of the writes,
- * and epochs taken in a stage only grow. Every adapter offering the capability runs it.
+ * The conformance suite of the epoch fencing capability (`EpochInbox`, `EpochMessages` and
+ * `PartitionEpochs`, see `ports/epoch-fencing.ts`): rows written under an epoch stay invisible to
+ * readers until published, the higher epoch's row stands under a number whatever the order of the
+ * writes, and epochs taken in a stage only grow. Every adapter offering the capability runs it.
  * @module
  */
 import assert from 'node:assert/strict';
-import type { EpochInbox, PartitionEpochs } from '../../ports/epoch-inbox.js';
+import type { ConversationStore } from '../../ports/conversation-store.js';
+import type { EpochInbox, EpochMessages, PartitionEpochs } from '../../ports/epoch-fencing.js';
 import type { InboxEntry, InboxStore } from '../../ports/inbox-store.js';
+import type { MessageStore, StoredMessage } from '../../ports/message-store.js';
 import { type Closable, defineSuite, type SuiteOptions } from './harness.js';
 
 /** What the runner hands the suite: the capability and the inbox readers see, of one store. */
-export interface EpochInboxHarness extends Closable {
+export interface EpochFencingHarness extends Closable {
   inbox: InboxStore;
   epochInbox: EpochInbox;
+  messages: MessageStore;
+  conversations: ConversationStore;
+  epochMessages: EpochMessages;
   stageEpochs: PartitionEpochs;
 }
+
+const text = (conv: string, seq: number, cmid = `c${seq}`): StoredMessage => ({
+  conv,
+  seq,
+  ts: 1_700_000_000_000 + seq,
+  from: 'ann',
+  from_device: 'phone',
+  cmid,
+  kind: 'text',
+  body: `m${seq}`,
+});
 
 const message = (user: string, inbox: number, conv: string, seq: number): InboxEntry => ({
   user,
@@ -26,13 +42,13 @@ const message = (user: string, inbox: number, conv: string, seq: number): InboxE
   seq,
 });
 
-/** Registers the `EpochInbox` conformance tests for one adapter. */
-export function epochInboxSuite(
+/** Registers the epoch fencing conformance tests for one adapter. */
+export function epochFencingSuite(
   name: string,
-  make: () => Promise<EpochInboxHarness>,
+  make: () => Promise<EpochFencingHarness>,
   options: SuiteOptions = {},
 ): void {
-  defineSuite({ subject: 'EpochInbox', adapter: name, make, options }, ({ h, check, id }) => {
+  defineSuite({ subject: 'EpochFencing', adapter: name, make, options }, ({ h, check, id }) => {
     check('written entries are invisible to readers until a head publishes them', async () => {
       const u = id('u');
       const conv = `g:${id()}`;
@@ -81,6 +97,60 @@ export function epochInboxSuite(
       assert.equal(await h().inbox.head(u), 3);
       assert.equal((await h().inbox.read(u, 0, 10)).length, 3);
     });
+
+    check(
+      'written messages are invisible to readers until published; the written head lists them',
+      async () => {
+        const conv = `g:${id()}`;
+        const create = {
+          type: 'create' as const,
+          conv,
+          seq: 1,
+          name: 'Team',
+          createdTs: 5,
+          members: [{ user: 'ann', role: 'admin' as const }],
+        };
+        const rows = [{ ...text(conv, 1), kind: 'system' }, text(conv, 2)];
+        await h().epochMessages.write(rows, [create], 3);
+        assert.equal(await h().messages.head(conv), null);
+        assert.deepEqual(await h().messages.page(conv, { limit: 10 }), []);
+        assert.deepEqual(await h().messages.page(conv, { after: 0, limit: 10 }), []);
+        assert.equal(await h().messages.findByCmid(conv, 'ann', 'c2'), null);
+        assert.deepEqual(await h().conversations.members(conv), []);
+        const written = await h().epochMessages.writtenHead(conv);
+        assert.equal(written.head, null);
+        assert.deepEqual(written.beyond, rows);
+        assert.deepEqual(written.effects, [create]);
+        await h().epochMessages.publish(written.beyond, written.effects);
+        assert.deepEqual(await h().messages.head(conv), { lastSeq: 2, lastTs: rows[1]!.ts });
+        assert.deepEqual(await h().messages.page(conv, { after: 0, limit: 10 }), rows);
+        assert.deepEqual(await h().messages.findByCmid(conv, 'ann', 'c2'), { seq: 2, ts: rows[1]!.ts });
+        assert.deepEqual(
+          (await h().conversations.members(conv)).map((m) => [m.user, m.role]),
+          [['ann', 'admin']],
+        );
+        assert.deepEqual(await h().epochMessages.writtenHead(conv), {
+          head: { lastSeq: 2, lastTs: rows[1]!.ts },
+          beyond: [],
+          effects: [],
+        });
+      },
+    );
+
+    check(
+      'under one seq the message of the higher epoch stands, whatever the order of the writes',
+      async () => {
+        const conv = `dm:${id('a')}:${id('b')}`;
+        const zombie = text(conv, 1, 'from-zombie');
+        const owner = text(conv, 1, 'from-owner');
+        await h().epochMessages.write([owner], [], 9);
+        await h().epochMessages.write([zombie], [], 8); // late: loses
+        assert.deepEqual((await h().epochMessages.writtenHead(conv)).beyond, [owner]);
+        await h().epochMessages.publish([owner], []);
+        assert.deepEqual(await h().messages.page(conv, { limit: 10 }), [owner]);
+        assert.equal(await h().messages.findByCmid(conv, 'ann', 'from-zombie'), null);
+      },
+    );
 
     check('epochs taken in a stage only grow, and each partition reports the latest taken', async () => {
       const stage = id('stage');

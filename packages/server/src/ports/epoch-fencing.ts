@@ -1,7 +1,10 @@
 /**
- * Inbox writes fenced by an ownership epoch: a capability of the stores that several processes
- * share (cluster mode), so that a fan-out member pays for fencing once per partition assignment
- * instead of one conditional write (a Paxos round in Cassandra) per user per flush.
+ * Writes fenced by an ownership epoch: a capability of the stores that several processes share
+ * (cluster mode), so that a stage member (sequencer, fan-out) pays for fencing once per partition
+ * assignment instead of one conditional write (a Paxos round in Cassandra) per conversation or
+ * per user per flush. The inbox's protocol is described here; the message log's is the same, with
+ * the derived rows (dedup, group changes, the conversation's head) as what publishes a message
+ * (`EpochMessages`, `cluster/fenced-messages.ts`).
  *
  * How the fan-out stage uses it (`cluster/fenced-inbox.ts`): on each assignment a member takes a
  * new epoch (`PartitionEpochs.take`), higher than any taken before in its stage, and only then
@@ -15,7 +18,9 @@
  * reads an entry that a newer owner may still overwrite.
  * @module
  */
+import type { GroupEffect } from './conversation-store.js';
 import { InboxConflictError, type InboxEntry } from './inbox-store.js';
+import type { ConversationHead, StoredMessage } from './message-store.js';
 
 /** The ownership epochs of one consumer group's partitions ("stage"), shared by its members. */
 export interface PartitionEpochs {
@@ -55,6 +60,30 @@ export interface EpochInbox {
   writtenHead(user: string): Promise<WrittenHead>;
   /** Written entries, published or not, with inbox > after, ascending, at most `limit`. */
   readWritten(user: string, after: number, limit: number): Promise<InboxEntry[]>;
+}
+
+/** A conversation's published head and the messages written past it. */
+export interface WrittenLog {
+  /** What readers see (`MessageStore.head`); null when nothing is published. */
+  head: ConversationHead | null;
+  /** Messages written past the published head, ascending (a writer died or was fenced before publishing them). */
+  beyond: StoredMessage[];
+  /** The group changes of `beyond`. */
+  effects: GroupEffect[];
+}
+
+/** A `MessageStore`'s messages written under an epoch and published by their derived rows. */
+export interface EpochMessages {
+  /**
+   * Stores messages (with their group changes) stamped with `epoch`; resolves once durable. Under
+   * a seq that already holds a row, the row with the higher epoch stands. Not visible to readers
+   * (`head`, `page`, `findByCmid`, the group's members) until published.
+   */
+  write(rows: readonly StoredMessage[], effects: readonly GroupEffect[], epoch: number): Promise<void>;
+  /** Publishes written messages: their dedup rows, group changes and conversations' heads. */
+  publish(rows: readonly StoredMessage[], effects: readonly GroupEffect[]): Promise<void>;
+  /** The published head and the messages written past it. */
+  writtenHead(conv: string): Promise<WrittenLog>;
 }
 
 /**
