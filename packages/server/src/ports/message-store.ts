@@ -32,7 +32,11 @@ export interface MessageStore {
    * durable step. Writing the same (conv, seq) again with the same content changes nothing.
    */
   append(messages: readonly StoredMessage[], effects?: readonly GroupEffect[]): Promise<void>;
-  /** The durable head of `conv`, or null when it has no messages. */
+  /**
+   * The durable head of `conv`, or null when it has no messages. A store offering `EpochMessages`
+   * answers its published head: messages written past it are not visible (to `page` and
+   * `findByCmid` either) until published.
+   */
   head(conv: string): Promise<ConversationHead | null>;
   /** The (seq, ts) already stored for a sender's client message id, if any (idempotent send). */
   findByCmid(conv: string, from: string, cmid: string): Promise<{ seq: number; ts: number } | null>;
