@@ -76,3 +76,29 @@ test('messages a former owner wrote and never published are published by the nex
   assert.deepEqual(await store.messages.findByCmid(conv, 'ann', 'c2'), { seq: 2, ts: 1_002 });
   assert.equal((await store.messages.head(conv))?.lastSeq, 2);
 });
+
+test('an assignment while the store is down takes no epoch and does not reject; the next load takes it', async () => {
+  const store = new MemoryStore();
+  let down = true;
+  const epochs = {
+    take: (stage: string, partitions: readonly number[], owner: string) =>
+      down
+        ? Promise.reject(new Error('store unavailable'))
+        : store.stageEpochs.take(stage, partitions, owner),
+    held: (stage: string) => store.stageEpochs.held(stage),
+  };
+  const m = new FencedMessages(
+    store.messages,
+    store.epochMessages,
+    new PartitionFence(epochs, 'sequencer', 'm', silentLogger),
+  );
+  await m.fence.assigned([0]);
+  assert.equal(m.fence.epoch, 0);
+  await assert.rejects(m.append([text(1)]), EpochFencedError, 'nothing is written without an epoch');
+  await assert.rejects(m.head(conv), /store unavailable/);
+  down = false;
+  assert.equal(await m.head(conv), null);
+  assert.ok(m.fence.epoch > 0);
+  await m.append([text(1)]);
+  assert.equal((await store.messages.head(conv))?.lastSeq, 1);
+});

@@ -31,16 +31,27 @@ export class PartitionFence {
     return this.current;
   }
 
-  /** Holds `partitions` (every partition this member owns) under a new epoch. */
+  /**
+   * Holds `partitions` (every partition this member owns) under a new epoch. Never rejects: when
+   * the store cannot take one now (it is down), nothing is written until a load takes it.
+   */
   async assigned(partitions: readonly number[]): Promise<void> {
     this.partitions = [...partitions];
-    await this.take();
+    try {
+      await this.take();
+    } catch (err) {
+      this.log.warn(
+        { stage: this.stage, err: String(err) },
+        'no partition epoch taken yet; retried before the next load',
+      );
+    }
   }
 
   /** Holds nothing: everything is refused until the next assignment. */
   revoked(): void {
     this.partitions = [];
     this.current = 0;
+    this.stale = false;
     this.loadedUnder.clear();
   }
 
@@ -83,14 +94,17 @@ export class PartitionFence {
     }
   }
 
+  /** Takes a new epoch; until it is taken nothing is written (and if it fails, the next load tries again). */
   private async take(): Promise<void> {
-    this.stale = false;
+    this.stale = true;
+    this.current = 0;
     this.loadedUnder.clear();
-    this.current =
-      this.partitions.length === 0 ? 0 : await this.epochs.take(this.stage, this.partitions, this.owner);
-    this.log.info(
-      { stage: this.stage, partitions: this.partitions, epoch: this.current },
-      'partition epoch taken',
-    );
+    const partitions = this.partitions;
+    const epoch = partitions.length === 0 ? 0 : await this.epochs.take(this.stage, partitions, this.owner);
+    // Revoked (or reassigned) meanwhile: that change's own take decides.
+    if (partitions !== this.partitions) return;
+    this.current = epoch;
+    this.stale = false;
+    this.log.info({ stage: this.stage, partitions, epoch }, 'partition epoch taken');
   }
 }
