@@ -118,32 +118,8 @@ if (address !== undefined) {
     const sink = `zsink-${id}`;
     const conv = `dm:zs-${id}:${sink}`;
     const other = `dm:zt-${id}:${sink}`;
-    const message = (c: string, seq: number): StoredMessage => ({
-      conv: c,
-      seq,
-      ts: Date.now(),
-      from: 'x',
-      from_device: 'd',
-      cmid: `${c}-${seq}`,
-      kind: 'text',
-      body: `m${seq}`,
-    });
     await store.messages.append([message(conv, 1), message(other, 1)]);
-    const record = (c: string, seq: number, offset: number): ConsumedRecord => {
-      const p: PendingEntry = {
-        user: sink,
-        entry: { type: 'message', conv: c, seq, ts: 0 },
-        frameHead: MESSAGE_FRAME_HEAD,
-        frameTail: Buffer.alloc(0),
-      };
-      return {
-        partition: 0,
-        offset: BigInt(offset),
-        key: sink,
-        value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
-        timestamp: Date.now(),
-      };
-    };
+    const record = (c: string, seq: number, offset: number) => fanoutRecord(sink, c, seq, offset);
 
     const gate = new Gate();
     const zombieStore = await open();
@@ -199,32 +175,8 @@ if (address !== undefined) {
     const sink = `zfsink-${id}`;
     const conv = `dm:zfs-${id}:${sink}`;
     const other = `dm:zft-${id}:${sink}`;
-    const message = (c: string): StoredMessage => ({
-      conv: c,
-      seq: 1,
-      ts: Date.now(),
-      from: 'x',
-      from_device: 'd',
-      cmid: `${c}-1`,
-      kind: 'text',
-      body: 'm1',
-    });
-    await store.messages.append([message(conv), message(other)]);
-    const record = (c: string, offset: number): ConsumedRecord => {
-      const p: PendingEntry = {
-        user: sink,
-        entry: { type: 'message', conv: c, seq: 1, ts: 0 },
-        frameHead: MESSAGE_FRAME_HEAD,
-        frameTail: Buffer.alloc(0),
-      };
-      return {
-        partition: 0,
-        offset: BigInt(offset),
-        key: sink,
-        value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
-        timestamp: Date.now(),
-      };
-    };
+    await store.messages.append([message(conv, 1), message(other, 1)]);
+    const record = (c: string, offset: number) => fanoutRecord(sink, c, 1, offset);
     const member = (inbox: FencedInbox, s: CassandraStore, log = silentLogger) =>
       fencedStage(
         new FanoutStage(new InboxWriter(inbox, { deliver: () => {} }, log), inbox, s.messages, log),
@@ -326,4 +278,35 @@ if (address !== undefined) {
     // Its client retries through the owner: stored once, after.
     assert.equal((await owner.submit(send('from-zombie'))).seq, 2);
   });
+}
+
+/** A stored text message of `conv` at `seq`. */
+function message(conv: string, seq: number): StoredMessage {
+  return {
+    conv,
+    seq,
+    ts: Date.now(),
+    from: 'x',
+    from_device: 'd',
+    cmid: `${conv}-${seq}`,
+    kind: 'text',
+    body: `m${seq}`,
+  };
+}
+
+/** A fan-out record of partition 0 at `offset`: `user`'s inbox entry for message `seq` of `conv`. */
+function fanoutRecord(user: string, conv: string, seq: number, offset: number): ConsumedRecord {
+  const p: PendingEntry = {
+    user,
+    entry: { type: 'message', conv, seq, ts: 0 },
+    frameHead: MESSAGE_FRAME_HEAD,
+    frameTail: Buffer.alloc(0),
+  };
+  return {
+    partition: 0,
+    offset: BigInt(offset),
+    key: user,
+    value: Buffer.from(JSON.stringify(toFanoutRecord(p))),
+    timestamp: Date.now(),
+  };
 }

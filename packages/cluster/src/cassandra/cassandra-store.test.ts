@@ -62,15 +62,7 @@ if (address !== undefined) {
   });
   epochFencingSuite('CassandraStore', async () => {
     const s = await open();
-    return {
-      inbox: s.inbox,
-      epochInbox: s.epochInbox,
-      messages: s.messages,
-      conversations: s.conversations,
-      epochMessages: s.epochMessages,
-      stageEpochs: s.stageEpochs,
-      close: () => s.close(),
-    };
+    return { store: s, close: () => s.close() };
   });
   conversationStoreSuite('CassandraStore', async () => {
     const s = await open();

@@ -60,8 +60,9 @@ export class FencedInbox implements InboxStore {
     );
     await this.fenced.write(rows, epoch);
     await this.fence.check(epoch);
-    const adopted = await this.drainAdopted();
     const heads = headsOf(rows);
+    if (this.adopted.size === 0) return this.fenced.publish(rows, heads);
+    const adopted = await this.drainAdopted();
     for (const [user, h] of adopted.heads) heads.set(user, Math.max(heads.get(user) ?? 0, h));
     await this.fenced.publish([...adopted.entries, ...rows], heads);
   }
@@ -101,7 +102,6 @@ export class FencedInbox implements InboxStore {
   private async drainAdopted(): Promise<{ entries: InboxEntry[]; heads: Map<string, number> }> {
     const entries: InboxEntry[] = [];
     const heads = new Map<string, number>();
-    if (this.adopted.size === 0) return { entries, heads };
     const users = [...this.adopted];
     this.adopted.clear();
     for (const [user, h] of users) {
