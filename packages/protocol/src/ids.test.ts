@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   directConv,
+  directMembers,
   GROUP_CONV_RE,
   isConvId,
   isDeviceId,
@@ -144,6 +145,15 @@ describe('isConvId / parseConv', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('directMembers', () => {
+  it('names the two users of a direct conversation, one for a note-to-self, none for a group', () => {
+    assert.deepEqual(directMembers('dm:alice:bob'), ['alice', 'bob']);
+    assert.deepEqual(directMembers('dm:alice:alice'), ['alice']);
+    assert.equal(directMembers('g:01HZX3'), null);
+    assert.equal(directMembers('dm:alice'), null);
   });
 });
 

@@ -147,6 +147,16 @@ export function parseConv(conv: string): ParsedConv | null {
 }
 
 /**
+ * The members of a direct conversation `dm:a:b`: exactly its two users (one for a note-to-self),
+ * fixed by its id, so no lookup is needed. Null for any other conversation id.
+ */
+export function directMembers(conv: string): string[] | null {
+  const p = parseConv(conv);
+  if (p?.kind !== 'direct') return null;
+  return p.a === p.b ? [p.a] : [p.a, p.b];
+}
+
+/**
  * The direct conversation id of two users, the same whichever side computes it (the ids are
  * sorted). `directConv(u, u)` is u's note-to-self. Throws a TypeError when either is not a user
  * id, because a malformed conversation id must never be made and stored.

@@ -17,6 +17,7 @@ export { CloseCode, ERROR_CODES, ERROR_HTTP_STATUS, type ErrorCode, isErrorCode 
 export * from './frames.js';
 export {
   directConv,
+  directMembers,
   GROUP_CONV_RE,
   isConvId,
   isDeviceId,

@@ -11,9 +11,7 @@ import { CassandraStore } from '@parley/cluster/cassandra/cassandra-store';
 import { migrateCassandra } from '@parley/cluster/cassandra/schema';
 import { Client } from 'cassandra-driver';
 import { FanoutStage } from '../src/cluster/fanout-stage.js';
-import { FencedInbox, fencedStage } from '../src/cluster/fenced-inbox.js';
-import { FencedMessages } from '../src/cluster/fenced-messages.js';
-import { PartitionFence } from '../src/cluster/partition-fence.js';
+import { FencedInbox, FencedMessages, fencedStage, PartitionFence } from '../src/cluster/fencing.js';
 import { toFanoutRecord } from '../src/cluster/wire.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD } from '../src/domain/inbox-writer.js';
 import { Sequencer } from '../src/domain/sequencer.js';
@@ -77,7 +75,7 @@ if (address !== undefined) {
       { isBlocked: async () => false },
       { now: () => Date.now() },
       silentLogger,
-      () => {},
+      [],
       { maxGroupSize: 512 },
     );
 
@@ -181,7 +179,7 @@ if (address !== undefined) {
       fencedStage(
         new FanoutStage(new InboxWriter(inbox, { deliver: () => {} }, log), inbox, s.messages, log),
         inbox.fence,
-        () => inbox.publishAdopted(),
+        inbox,
       );
 
     const gate = new Gate();

@@ -57,7 +57,7 @@ export function createEmbeddedBackend(
 ): Backend {
   const { log, clock, metrics } = deps;
   const store = new SqliteStore(join(config.dataDir, DB_FILE), {
-    onCommit: (info) => metrics.commit(info),
+    onCommit: metrics.commit,
     commitDelayMs: config.commitDelayMs,
     onFailure: (reason) => log.error({ reason }, 'store failed: writes answer unavailable until restart'),
   });
@@ -76,7 +76,7 @@ export function createEmbeddedBackend(
     config,
     store,
     users,
-    limiter: new MemoryRateLimiter(() => clock.now()),
+    limiter: new MemoryRateLimiter(clock),
     presencePort: new MemoryPresence(),
     clock,
     log,
@@ -93,10 +93,7 @@ export function createEmbeddedBackend(
     metrics,
   });
   const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
-    onMessagesStored: (notices) => {
-      pushJobs.stored(notices);
-      return webhooks?.publisher.messagesStored(notices);
-    },
+    storedListeners: webhooks ? [pushJobs, webhooks.publisher] : [pushJobs],
   });
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(
@@ -105,11 +102,7 @@ export function createEmbeddedBackend(
     users,
     clock,
     log.child({ stage: 'sequencer' }),
-    (batch, recipients) => {
-      metrics.messagesStored.inc(batch.length);
-      recent.committed(batch);
-      fanout.committed(batch, recipients);
-    },
+    [metrics, recent, fanout],
     { maxGroupSize: config.maxGroupSize },
   );
   const receipts = new ReceiptService(

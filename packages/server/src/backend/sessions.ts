@@ -1,7 +1,7 @@
 import { type AppEvent, CloseCode, encodeEvent } from '@parley/protocol';
 import type { DeviceRegistry } from '../domain/devices.js';
 import { ParleyError } from '../domain/errors.js';
-import type { OperatorPresence, PresenceService } from '../domain/presence.js';
+import type { OperatorPresence, PresenceService, PresenceSubscriber } from '../domain/presence.js';
 import type { InboxStore } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { PresencePort } from '../ports/presence.js';
@@ -14,7 +14,6 @@ import type {
   SessionsApi,
   SessionTransport,
 } from '../ports/sessions.js';
-import { connKey, DeviceTable } from './device-table.js';
 
 /**
  * The session registry: every live device of the deployment, one per device (a newer connection
@@ -223,7 +222,7 @@ export class SessionRegistry implements SessionsApi, Router {
       for (const g of new Set([...conns.values()].map((k) => splitKey(k)[0]))) {
         if (this.links.has(g)) continue; // delivered at once, in `deliver`
         const list = remote.get(g) ?? [];
-        list.push({ user, frame: frame.toString() });
+        list.push({ user, frame: frameText(frame) });
         remote.set(g, list);
       }
     }
@@ -254,4 +253,80 @@ function runCommand(link: GatewayLink, c: GatewayCommand): void {
 function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');
   return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** A frame as text, for transports that cannot share a tail (the workers' IPC, the bus). */
+export function frameText(frame: OutboundFrame): string {
+  return typeof frame === 'string' ? frame : frame.head + frame.tail.toString('utf8');
+}
+
+/** A live connection as a session registry keeps it: the reference and its presence subscriber. */
+interface Live {
+  ref: ConnectionRef;
+  subscriber: PresenceSubscriber;
+  /** When the connection's token was issued (ms): a revocation after it ends the device. */
+  issuedAt: number;
+}
+
+/** A connection's key, unique in a deployment: `<gateway>/<connection>`. */
+function connKey(ref: ConnectionRef): string {
+  return `${ref.gateway}/${ref.conn}`;
+}
+
+/**
+ * The connections this registry holds, one per device of each user (embedded, every device; a
+ * cluster process, the ones connected to it).
+ */
+class DeviceTable {
+  private readonly users = new Map<string, Map<string, Live>>();
+
+  /** The user's devices here, or undefined. */
+  devices(user: string): ReadonlyMap<string, Live> | undefined {
+    return this.users.get(user);
+  }
+
+  /** Records `ref` as its device's connection; presence events reach it through `link`. */
+  put(ref: ConnectionRef, issuedAt: number, link: () => GatewayLink | undefined): Live {
+    let devices = this.users.get(ref.user);
+    if (!devices) {
+      devices = new Map();
+      this.users.set(ref.user, devices);
+    }
+    const live: Live = {
+      ref,
+      issuedAt,
+      subscriber: {
+        user: ref.user,
+        send: (frame) => {
+          link()?.send(ref.conn, frame);
+          return true;
+        },
+      },
+    };
+    devices.set(ref.device, live);
+    return live;
+  }
+
+  /** Removes `ref` if it is still its device's connection; returns what was removed. */
+  remove(ref: ConnectionRef): Live | undefined {
+    const devices = this.users.get(ref.user);
+    const live = devices?.get(ref.device);
+    if (!live || connKey(live.ref) !== connKey(ref)) return undefined;
+    devices!.delete(ref.device);
+    if (devices!.size === 0) this.users.delete(ref.user);
+    return live;
+  }
+
+  /** The registered connection `ref` names; `unauthorized` when it was replaced or closed. */
+  live(ref: ConnectionRef): Live {
+    const live = this.users.get(ref.user)?.get(ref.device);
+    if (!live || connKey(live.ref) !== connKey(ref))
+      throw new ParleyError('unauthorized', 'connection is no longer registered');
+    return live;
+  }
+
+  /** Every connection held, for detaching a gateway. */
+  *all(): Iterable<Live> {
+    for (const devices of this.users.values()) yield* devices.values();
+  }
 }

@@ -12,6 +12,7 @@ import { InboxWriter } from '../domain/inbox-writer.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { systemClock } from '../ports/clock.js';
 import { silentLogger } from '../ports/logger.js';
+import { frameText } from './sessions.js';
 
 const MAX_GROUP_SIZE = 6;
 
@@ -26,7 +27,7 @@ conversationWriterSuite('Sequencer', async () => {
     { isBlocked: async (blocker, sender) => blocked.has(`${blocker}\u0000${sender}`) },
     systemClock,
     silentLogger,
-    (batch, recipients) => fanout.committed(batch, recipients),
+    [fanout],
     { maxGroupSize: MAX_GROUP_SIZE },
   );
   return {
@@ -47,7 +48,7 @@ inboxAppenderSuite('InboxWriter', async () => {
   const frames = new Map<string, string[]>();
   const writer = new InboxWriter(
     store.inbox,
-    { deliver: (user, frame) => void frames.set(user, [...(frames.get(user) ?? []), String(frame)]) },
+    { deliver: (user, frame) => void frames.set(user, [...(frames.get(user) ?? []), frameText(frame)]) },
     silentLogger,
   );
   return {

@@ -17,14 +17,10 @@ import type { Logger } from '../ports/logger.js';
 import type { LogSubscription } from '../ports/partitioned-log.js';
 import { LAST_SEEN_SAVE_MS, settledWithin } from '../util/settled-within.js';
 import type { ClusterAdapters } from './adapters.js';
-import { BusSessionTransport } from './bus-transport.js';
 import { FanoutStage } from './fanout-stage.js';
-import { FencedInbox, fencedStage } from './fenced-inbox.js';
-import { FencedMessages } from './fenced-messages.js';
+import { FencedInbox, FencedMessages, fencedStage, PartitionFence } from './fencing.js';
 import { logPushQueue, logWebhookQueue } from './log-job-queue.js';
-import { meteredStage } from './metered-stage.js';
-import { PartitionFence } from './partition-fence.js';
-import { RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
+import { BusSessionTransport, RemoteConversationWriter, RemoteInboxAppender, Replies } from './remote.js';
 import { SequencerStage } from './sequencer-stage.js';
 import { TOPICS } from './topics.js';
 
@@ -62,7 +58,7 @@ export function createClusterBackend(
   const usersChanged = `${config.topicPrefix}users-changed`;
   const users = new UserDirectory(store.users, {
     ttlMs: USER_CACHE_TTL_MS,
-    now: () => clock.now(),
+    clock,
     changed: (user) =>
       void bus.publish(usersChanged, user).catch((err) => {
         log.warn(
@@ -134,24 +130,19 @@ export function createClusterBackend(
     log.child({ stage: 'fanout' }),
   );
   const inboxWriter = new InboxWriter(fencedInbox, sessions, log.child({ stage: 'inbox' }), {
-    onMessagesStored: (notices) => {
-      pushJobs.stored(notices);
-      return webhooks?.publisher.messagesStored(notices);
-    },
+    storedListeners: webhooks ? [pushJobs, webhooks.publisher] : [pushJobs],
   });
   metrics.watchInboxWriter(() => inboxWriter.healthy);
   if (adapters.requests) metrics.watchEngines(adapters.requests);
   /** The fan-out role: numbers and stores each user's inbox entries, then routes them live. */
   const fanoutStage = () =>
-    meteredStage(
+    metrics.meteredStage(
       'fanout',
       fencedStage(
         new FanoutStage(inboxWriter, fencedInbox, store.messages, log.child({ stage: 'fanout' })),
         fanoutFence,
-        () => fencedInbox.publishAdopted(),
-        () => fencedInbox.revoked(),
+        fencedInbox,
       ),
-      metrics,
     );
 
   /** The sequencer role: one writer per conversation of the partitions this process owns. */
@@ -170,10 +161,7 @@ export function createClusterBackend(
       users,
       clock,
       log.child({ stage: 'sequencer' }),
-      (batch, recipients) => {
-        metrics.messagesStored.inc(batch.length);
-        fanout.committed(batch, recipients);
-      },
+      [metrics, fanout],
       { maxGroupSize: config.maxGroupSize },
     );
     const stage = new SequencerStage(
@@ -185,7 +173,7 @@ export function createClusterBackend(
       bus,
       log.child({ stage: 'sequencer' }),
     );
-    return meteredStage('sequencer', fencedStage(stage, fence), metrics);
+    return metrics.meteredStage('sequencer', fencedStage(stage, fence));
   };
 
   const subscriptions: LogSubscription[] = [];
@@ -201,7 +189,7 @@ export function createClusterBackend(
     sessions,
     ...(mediaStore ? { mediaStore } : {}),
     async start() {
-      offs.push(await bus.subscribe(replies.channel, (m) => replies.received(m)));
+      offs.push(await replies.listen(bus));
       offs.push(await bus.subscribe(usersChanged, (user) => users.invalidate(user)));
       await sessions.ready();
       if (config.roles.includes('fanout'))

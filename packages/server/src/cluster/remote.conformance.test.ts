@@ -7,6 +7,7 @@
 // counterparts run the same suites in `backend/writer-ports.conformance.test.ts`.
 import { conversationWriterSuite } from '../adapters/conformance/conversation-writer.suite.js';
 import { inboxAppenderSuite } from '../adapters/conformance/inbox-appender.suite.js';
+import { frameText } from '../backend/sessions.js';
 import { Fanout } from '../domain/fanout.js';
 import { InboxWriter } from '../domain/inbox-writer.js';
 import { Sequencer } from '../domain/sequencer.js';
@@ -109,7 +110,7 @@ async function inProcessCluster() {
     { isBlocked: async (blocker, sender) => blocked.has(`${blocker}\u0000${sender}`) },
     systemClock,
     silentLogger,
-    (batch, recipients) => fanout.committed(batch, recipients),
+    [fanout],
     { maxGroupSize: MAX_GROUP_SIZE },
   );
   const sequencerStage = new SequencerStage(
@@ -124,7 +125,7 @@ async function inProcessCluster() {
   const frames = new Map<string, string[]>();
   const inboxWriter = new InboxWriter(
     store.inbox,
-    { deliver: (user, frame) => void frames.set(user, [...(frames.get(user) ?? []), String(frame)]) },
+    { deliver: (user, frame) => void frames.set(user, [...(frames.get(user) ?? []), frameText(frame)]) },
     silentLogger,
   );
   const fanoutStage = new FanoutStage(inboxWriter, store.inbox, store.messages, silentLogger);
@@ -133,7 +134,7 @@ async function inProcessCluster() {
 
   // The gateway's side.
   const replies = new Replies(`reply:conformance-gateway`);
-  const off = await adapters.bus.subscribe(replies.channel, (m) => replies.received(m));
+  const off = await replies.listen(adapters.bus);
   const writer = new RemoteConversationWriter(log, ingress, replies, store.conversations);
   const outbox = new RemoteInboxAppender(log, fanoutTopic, silentLogger);
 

@@ -1,7 +1,11 @@
+// The seams between processes in cluster mode, as adapters of their ports: the conversation
+// writer and the inbox appender over the log (RemoteConversationWriter, RemoteInboxAppender), the
+// answers over the bus (Replies), and the session registry's transport to other processes'
+// gateways (BusSessionTransport).
 import { randomUUID } from 'node:crypto';
+import { directMembers } from '@parley/protocol';
 import { ParleyError } from '../domain/errors.js';
 import { messageFrameTail } from '../domain/inbox-writer.js';
-import { directMembers } from '../domain/membership.js';
 import { loadGroup } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type {
@@ -14,7 +18,9 @@ import type {
 } from '../ports/conversation-writer.js';
 import type { InboxAppender, MessageDelivery, PendingEntry } from '../ports/inbox-appender.js';
 import type { Logger } from '../ports/logger.js';
+import type { MessageBus } from '../ports/message-bus.js';
 import type { LogMessage, PartitionedLog } from '../ports/partitioned-log.js';
+import type { GatewayCommand, SessionTransport } from '../ports/sessions.js';
 import { Correlator } from '../util/correlator.js';
 import {
   INLINE_FANOUT_BYTES,
@@ -42,6 +48,11 @@ export class Replies {
   private readonly waiting = new Correlator<string, ReplyMessage>();
 
   constructor(readonly channel: string) {}
+
+  /** Listens on the reply channel; resolves (once subscribed) with the function that stops it. */
+  listen(bus: MessageBus): Promise<() => Promise<void>> {
+    return bus.subscribe(this.channel, (text) => this.received(text));
+  }
 
   /** Handles a message of the reply channel. */
   received(text: string): void {
@@ -243,3 +254,19 @@ export class RemoteInboxAppender implements InboxAppender {
 }
 
 const closedError = () => new ParleyError('unavailable', 'fan-out stopped before its events were published');
+
+/** The bus channel of a gateway. */
+export const gatewayChannel = (gateway: string) => `gw:${gateway}`;
+
+/** The session registry's transport in cluster mode: one bus channel per gateway, JSON commands. */
+export class BusSessionTransport implements SessionTransport {
+  constructor(private readonly bus: MessageBus) {}
+
+  send(gateway: string, command: GatewayCommand): Promise<void> {
+    return this.bus.publish(gatewayChannel(gateway), JSON.stringify(command));
+  }
+
+  listen(gateway: string, handle: (command: GatewayCommand) => void): Promise<() => Promise<void>> {
+    return this.bus.subscribe(gatewayChannel(gateway), (text) => handle(JSON.parse(text) as GatewayCommand));
+  }
+}

@@ -1,6 +1,6 @@
+import { directMembers } from '@parley/protocol';
 import type { Fanout } from '../domain/fanout.js';
 import { membersAt } from '../domain/group-rules.js';
-import { directMembers } from '../domain/membership.js';
 import type { Sequencer } from '../domain/sequencer.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Logger } from '../ports/logger.js';

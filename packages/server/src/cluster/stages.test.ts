@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { MemoryBus } from '../adapters/memory/memory-bus.js';
 import { MemoryLog } from '../adapters/memory/memory-log.js';
 import { MemoryStore } from '../adapters/memory/memory-store.js';
+import { frameText } from '../backend/sessions.js';
 import { Fanout } from '../domain/fanout.js';
 import { InboxWriter, MESSAGE_FRAME_HEAD } from '../domain/inbox-writer.js';
 import { Sequencer } from '../domain/sequencer.js';
@@ -26,7 +27,7 @@ function member(store: MemoryStore) {
   const router = {
     deliver: (user: string, frame: OutboundFrame) => {
       delivered.set(user, (delivered.get(user) ?? 0) + 1);
-      frames.push(frame.toString());
+      frames.push(frameText(frame));
     },
   };
   const writer = new InboxWriter(store.inbox, router, silentLogger);
@@ -177,7 +178,7 @@ async function sequencerStage() {
     { isBlocked: async () => false },
     { now: () => 5_000 },
     silentLogger,
-    (batch, recipients) => fanout.committed(batch, recipients),
+    [fanout],
     { maxGroupSize: 512 },
   );
   const bus = new MemoryBus();

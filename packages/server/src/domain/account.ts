@@ -1,11 +1,11 @@
 import type { DevicesResult } from '@parley/protocol';
+import { directMembers } from '@parley/protocol';
 import type { KeyDirectory } from '../ports/key-directory.js';
 import type { PresencePort } from '../ports/presence.js';
 import type { PushRegistration } from '../ports/push-provider.js';
 import { MUTED_FOREVER, type UserStore } from '../ports/user-store.js';
 import type { DeviceRegistry } from './devices.js';
 import { ParleyError } from './errors.js';
-import { directMembers } from './membership.js';
 import type { WorkBudget } from './work-budget.js';
 
 /** What the account operations need. */

@@ -1,5 +1,6 @@
 import {
   type ConversationSummary,
+  directMembers,
   encodeEvent,
   type GroupInfoResult,
   type HistoryResult,
@@ -26,7 +27,6 @@ import type { UserSettings } from '../ports/user-store.js';
 import { badRequest, ParleyError } from './errors.js';
 import type { GroupAdmission, JoinOutcome } from './group-admission.js';
 import type { MediaService } from './media.js';
-import { directMembers } from './membership.js';
 import type { ReceiptService } from './receipts.js';
 import { cannotWrite } from './sequencer.js';
 import type { UserDirectory } from './users.js';

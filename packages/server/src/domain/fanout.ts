@@ -1,10 +1,10 @@
+import { directMembers } from '@parley/protocol';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { FanoutRecovery } from '../ports/fanout-recovery.js';
 import type { InboxAppender, MessageDelivery } from '../ports/inbox-appender.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore, StoredMessage } from '../ports/message-store.js';
 import { membersAt } from './group-rules.js';
-import { directMembers } from './membership.js';
 
 /**
  * Inbox entries handed to the appender in one step: a big group's burst is cut into such slices

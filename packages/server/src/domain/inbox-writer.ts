@@ -9,8 +9,8 @@ import {
 } from '../ports/inbox-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
-import { type OutboundFrame, type Router, SharedTailFrame } from '../ports/router.js';
-import type { StoredMessageNotice } from './push-scheduler.js';
+import type { OutboundFrame, Router } from '../ports/router.js';
+import type { MessagesStoredListener, StoredMessageNotice } from './push-scheduler.js';
 
 /** The start of every message event, before its inbox number. */
 export const MESSAGE_FRAME_HEAD = inboxEventHead('message');
@@ -29,7 +29,7 @@ interface Batch {
   size: number;
   frames: { user: string; frame: OutboundFrame }[];
   fanned: FannedMark[];
-  /** The messages in `fanouts`, for `onMessagesStored`. */
+  /** The messages in `fanouts`, for the stored listeners. */
   notices: StoredMessageNotice[];
 }
 
@@ -71,12 +71,12 @@ export interface InboxWriterOptions {
   /** Called on every change of `healthy` (the readiness check and the metric follow it). */
   onHealth?: (healthy: boolean) => void;
   /**
-   * Called with each batch's messages once their entries are stored (what push and webhooks look
-   * at). A promise it returns holds the batch's completion (`idle`) until it settles, so a caller
-   * that commits its input after `idle` (cluster mode's fan-out stage) commits only once that
-   * work is done; delivery to sockets does not wait for it.
+   * Hear each batch's messages once their entries are stored (push and webhooks). A promise one
+   * returns holds the batch's completion (`idle`) until it settles, so a caller that commits its
+   * input after `idle` (cluster mode's fan-out stage) commits only once that work is done;
+   * delivery to sockets does not wait for it.
    */
-  onMessagesStored?: (notices: readonly StoredMessageNotice[]) => Promise<void> | undefined;
+  storedListeners?: readonly MessagesStoredListener[];
 }
 
 /**
@@ -118,8 +118,8 @@ export class InboxWriter implements InboxAppender {
   private readonly retryMs: readonly number[];
   private readonly unhealthyAfterMs: number;
   private readonly onHealth: ((healthy: boolean) => void) | undefined;
-  private readonly onMessagesStored: InboxWriterOptions['onMessagesStored'];
-  /** The last batch completion waiting for `onMessagesStored`'s promise (completions stay in order). */
+  private readonly storedListeners: readonly MessagesStoredListener[];
+  /** The last batch completion waiting for the stored listeners' promises (completions stay in order). */
   private completing: Promise<void> | null = null;
   private isHealthy = true;
   /** Set by `close`: nothing more is taken, and a failing append stops retrying. */
@@ -135,7 +135,7 @@ export class InboxWriter implements InboxAppender {
     this.retryMs = options.retryMs && options.retryMs.length > 0 ? options.retryMs : RETRY_MS;
     this.unhealthyAfterMs = options.unhealthyAfterMs ?? UNHEALTHY_AFTER_MS;
     this.onHealth = options.onHealth;
-    this.onMessagesStored = options.onMessagesStored;
+    this.storedListeners = options.storedListeners ?? [];
   }
 
   /**
@@ -223,11 +223,11 @@ export class InboxWriter implements InboxAppender {
       const n = this.headOf(p.user) + 1;
       this.heads.set(p.user, n);
       b.entries.push({ ...p.entry, user: p.user, inbox: n } as InboxEntry);
-      if (p.sender && p.entry.type === 'message' && this.onMessagesStored) {
+      if (p.sender && p.entry.type === 'message' && this.storedListeners.length > 0) {
         const { conv, seq, ts } = p.entry;
         b.notices.push({ conv, seq, ts, ...p.sender, users: [p.user], inboxes: [n] });
       }
-      b.frames.push({ user: p.user, frame: new SharedTailFrame(`${p.frameHead}${n},`, p.frameTail) });
+      b.frames.push({ user: p.user, frame: { head: `${p.frameHead}${n},`, tail: p.frameTail } });
     }
     for (const f of fanned) b.fanned.push(f);
     this.schedule();
@@ -255,10 +255,10 @@ export class InboxWriter implements InboxAppender {
         const n = this.headOf(user) + 1;
         this.heads.set(user, n);
         inboxes[i] = n;
-        b.frames.push({ user, frame: new SharedTailFrame(`${MESSAGE_FRAME_HEAD}${n},`, tail) });
+        b.frames.push({ user, frame: { head: `${MESSAGE_FRAME_HEAD}${n},`, tail } });
       }
       b.fanouts.push({ conv: m.conv, seq: m.seq, ts: m.ts, users: recipients, inboxes });
-      if (this.onMessagesStored)
+      if (this.storedListeners.length > 0)
         b.notices.push({
           conv: m.conv,
           seq: m.seq,
@@ -350,7 +350,7 @@ export class InboxWriter implements InboxAppender {
 
   /** Marks batches up to `id` done and wakes whoever waited for them. */
   private done(id: number): void {
-    // A completion held by `onMessagesStored` may land after a conflict moved `doneUpTo` past it.
+    // A completion held by a stored listener may land after a conflict moved `doneUpTo` past it.
     this.doneUpTo = Math.max(this.doneUpTo, id);
     if (this.heads.size > this.maxHeads) this.evictHeads();
     const still: IdleWaiter[] = [];
@@ -426,9 +426,9 @@ export class InboxWriter implements InboxAppender {
     void this.flush();
   }
 
-  /** Marks a stored batch done, once what `onMessagesStored` started for it (and for earlier ones) settled. */
+  /** Marks a stored batch done, once what the stored listeners started for it (and for earlier ones) settled. */
   private complete(b: Batch): void {
-    const started = b.notices.length > 0 ? this.onMessagesStored?.(b.notices) : undefined;
+    const started = b.notices.length > 0 ? this.tellStored(b.notices) : undefined;
     if (!started && !this.completing) {
       this.done(b.id);
       return;
@@ -440,5 +440,16 @@ export class InboxWriter implements InboxAppender {
     };
     const completion: Promise<void> = Promise.all([this.completing, started]).then(finish, finish);
     this.completing = completion;
+  }
+
+  /** Hands stored messages to every listener; the promise of those that work on, if any. */
+  private tellStored(notices: readonly StoredMessageNotice[]): Promise<unknown> | undefined {
+    const working: Promise<void>[] = [];
+    for (const l of this.storedListeners) {
+      const p = l.messagesStored(notices);
+      if (p) working.push(p);
+    }
+    if (working.length === 0) return undefined;
+    return working.length === 1 ? working[0] : Promise.all(working);
   }
 }

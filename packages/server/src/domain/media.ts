@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { MediaDownloadResult, MediaUploadResult } from '@parley/protocol';
+import { directMembers } from '@parley/protocol';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { MediaIndex, MediaRecord } from '../ports/media-index.js';
 import type { MediaStore } from '../ports/media-store.js';
 import { ParleyError } from './errors.js';
-import { directMembers } from './membership.js';
 import type { WorkBudget } from './work-budget.js';
 
 /** What media needs. */

@@ -18,6 +18,14 @@ export interface StoredMessageNotice {
   body?: string | undefined;
 }
 
+/**
+ * Hears the messages whose inbox entries are stored (the push scheduler, the webhook publisher);
+ * a promise returned holds the inbox writer's batch completion until it settles.
+ */
+export interface MessagesStoredListener {
+  messagesStored(notices: readonly StoredMessageNotice[]): Promise<void> | undefined;
+}
+
 /** Recipients waiting to be looked at; past it new ones are skipped (and counted), not queued in memory. */
 const MAX_PENDING_RECIPIENTS = 100_000;
 
@@ -31,7 +39,7 @@ const MAX_PENDING_RECIPIENTS = 100_000;
  * the device syncs them when the app opens); a backlog past `MAX_PENDING_RECIPIENTS` is skipped
  * the same way and counted in `skipped`.
  */
-export class PushScheduler {
+export class PushScheduler implements MessagesStoredListener {
   private pending: StoredMessageNotice[] = [];
   private pendingRecipients = 0;
   private running: Promise<void> | null = null;
@@ -46,7 +54,7 @@ export class PushScheduler {
   ) {}
 
   /** Called once a batch of message entries is durable; never blocks the caller. */
-  stored(notices: readonly StoredMessageNotice[]): void {
+  messagesStored(notices: readonly StoredMessageNotice[]): undefined {
     for (const n of notices) {
       if (this.pendingRecipients + n.users.length > MAX_PENDING_RECIPIENTS) {
         this.skipped(n.users.length);

@@ -40,7 +40,7 @@ function setup(failAppends: number) {
     { isBlocked: async () => false },
     { now: () => 1_000 },
     silentLogger,
-    (batch) => committed.push(...batch),
+    [{ committed: (batch) => committed.push(...batch) }],
     { maxGroupSize: 512 },
   );
   return { store, sequencer, committed, lookups, appends };

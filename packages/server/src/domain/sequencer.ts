@@ -20,11 +20,13 @@ export interface SendPolicy {
   isBlocked(blocker: string, sender: string): Promise<boolean>;
 }
 
-/** Called with each durable batch of one conversation, in seq order, with each message's recipients. */
-export type CommittedListener = (
-  messages: readonly StoredMessage[],
-  recipients: readonly (readonly string[])[],
-) => void;
+/**
+ * Hears each durable batch of one conversation, in seq order, with each message's recipients: the
+ * fan-out (and, embedded, the receipts' recent senders and the metrics) listen to the sequencer.
+ */
+export interface CommittedListener {
+  committed(messages: readonly StoredMessage[], recipients: readonly (readonly string[])[]): void;
+}
 
 type Item =
   | { kind: 'send'; req: SendRequest; resolve: (o: SendOutcome) => void; reject: (e: unknown) => void }
@@ -102,7 +104,7 @@ export class Sequencer implements ConversationWriter {
     private readonly policy: SendPolicy,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly onCommitted: CommittedListener,
+    private readonly listeners: readonly CommittedListener[],
     private readonly options: { maxGroupSize: number; maxConversationsInMemory?: number },
   ) {}
 
@@ -355,7 +357,7 @@ export class Sequencer implements ConversationWriter {
     c.group = group;
     c.recipients = recipients;
     for (const s of settle) s();
-    this.onCommitted(messages, messageRecipients);
+    for (const l of this.listeners) l.committed(messages, messageRecipients);
   }
 
   /** Senders of a direct conversation whom the other participant has blocked. */

@@ -21,10 +21,10 @@ function setup(ttlMs?: number) {
   const ttl = ttlMs ?? Number.POSITIVE_INFINITY;
   const here = new UserDirectory(users, {
     ttlMs: ttl,
-    now: () => now,
+    clock: { now: () => now },
     changed: (u) => void announced.push(u),
   });
-  const there = new UserDirectory(users, { ttlMs: ttl, now: () => now });
+  const there = new UserDirectory(users, { ttlMs: ttl, clock: { now: () => now } });
   return {
     store,
     here,

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../ports/clock.js';
 import type { UserSettings, UserStore } from '../ports/user-store.js';
 import { badRequest } from './errors.js';
 import type { SendPolicy } from './sequencer.js';
@@ -11,7 +12,8 @@ export interface UserDirectoryOptions {
   ttlMs?: number;
   /** Called after a change is durable, to tell the other processes (they call `invalidate`). */
   changed?: (user: string) => void;
-  now?: () => number;
+  /** What entries' ages are measured with (default: the system clock). */
+  clock?: Clock;
 }
 
 /** A bounded cache whose entries expire, and whose loads started before an invalidation are not kept. */
@@ -21,12 +23,12 @@ class ExpiringCache<V> {
 
   constructor(
     private readonly ttlMs: number,
-    private readonly now: () => number,
+    private readonly clock: Clock,
   ) {}
 
   async get(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.entries.get(key);
-    if (hit && this.now() - hit.at < this.ttlMs) return hit.value;
+    if (hit && this.clock.now() - hit.at < this.ttlMs) return hit.value;
     const generation = this.generation;
     const value = await load();
     // Invalidated while loading: the value may predate the change; use it once, do not keep it.
@@ -42,7 +44,7 @@ class ExpiringCache<V> {
         this.entries.delete(k);
       }
     }
-    this.entries.set(key, { value, at: this.now() });
+    this.entries.set(key, { value, at: this.clock.now() });
   }
 
   delete(key: string): void {
@@ -68,9 +70,9 @@ export class UserDirectory implements SendPolicy {
     options: UserDirectoryOptions = {},
   ) {
     const ttl = options.ttlMs ?? Number.POSITIVE_INFINITY;
-    const now = options.now ?? Date.now;
-    this.settingsCache = new ExpiringCache(ttl, now);
-    this.blockCache = new ExpiringCache(ttl, now);
+    const clock = options.clock ?? systemClock;
+    this.settingsCache = new ExpiringCache(ttl, clock);
+    this.blockCache = new ExpiringCache(ttl, clock);
     this.changed = options.changed ?? (() => {});
   }
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import { SharedTailFrame } from '../ports/router.js';
 import { Connection, type ConnectionOwner } from './connection.js';
 
 /** A payload of `bytes` UTF-8 bytes that is a valid JSON text, with multi-byte characters in it. */
@@ -37,7 +36,7 @@ test('frames written by the connection reach a ws client whole and in order, at 
       const head = '{"h":1,';
       const tail = Buffer.from(text.slice(1));
       expected.push(head + tail.toString());
-      assert.equal(conn.sendShared(new SharedTailFrame(head, tail)), true);
+      assert.equal(conn.sendShared({ head, tail }), true);
     }
     ws.send('{"by":"ws"}');
     expected.push('{"by":"ws"}');

@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { PushObserver } from '../domain/push-dispatcher.js';
 import type { WebhookObserver } from '../domain/webhook-dispatcher.js';
 import type { WebhookPublishObserver } from '../domain/webhook-publisher.js';
+import type { PartitionHandler } from '../ports/partitioned-log.js';
 
 /**
  * The server's Prometheus metrics, on a registry of its own (so several servers in one test
@@ -295,11 +296,37 @@ export class Metrics {
     });
   }
 
-  /** Records one store commit. */
-  commit(info: { ops: number; rows: number; commitMs: number }): void {
+  /** Records one store commit (a bound function: the store calls it as its commit observer). */
+  readonly commit = (info: { ops: number; rows: number; commitMs: number }): void => {
     this.storeBatchOps.observe(info.ops);
     this.storeBatchRows.observe(info.rows);
     this.storeCommit.observe(info.commitMs / 1000);
+  };
+
+  /** A cluster stage's handler, observed: how long records waited in the log, how long a batch took, its size. */
+  meteredStage(stage: string, handler: PartitionHandler): PartitionHandler {
+    const metrics = this;
+    return {
+      onAssigned: (partitions) => handler.onAssigned(partitions),
+      onRevoked: (partitions) => handler.onRevoked(partitions),
+      async onRecords(partition, records) {
+        const start = Date.now();
+        let oldest = start;
+        for (const r of records) oldest = Math.min(oldest, r.timestamp);
+        metrics.stageWait.observe({ stage }, (start - oldest) / 1000);
+        metrics.stageRecords.observe({ stage }, records.length);
+        try {
+          await handler.onRecords(partition, records);
+        } finally {
+          metrics.stageBatch.observe({ stage }, (Date.now() - start) / 1000);
+        }
+      },
+    };
+  }
+
+  /** Counts the messages of a durable batch: the metrics listen to the sequencer. */
+  committed(messages: readonly unknown[]): void {
+    this.messagesStored.inc(messages.length);
   }
 
   stop(): void {

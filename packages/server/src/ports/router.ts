@@ -3,18 +3,11 @@
  * "inbox":N,`): the rest, the tail, is encoded once and shared by every recipient's frame, so a
  * group message is framed once, not once per member.
  */
-export class SharedTailFrame {
-  constructor(
-    /** The per-recipient start of the JSON text (ASCII). */
-    readonly head: string,
-    /** The shared rest of the JSON text, UTF-8 encoded once. */
-    readonly tail: Buffer,
-  ) {}
-
-  /** The whole frame as text (for transports that cannot share the tail). */
-  toString(): string {
-    return this.head + this.tail.toString('utf8');
-  }
+export interface SharedTailFrame {
+  /** The per-recipient start of the JSON text (ASCII). */
+  readonly head: string;
+  /** The shared rest of the JSON text, UTF-8 encoded once. */
+  readonly tail: Buffer;
 }
 
 /** A frame ready to be written: plain JSON text, or a shared-tail frame. */

@@ -10,6 +10,7 @@ import {
 } from '../backend/api.js';
 import { type Backend, createEmbeddedBackend } from '../backend/embedded.js';
 import { PublicAddress } from '../backend/media.js';
+import { frameText } from '../backend/sessions.js';
 import type { Config } from '../config/schema.js';
 import { resolveKeys } from '../gateway/auth.js';
 import { createAdminHandler } from '../gateway/http.js';
@@ -91,7 +92,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger): 
       },
     });
     const link: GatewayLink = {
-      deliver: (user, frame) => channel.message('d', user, String(frame)),
+      deliver: (user, frame) => channel.message('d', user, frameText(frame)),
       send: (conn, frame) => channel.message('s', conn, frame),
       close: (conn, code, reason) => channel.message('c', conn, code, reason),
       toDeviceWaiting: (conn) => channel.message('t', conn),

@@ -5,6 +5,6 @@ import { MemoryRateLimiter } from './memory-rate-limiter.js';
 
 rateLimiterSuite('MemoryRateLimiter', async () => {
   let clock = 1_000_000;
-  const limiter = new MemoryRateLimiter(() => clock);
+  const limiter = new MemoryRateLimiter({ now: () => clock });
   return { limiter, peer: limiter.peer(), advance: (ms) => (clock += ms), close: async () => {} };
 });

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../../ports/clock.js';
 import type { RateLimit, RateLimiter } from '../../ports/rate-limiter.js';
 
 interface Bucket {
@@ -20,9 +21,9 @@ const SWEEP_AT = 100_000;
 export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets: Map<string, Bucket>;
 
-  /** New buckets read with `now`, or, given `shared`, another instance over `shared`'s buckets. */
+  /** New buckets read with `clock`, or, given `shared`, another instance over `shared`'s buckets. */
   constructor(
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
     shared?: MemoryRateLimiter,
   ) {
     this.buckets = shared ? shared.buckets : new Map();
@@ -30,7 +31,7 @@ export class MemoryRateLimiter implements RateLimiter {
 
   /** Another instance over the same buckets and clock, as another process of the deployment has. */
   peer(): MemoryRateLimiter {
-    return new MemoryRateLimiter(this.now, this);
+    return new MemoryRateLimiter(this.clock, this);
   }
 
   async take(key: string, cost: number, limit: RateLimit): Promise<number> {
@@ -39,7 +40,7 @@ export class MemoryRateLimiter implements RateLimiter {
 
   /** The same as `take`, answered synchronously. */
   takeNow(key: string, cost: number, limit: RateLimit): number {
-    const now = this.now();
+    const now = this.clock.now();
     const b = this.buckets.get(key);
     const tokens = level(b, now, limit);
     if (tokens >= cost) {
@@ -51,7 +52,7 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   async spend(key: string, cost: number, limit: RateLimit): Promise<void> {
-    const now = this.now();
+    const now = this.clock.now();
     const b = this.buckets.get(key);
     const tokens = level(b, now, limit);
     if (!b && this.buckets.size >= SWEEP_AT) this.sweep(now, limit);

@@ -4,8 +4,7 @@ import { MemoryStore } from '../adapters/memory/memory-store.js';
 import { EpochFencedError } from '../ports/epoch-fencing.js';
 import type { InboxEntry } from '../ports/inbox-store.js';
 import { silentLogger } from '../ports/logger.js';
-import { FencedInbox } from './fenced-inbox.js';
-import { PartitionFence } from './partition-fence.js';
+import { FencedInbox, PartitionFence } from './fencing.js';
 
 const entry = (user: string, inbox: number, conv = 'dm:a:b', seq = inbox): InboxEntry => ({
   user,

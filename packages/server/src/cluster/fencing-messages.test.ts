@@ -4,8 +4,7 @@ import { MemoryStore } from '../adapters/memory/memory-store.js';
 import { EpochFencedError } from '../ports/epoch-fencing.js';
 import { silentLogger } from '../ports/logger.js';
 import type { StoredMessage } from '../ports/message-store.js';
-import { FencedMessages } from './fenced-messages.js';
-import { PartitionFence } from './partition-fence.js';
+import { FencedMessages, PartitionFence } from './fencing.js';
 
 const conv = 'dm:ann:bob';
 const text = (seq: number, cmid = `c${seq}`): StoredMessage => ({
