@@ -103,7 +103,7 @@ export function createEmbeddedBackend(
     clock,
     log.child({ stage: 'sequencer' }),
     [metrics, recent, fanout],
-    { maxGroupSize: config.maxGroupSize },
+    { maxGroupSize: config.maxGroupSize, storeWritesInOrder: store.writesInOrder },
   );
   const receipts = new ReceiptService(
     store.conversations,

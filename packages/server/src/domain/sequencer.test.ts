@@ -127,3 +127,41 @@ test('a send that `stored` found absent is not looked up again, unless the head 
   assert.deepEqual(await sequencer.submit(send('m2')), { seq: 3, ts: 1_000, dup: true });
   assert.equal((await store.messages.page('dm:a:b', { limit: 10 })).length, 3, 'stored once');
 });
+
+test('listeners hear a batch once it is durable; over a store whose writes are in order, once its append is issued', async () => {
+  for (const storeWritesInOrder of [false, true]) {
+    const store = new MemoryStore();
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const heard: string[] = [];
+    const sequencer = new Sequencer(
+      {
+        ...store.messages,
+        append: async (rows: readonly StoredMessage[]) => {
+          await held;
+          await store.messages.append(rows);
+        },
+      },
+      store.conversations,
+      { isBlocked: async () => false },
+      { now: () => 1_000 },
+      silentLogger,
+      [{ committed: (batch) => void heard.push(...batch.map((m) => m.cmid)) }],
+      { maxGroupSize: 512, storeWritesInOrder },
+    );
+    const answered = sequencer.submit(send('early'));
+    await new Promise((r) => setImmediate(r)); // the append is issued and held
+    assert.deepEqual(heard, storeWritesInOrder ? ['early'] : [], `in order: ${storeWritesInOrder}`);
+    let replied = false;
+    void answered.then(() => {
+      replied = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(replied, false, 'the sender is never answered before the append is durable');
+    release();
+    assert.equal((await answered).seq, 1);
+    assert.deepEqual(heard, ['early']);
+  }
+});

@@ -21,8 +21,10 @@ export interface SendPolicy {
 }
 
 /**
- * Hears each durable batch of one conversation, in seq order, with each message's recipients: the
- * fan-out (and, embedded, the receipts' recent senders and the metrics) listen to the sequencer.
+ * Hears each batch of one conversation, in seq order, with each message's recipients, once it is
+ * durable (or, over a store with `OrderedWrites`, once its append is issued: what a listener writes
+ * then is durable only with it). The fan-out (and, embedded, the receipts' recent senders and the
+ * metrics) listen to the sequencer.
  */
 export interface CommittedListener {
   committed(messages: readonly StoredMessage[], recipients: readonly (readonly string[])[]): void;
@@ -105,7 +107,15 @@ export class Sequencer implements ConversationWriter {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly listeners: readonly CommittedListener[],
-    private readonly options: { maxGroupSize: number; maxConversationsInMemory?: number },
+    private readonly options: {
+      maxGroupSize: number;
+      maxConversationsInMemory?: number;
+      /**
+       * The store's writes are durable in issue order and fail closed (`OrderedWrites`): listeners
+       * are told of a batch when its append is issued, so what they write joins its commit.
+       */
+      storeWritesInOrder?: boolean;
+    },
   ) {}
 
   /** Queues a message; resolves when it is durable (or was already stored). */
@@ -345,8 +355,13 @@ export class Sequencer implements ConversationWriter {
       settle.push(() => item.resolve({ seq, ts, recipients: reached, members }));
     }
     if (messages.length === 0) return;
+    const appended = this.messages.append(messages, effects);
+    // In an ordered store nothing written after this append is durable without it (and if it
+    // fails, they fail): the fan-out may number and write the inbox entries now.
+    const early = this.options.storeWritesInOrder === true;
+    if (early) this.tell(messages, messageRecipients);
     try {
-      await this.messages.append(messages, effects);
+      await appended;
     } catch (err) {
       c.loaded = false;
       for (const item of batch) item.reject(err);
@@ -357,7 +372,11 @@ export class Sequencer implements ConversationWriter {
     c.group = group;
     c.recipients = recipients;
     for (const s of settle) s();
-    for (const l of this.listeners) l.committed(messages, messageRecipients);
+    if (!early) this.tell(messages, messageRecipients);
+  }
+
+  private tell(messages: readonly StoredMessage[], recipients: readonly (readonly string[])[]): void {
+    for (const l of this.listeners) l.committed(messages, recipients);
   }
 
   /** Senders of a direct conversation whom the other participant has blocked. */

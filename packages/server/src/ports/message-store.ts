@@ -47,3 +47,14 @@ export interface MessageStore {
   /** Distinct senders of the messages with after < seq <= upto, system messages excluded (at most `max` names). */
   senders(conv: string, after: number, upto: number, max: number): Promise<string[]>;
 }
+
+/**
+ * A capability of a store with one writer that commits in issue order and fails closed (SQLite's
+ * writer thread): a write issued after another is never durable without it, and once a write fails
+ * every later one fails too. The sequencer then hands a batch to its listeners when its append is
+ * issued rather than when it is durable, so the fan-out's inbox entries join the same commit; the
+ * sender's reply and every delivery still wait for durability.
+ */
+export interface OrderedWrites {
+  readonly writesInOrder: true;
+}

@@ -425,6 +425,42 @@ describe('SqliteStore: the embedded engine', () => {
     }
   });
 
+  test('what is written in the check phase after an append (the inbox writer flushes there) joins its commit', async () => {
+    const commits: number[] = [];
+    const store = new SqliteStore(newPath(), { onCommit: (info) => commits.push(info.ops) });
+    try {
+      const conv = 'g:check-phase';
+      const appended = store.messages.append([msg(conv, 1)]);
+      const entries = new Promise<void>((resolve, reject) =>
+        setImmediate(() =>
+          store.inbox.append([entry('bob', 1, conv, 1, 100)], [{ conv, seq: 1 }]).then(resolve, reject),
+        ),
+      );
+      await Promise.all([appended, entries]);
+      assert.deepEqual(commits, [2]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('declares its writes ordered (OrderedWrites): once a write fails, every write issued after it fails', async () => {
+    const store = new SqliteStore(newPath());
+    assert.equal(store.writesInOrder, true);
+    const conv = 'g:ordered';
+    // An inbox entry without a user violates the table's NOT NULL key: its commit fails.
+    const broken = store.inbox.append([entry(null as unknown as string, 1, conv, 1, 100)], []);
+    const sameCommit = store.messages.append([msg(conv, 1)]);
+    const results = await Promise.allSettled([broken, sameCommit]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
+    await assert.rejects(store.messages.append([msg(conv, 1)]), /store unavailable/);
+    assert.equal(store.healthy, false);
+    assert.equal(await store.messages.head(conv), null);
+    await store.close();
+  });
+
   test('prune deletes and counts more entries than one delete chunk holds', async () => {
     const store = new SqliteStore(newPath());
     try {

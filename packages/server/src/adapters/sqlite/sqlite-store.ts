@@ -27,7 +27,13 @@ import type {
 import type { Invite, InviteStore } from '../../ports/invite-store.js';
 import { type ClaimedBundle, type KeyDirectory, MAX_ONE_TIME_PREKEYS } from '../../ports/key-directory.js';
 import { MAX_MEDIA_REFERENCES, type MediaIndex, type MediaRecord } from '../../ports/media-index.js';
-import type { ConversationHead, MessageStore, PageQuery, StoredMessage } from '../../ports/message-store.js';
+import type {
+  ConversationHead,
+  MessageStore,
+  OrderedWrites,
+  PageQuery,
+  StoredMessage,
+} from '../../ports/message-store.js';
 import { type PushRegistration, registrationJson } from '../../ports/push-provider.js';
 import type { DeadLetter, PushDeadLetters, PushJob, PushQueue } from '../../ports/push-queue.js';
 import { DEFAULT_SETTINGS, type UserSettings, type UserStore } from '../../ports/user-store.js';
@@ -171,11 +177,13 @@ export function openAndMigrate(path: string): { db: Database.Database; applied: 
  * read-only connection (WAL readers never wait for the writer); writes go through the group
  * committing writer thread. It implements the message, inbox and conversation ports over one file,
  * so one transaction (and one fsync) can carry writes from all of them, and the capabilities
- * `FanoutRecovery` (fan-out marks are kept in `conversations.fanned_seq`) and `InboxPruning`.
+ * `FanoutRecovery` (fan-out marks are kept in `conversations.fanned_seq`), `InboxPruning` and
+ * `OrderedWrites` (one writer thread commits in issue order and fails closed).
  * It also holds the devices, the push and webhook queues (see `SqliteJobQueue`) and their dead letters, the
  * end-to-end encryption key directory, the `to_device` queues and the media index.
  */
-export class SqliteStore {
+export class SqliteStore implements OrderedWrites {
+  readonly writesInOrder = true;
   readonly messages: MessageStore;
   readonly inbox: InboxStore;
   /** Lists the conversations whose fan-out marks lag their log (crash recovery). */

@@ -103,9 +103,11 @@ export class WriterClient {
       this.queue.push({ op, resolve, reject });
       if (!this.inFlight && !this.scheduled) {
         this.scheduled = true;
-        // Let every frame read in this I/O phase (or the commit delay) join the batch.
+        // Let every frame read in this I/O phase (or the commit delay) join the batch, and what
+        // the check phase adds to it too (the inbox writer flushes there: a message's inbox
+        // entries, written right after its append, then share its commit).
         if (this.commitDelayMs > 0) setTimeout(() => this.flush(), this.commitDelayMs);
-        else setImmediate(() => this.flush());
+        else setImmediate(() => setImmediate(() => this.flush()));
       }
     });
   }
