@@ -94,6 +94,7 @@ export function createEmbeddedBackend(
   });
   const inboxWriter = new InboxWriter(store.inbox, sessions, log.child({ stage: 'inbox' }), {
     storedListeners: webhooks ? [pushJobs, webhooks.publisher] : [pushJobs],
+    storeWritesInOrder: store.writesInOrder,
   });
   const fanout = new Fanout(inboxWriter, store.messages, store.conversations, log.child({ stage: 'fanout' }));
   const sequencer = new Sequencer(

@@ -264,3 +264,42 @@ test('close: later events are dropped, and an append still failing stops retryin
   assert.equal(g.pendingGates(), 0, 'no retry after close');
   assert.equal(writer.backlog, 1, 'only the entry handed in before close was ever taken');
 });
+
+test('over ordered writes the stored listeners hear a batch when its append is issued, else once it is stored; frames wait for the store either way', async () => {
+  for (const storeWritesInOrder of [false, true]) {
+    const g = gatedStore();
+    const heard: number[] = [];
+    const delivered: string[] = [];
+    const writer = new InboxWriter(g.inbox, { deliver: (user) => void delivered.push(user) }, silentLogger, {
+      storedListeners: [
+        {
+          messagesStored: (notices) => {
+            heard.push(...notices.map((n) => n.seq));
+            return undefined;
+          },
+        },
+      ],
+      storeWritesInOrder,
+    });
+    const message = {
+      conv: 'g:x',
+      seq: 1,
+      ts: 1,
+      from: 'ann',
+      from_device: 'd',
+      cmid: 'c1',
+      kind: 'text',
+      body: 'hi',
+    };
+    await writer.withHeads(['bob'], () =>
+      writer.appendMessages([{ message, recipients: ['bob'] }], [{ conv: 'g:x', seq: 1 }]),
+    );
+    while (g.pendingGates() === 0) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(heard, storeWritesInOrder ? [1] : [], `in order: ${storeWritesInOrder}`);
+    assert.deepEqual(delivered, []);
+    await g.release();
+    await writer.idle();
+    assert.deepEqual(heard, [1], 'told once');
+    assert.deepEqual(delivered, ['bob']);
+  }
+});

@@ -31,6 +31,8 @@ interface Batch {
   fanned: FannedMark[];
   /** The messages in `fanouts`, for the stored listeners. */
   notices: StoredMessageNotice[];
+  /** Over ordered writes: the stored listeners were told when the append was issued (what they started). */
+  told?: { started: Promise<unknown> | undefined };
 }
 
 /** Entries per inbox commit before a new batch starts (a 512-member group message is one call). */
@@ -77,6 +79,12 @@ export interface InboxWriterOptions {
    * delivery to sockets does not wait for it.
    */
   storedListeners?: readonly MessagesStoredListener[];
+  /**
+   * The store's writes are durable in issue order and fail closed (`OrderedWrites`): the stored
+   * listeners are told when a batch's append is issued, so what they queue (push jobs, webhook
+   * events) is durable with the entries, usually in their commit, and never without them.
+   */
+  storeWritesInOrder?: boolean;
 }
 
 /**
@@ -119,6 +127,7 @@ export class InboxWriter implements InboxAppender {
   private readonly unhealthyAfterMs: number;
   private readonly onHealth: ((healthy: boolean) => void) | undefined;
   private readonly storedListeners: readonly MessagesStoredListener[];
+  private readonly storeWritesInOrder: boolean;
   /** The last batch completion waiting for the stored listeners' promises (completions stay in order). */
   private completing: Promise<void> | null = null;
   private isHealthy = true;
@@ -136,6 +145,7 @@ export class InboxWriter implements InboxAppender {
     this.unhealthyAfterMs = options.unhealthyAfterMs ?? UNHEALTHY_AFTER_MS;
     this.onHealth = options.onHealth;
     this.storedListeners = options.storedListeners ?? [];
+    this.storeWritesInOrder = options.storeWritesInOrder === true;
   }
 
   /**
@@ -388,7 +398,10 @@ export class InboxWriter implements InboxAppender {
     let failingSince = 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.store.append(b.entries, b.fanned, b.fanouts);
+        const appended = this.store.append(b.entries, b.fanned, b.fanouts);
+        if (this.storeWritesInOrder && !b.told && b.notices.length > 0)
+          b.told = { started: this.tellStored(b.notices) };
+        await appended;
         break;
       } catch (err) {
         if (err instanceof InboxConflictError) {
@@ -426,9 +439,12 @@ export class InboxWriter implements InboxAppender {
     void this.flush();
   }
 
-  /** Marks a stored batch done, once what the stored listeners started for it (and for earlier ones) settled. */
+  /**
+   * Marks a stored batch done, once what the stored listeners started for it (and for earlier
+   * ones) settled; they are told now unless they were told when its append was issued.
+   */
   private complete(b: Batch): void {
-    const started = b.notices.length > 0 ? this.tellStored(b.notices) : undefined;
+    const started = b.told ? b.told.started : b.notices.length > 0 ? this.tellStored(b.notices) : undefined;
     if (!started && !this.completing) {
       this.done(b.id);
       return;
