@@ -1185,7 +1185,7 @@ export class CassandraStore {
           ])
         ).map((r) => toEntry(user, r)),
       same: sameEntry,
-      conflict: (e) => new InboxConflictError(user, e.inbox),
+      conflict: (e) => InboxConflictError.taken(user, e.inbox),
     });
   }
 

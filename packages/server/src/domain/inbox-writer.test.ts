@@ -77,7 +77,7 @@ test('after a conflict every waiter whose entries were dropped hears it, and lat
   await new Promise((r) => setImmediate(r)); // ann's batch is in flight
   writer.append([entry('bob', 1)]);
   const second = writer.idle();
-  g.failWith(new InboxConflictError('ann', 1));
+  g.failWith(InboxConflictError.taken('ann', 1));
   await g.release();
   await assert.rejects(first, InboxConflictError);
   await assert.rejects(second, InboxConflictError, 'queued behind the conflict: dropped too');

@@ -94,8 +94,7 @@ export interface EpochMessages {
  */
 export class EpochFencedError extends InboxConflictError {
   constructor(message: string) {
-    super('', 0);
-    this.message = message;
+    super(message);
     this.name = 'EpochFencedError';
   }
 }

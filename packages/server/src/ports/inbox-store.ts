@@ -58,9 +58,16 @@ export function fanoutEntries(fanouts: readonly MessageFanout[]): InboxEntry[] {
  * inbox) numbered it. The first write stands; the caller must reload the head and renumber.
  */
 export class InboxConflictError extends Error {
-  constructor(user: string, inbox: number) {
-    super(`inbox ${inbox} of ${user} already holds another entry: this writer no longer owns the inbox`);
+  constructor(message: string) {
+    super(message);
     this.name = 'InboxConflictError';
+  }
+
+  /** `inbox` of `user` already holds another entry: a conditional write lost to another writer. */
+  static taken(user: string, inbox: number): InboxConflictError {
+    return new InboxConflictError(
+      `inbox ${inbox} of ${user} already holds another entry: this writer no longer owns the inbox`,
+    );
   }
 }
 
