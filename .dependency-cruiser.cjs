@@ -14,7 +14,8 @@ const CLUSTER_DRIVER_PATHS = packagePaths(['cassandra-driver', 'kafkajs', 'iored
 const DRIVER_PATHS = [...CLUSTER_DRIVER_PATHS, ...packagePaths(['better-sqlite3', 'ws'])];
 
 /** The server's outer layers, none of which the domain may know. */
-const OUTER = '^packages/server/src/(adapters|gateway|cluster|workers|backend|config)/';
+const OUTER =
+  '^packages/server/src/((adapters|gateway|cluster|workers|backend|config)/|(metrics|logger)\\.ts$)';
 /** An adapter's folder: in the server, or in the cluster package (one folder per engine). */
 const ADAPTER = '^packages/(server/src/adapters|cluster/src)/([^/]+)/';
 
@@ -27,7 +28,7 @@ module.exports = {
       name: 'domain-is-pure',
       comment:
         'The domain imports nothing but its ports, its own files and @parley/protocol: no adapter, ' +
-        'gateway, cluster, workers, backend or config module, and no engine driver.',
+        'gateway, cluster, workers, backend or config module, not the metrics or the logger, and no engine driver.',
       severity: 'error',
       from: { path: '^packages/server/src/domain/', pathNot: '\\.test\\.ts$' },
       to: { path: [OUTER, ...DRIVER_PATHS] },

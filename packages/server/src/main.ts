@@ -15,9 +15,9 @@ import {
   drainThenClose,
   listen,
 } from './gateway/listener.js';
-import { Metrics } from './gateway/metrics.js';
 import { WebApp } from './gateway/web.js';
 import { Gateway } from './gateway/ws-gateway.js';
+import { Metrics } from './metrics.js';
 import { type Clock, systemClock } from './ports/clock.js';
 import type { Logger } from './ports/logger.js';
 import { loadServerApi } from './server-api/load.js';

@@ -9,7 +9,7 @@ import { ReceiptService } from '../domain/receipts.js';
 import { RecentSenders } from '../domain/recent-senders.js';
 import { Sequencer } from '../domain/sequencer.js';
 import { UserDirectory } from '../domain/users.js';
-import type { Metrics } from '../gateway/metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { MediaStore } from '../ports/media-store.js';

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { DeviceRegistry } from '../domain/devices.js';
 import { PushDispatcher } from '../domain/push-dispatcher.js';
 import { PushScheduler } from '../domain/push-scheduler.js';
-import type { Metrics } from '../gateway/metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { PresencePort } from '../ports/presence.js';

@@ -2,7 +2,7 @@ import { HttpWebhookSender } from '../adapters/http/webhook-sender.js';
 import type { Config } from '../config/schema.js';
 import { WebhookDispatcher } from '../domain/webhook-dispatcher.js';
 import { WebhookPublisher } from '../domain/webhook-publisher.js';
-import type { Metrics } from '../gateway/metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { MessageStore } from '../ports/message-store.js';

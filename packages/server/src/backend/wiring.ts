@@ -14,7 +14,7 @@ import type { ReceiptService } from '../domain/receipts.js';
 import type { UserDirectory } from '../domain/users.js';
 import type { UserEvents } from '../domain/webhook-publisher.js';
 import { WorkBudget } from '../domain/work-budget.js';
-import type { Metrics } from '../gateway/metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { ConversationWriter } from '../ports/conversation-writer.js';
 import type { Logger } from '../ports/logger.js';

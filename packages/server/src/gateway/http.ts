@@ -9,9 +9,9 @@ import type { AccountApi, ChatApi } from '../backend/api.js';
 import type { ServedMediaStore } from '../backend/media.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
+import type { Metrics } from '../metrics.js';
 import type { Logger } from '../ports/logger.js';
 import type { TokenVerifier } from './auth.js';
-import type { Metrics } from './metrics.js';
 import { DEV_TOKEN_PATH, type WebApp } from './web.js';
 
 export interface HttpApiOptions {

@@ -18,8 +18,8 @@ import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import { MemoryRateLimiter } from '../adapters/memory/memory-rate-limiter.js';
 import type { Config } from '../config/schema.js';
+import type { Metrics } from '../metrics.js';
 import type { Logger } from '../ports/logger.js';
-import type { Metrics } from './metrics.js';
 import { reloadCertificates, tlsOptions, withHsts } from './tls.js';
 
 /**

@@ -16,6 +16,7 @@ import type { BackendApi } from '../backend/api.js';
 import { protocolLimits } from '../config/protocol-limits.js';
 import type { Config } from '../config/schema.js';
 import { ParleyError } from '../domain/errors.js';
+import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { OutboundFrame } from '../ports/router.js';
@@ -24,7 +25,6 @@ import type { TokenVerifier } from './auth.js';
 import { Connection } from './connection.js';
 import { type DispatchContext, dispatch, errorReply } from './dispatch.js';
 import { addressKey } from './listener.js';
-import type { Metrics } from './metrics.js';
 
 const CONN = Symbol('parley.connection');
 type TaggedSocket = WebSocket & { [CONN]: Connection };

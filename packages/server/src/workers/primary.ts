@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { resolveKeys } from '../gateway/auth.js';
 import { createAdminHandler } from '../gateway/http.js';
 import { closeListener, createAdminListener, ListenError, listen } from '../gateway/listener.js';
-import { Metrics } from '../gateway/metrics.js';
+import { Metrics } from '../metrics.js';
 import { systemClock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { GatewayLink } from '../ports/sessions.js';

@@ -1,9 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { PushObserver } from '../domain/push-dispatcher.js';
-import type { WebhookObserver } from '../domain/webhook-dispatcher.js';
-import type { WebhookPublishObserver } from '../domain/webhook-publisher.js';
-import type { PartitionHandler } from '../ports/partitioned-log.js';
+import type { PushObserver } from './domain/push-dispatcher.js';
+import type { WebhookObserver } from './domain/webhook-dispatcher.js';
+import type { WebhookPublishObserver } from './domain/webhook-publisher.js';
+import type { PartitionHandler } from './ports/partitioned-log.js';
 
 /**
  * The server's Prometheus metrics, on a registry of its own (so several servers in one test
