@@ -416,7 +416,10 @@ export function webhookQueueSuite(
       // consumer is closing, leaving its deliveries queued.
       first.behaviour = () => stop.wait;
       await h().queue.enqueue(held);
-      await received(first, held);
+      // The held key's batch is in hand. The other delivery may be too, or not yet: over Kafka a
+      // held batch keeps its broker's other partitions from being fetched (the known limit above).
+      // Handed out unsettled or never handed out, the next consumer must get it.
+      await received(first, [held[0]!]);
       // Queued while its key is held: not handed out before the close.
       await h().queue.enqueue([waiting]);
       const closing = sub1.close();
