@@ -683,10 +683,8 @@ describe('Parley Web in Chromium', { skip }, () => {
     );
     await page.keyboard.press('Enter');
     await page.locator(`[data-testid=conversation][data-conv="${dm('kim', 'lena')}"]`).waitFor();
-    assert.equal(
-      await page.evaluate(() => document.activeElement?.getAttribute('data-testid')),
-      'composer-input',
-    );
+    // The conversation focuses its composer once it has rendered: wait for that, not for a race.
+    await page.getByTestId('composer-input').and(page.locator(':focus')).waitFor({ timeout: WAIT_MS });
     await page.keyboard.type('typed without a mouse');
     await page.keyboard.press('Enter');
     await page.getByTestId('message-body').filter({ hasText: 'typed without a mouse' }).waitFor();
